@@ -1,0 +1,1 @@
+//! backend-ebpf: work in progress.

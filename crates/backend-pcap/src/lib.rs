@@ -1,0 +1,1 @@
+//! backend-pcap: work in progress.

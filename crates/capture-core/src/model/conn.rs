@@ -1,0 +1,176 @@
+//! Connection identity and the metadata a parser sees about a connection.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use super::Timestamp;
+
+/// The inode of a network namespace, as in `/proc/PID/ns/net`.
+///
+/// Every pod has its own 127.0.0.1, so the namespace is part of a
+/// connection's identity. `NetnsId::UNKNOWN` (0) is used where the source
+/// cannot tell, such as a capture file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct NetnsId(pub u64);
+
+impl NetnsId {
+    /// The namespace is not known (capture files, plain interfaces).
+    pub const UNKNOWN: NetnsId = NetnsId(0);
+
+    /// The inode, or `None` when unknown.
+    pub fn get(self) -> Option<u64> {
+        (self.0 != 0).then_some(self.0)
+    }
+}
+
+/// Which way bytes travel on a connection, relative to its [`ConnKey`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Direction {
+    /// From `key.client` to `key.server`.
+    ClientToServer,
+    /// From `key.server` to `key.client`.
+    ServerToClient,
+}
+
+impl Direction {
+    /// The opposite direction.
+    pub const fn reverse(self) -> Self {
+        match self {
+            Self::ClientToServer => Self::ServerToClient,
+            Self::ServerToClient => Self::ClientToServer,
+        }
+    }
+
+    /// 0 for client-to-server, 1 for server-to-client: an index into per-direction arrays.
+    pub const fn index(self) -> usize {
+        match self {
+            Self::ClientToServer => 0,
+            Self::ServerToClient => 1,
+        }
+    }
+}
+
+/// Whether the traced process is the server (inbound) or the client (outbound) of a connection.
+///
+/// Only sources that see a process (eBPF) know this; packet captures leave it unset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrafficDirection {
+    /// The traced process accepted the connection: it is the server.
+    Inbound,
+    /// The traced process opened the connection: it is the client.
+    Outbound,
+}
+
+/// How the bytes of a connection were captured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CaptureSource {
+    /// Packets from libpcap or a capture file.
+    #[serde(rename = "pcap")]
+    Pcap,
+    /// Plaintext at a TLS library's read/write, from eBPF uprobes.
+    #[serde(rename = "ebpf-tls")]
+    EbpfTls,
+    /// Plaintext at socket syscalls, from eBPF tracepoints or kprobes.
+    #[serde(rename = "ebpf-syscall")]
+    EbpfSyscall,
+}
+
+impl CaptureSource {
+    /// The name used in JSON records.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pcap => "pcap",
+            Self::EbpfTls => "ebpf-tls",
+            Self::EbpfSyscall => "ebpf-syscall",
+        }
+    }
+}
+
+/// A process name as the kernel keeps it: at most 16 bytes, NUL padded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Comm(pub [u8; 16]);
+
+impl Comm {
+    /// Builds a `Comm` from a name, cutting it at 16 bytes.
+    pub fn new(name: &str) -> Self {
+        let mut b = [0u8; 16];
+        for (dst, src) in b.iter_mut().zip(name.as_bytes()) {
+            *dst = *src;
+        }
+        Self(b)
+    }
+
+    /// The name up to the first NUL, lossily decoded.
+    pub fn to_string_lossy(&self) -> String {
+        let end = self.0.iter().position(|&c| c == 0).unwrap_or(self.0.len());
+        String::from_utf8_lossy(self.0.get(..end).unwrap_or_default()).into_owned()
+    }
+}
+
+/// The identity of one connection: its two endpoints, its network
+/// namespace and, for sources that see sockets, the owning pid and fd.
+///
+/// `client` and `server` are the best knowledge of the source: the sender of
+/// the SYN for packets, the accepting or connecting side for sockets, and a
+/// port heuristic for connections joined mid-stream. Parsers may find out
+/// that the roles are the other way round; they then report the exchange with
+/// the endpoints swapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConnKey {
+    /// The endpoint that opened the connection.
+    pub client: SocketAddr,
+    /// The endpoint that accepted the connection.
+    pub server: SocketAddr,
+    /// The network namespace the connection was seen in.
+    pub netns: NetnsId,
+    /// The process that owns the socket, for socket-level sources.
+    pub pid: Option<u32>,
+    /// The socket's file descriptor in `pid`, for socket-level sources.
+    pub fd: Option<u32>,
+}
+
+impl ConnKey {
+    /// A key for a packet-level connection (no pid, no fd).
+    pub const fn new(client: SocketAddr, server: SocketAddr, netns: NetnsId) -> Self {
+        Self { client, server, netns, pid: None, fd: None }
+    }
+
+    /// The same connection with client and server swapped.
+    pub const fn reversed(&self) -> Self {
+        Self { client: self.server, server: self.client, ..*self }
+    }
+
+    /// The key with its endpoints in a canonical order, and whether they were swapped.
+    ///
+    /// Both directions of a connection map to the same canonical key: this is
+    /// what connection tables and shard selection hash.
+    pub fn canonical(&self) -> (Self, bool) {
+        if (self.client.ip(), self.client.port()) <= (self.server.ip(), self.server.port()) {
+            (*self, false)
+        } else {
+            (self.reversed(), true)
+        }
+    }
+}
+
+/// What a parser knows about the connection whose bytes it is given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnMeta {
+    /// The connection's identity, oriented client → server as well as the source knew.
+    pub key: ConnKey,
+    /// How the bytes were captured.
+    pub source: CaptureSource,
+    /// The owning process's name, for socket-level sources.
+    pub comm: Option<Comm>,
+    /// Inbound or outbound from the traced process's point of view, where known.
+    pub traffic: Option<TrafficDirection>,
+    /// When the first packet or event of the connection was seen.
+    pub opened: Timestamp,
+    /// True when the start of the connection was not seen (no SYN, or the
+    /// first bytes of a socket were missed): parsers must expect to join
+    /// their protocol mid-message.
+    pub mid_stream: bool,
+}

@@ -1,0 +1,13 @@
+//! The data model: connections, segments, chunks and exchanges.
+
+mod conn;
+mod exchange;
+mod segment;
+mod time;
+
+pub use conn::{CaptureSource, Comm, ConnKey, ConnMeta, Direction, NetnsId, TrafficDirection};
+pub use exchange::{
+    Body, ConnInfo, Exchange, Flag, GrpcInfo, Header, Protocol, Request, Response, find_header,
+};
+pub use segment::{CloseReason, Input, Segment, StreamChunk, TcpFlags};
+pub use time::Timestamp;

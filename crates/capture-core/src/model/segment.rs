@@ -1,0 +1,138 @@
+//! What sources hand to the reassembler: TCP segments and socket chunks.
+
+use std::net::SocketAddr;
+
+use super::{CaptureSource, Comm, ConnKey, Direction, NetnsId, Timestamp, TrafficDirection};
+
+/// The TCP flags the reassembler acts on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TcpFlags(pub u8);
+
+impl TcpFlags {
+    /// No more data from the sender.
+    pub const FIN: u8 = 0x01;
+    /// Synchronise sequence numbers: the connection's start.
+    pub const SYN: u8 = 0x02;
+    /// Reset: the connection is gone.
+    pub const RST: u8 = 0x04;
+    /// Push.
+    pub const PSH: u8 = 0x08;
+    /// The acknowledgment number is valid.
+    pub const ACK: u8 = 0x10;
+
+    /// True if every bit of `flag` is set.
+    pub const fn has(self, flag: u8) -> bool {
+        self.0 & flag == flag
+    }
+    /// SYN is set.
+    pub const fn syn(self) -> bool {
+        self.has(Self::SYN)
+    }
+    /// FIN is set.
+    pub const fn fin(self) -> bool {
+        self.has(Self::FIN)
+    }
+    /// RST is set.
+    pub const fn rst(self) -> bool {
+        self.has(Self::RST)
+    }
+    /// ACK is set.
+    pub const fn ack(self) -> bool {
+        self.has(Self::ACK)
+    }
+}
+
+/// One TCP segment as seen on the wire, with a borrowed payload.
+#[derive(Clone, Copy, Debug)]
+pub struct Segment<'a> {
+    /// Capture time of the packet.
+    pub ts: Timestamp,
+    /// Sender.
+    pub src: SocketAddr,
+    /// Receiver.
+    pub dst: SocketAddr,
+    /// Network namespace the packet was captured in.
+    pub netns: NetnsId,
+    /// Sequence number of the first byte (of the SYN if `flags.syn()`).
+    pub seq: u32,
+    /// Acknowledgment number, valid when `flags.ack()`.
+    pub ack: u32,
+    /// TCP flags.
+    pub flags: TcpFlags,
+    /// TCP payload.
+    pub payload: &'a [u8],
+}
+
+/// A run of bytes read or written on one socket, as a socket-level source
+/// (eBPF) sees it: already ordered by the kernel, stamped with its position.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamChunk<'a> {
+    /// Event time.
+    pub ts: Timestamp,
+    /// The socket's connection, oriented client → server.
+    pub key: ConnKey,
+    /// Which way the bytes travel.
+    pub dir: Direction,
+    /// Position of `data[0]` in this direction's byte stream. A jump forward
+    /// between chunks is a gap the reassembler reports.
+    pub offset: u64,
+    /// The bytes.
+    pub data: &'a [u8],
+    /// How they were captured.
+    pub source: CaptureSource,
+    /// The owning process's name.
+    pub comm: Option<Comm>,
+    /// Inbound or outbound, from the traced process's point of view.
+    pub traffic: Option<TrafficDirection>,
+}
+
+/// One input to the reassembler.
+#[derive(Clone, Copy, Debug)]
+pub enum Input<'a> {
+    /// A TCP segment from a packet source.
+    Segment(Segment<'a>),
+    /// Bytes of one socket from a socket-level source.
+    Chunk(StreamChunk<'a>),
+    /// A socket-level source saw the socket closed.
+    Closed {
+        /// When.
+        ts: Timestamp,
+        /// Which connection.
+        key: ConnKey,
+    },
+}
+
+impl Input<'_> {
+    /// The event time.
+    pub fn ts(&self) -> Timestamp {
+        match self {
+            Input::Segment(s) => s.ts,
+            Input::Chunk(c) => c.ts,
+            Input::Closed { ts, .. } => *ts,
+        }
+    }
+
+    /// The connection's key, in canonical order (see [`ConnKey::canonical`]).
+    pub fn canonical_key(&self) -> ConnKey {
+        match self {
+            Input::Segment(s) => ConnKey::new(s.src, s.dst, s.netns).canonical().0,
+            Input::Chunk(c) => c.key.canonical().0,
+            Input::Closed { key, .. } => key.canonical().0,
+        }
+    }
+}
+
+/// Why a connection ended, as told to the parser.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// Both sides sent FIN, or the socket was closed.
+    Fin,
+    /// A side sent RST.
+    Reset,
+    /// No packet for longer than the inactivity timeout.
+    Timeout,
+    /// Evicted to make room under the connection cap.
+    Evicted,
+    /// The pipeline is shutting down.
+    Shutdown,
+}

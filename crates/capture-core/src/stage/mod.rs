@@ -1,0 +1,13 @@
+//! The four stage traits a pipeline is made of: [`Source`] →
+//! [`Reassembler`] → [`Parser`] → [`Sink`]. A downstream crate may replace
+//! any one of them.
+
+mod parser;
+mod reassembler;
+mod sink;
+mod source;
+
+pub use parser::{Output, Parser, Protocol};
+pub use reassembler::{ConnId, Reassembler, StreamHandler};
+pub use sink::{Sink, SinkError};
+pub use source::{InputSink, Poll, Source, SourceError};

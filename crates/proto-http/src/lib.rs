@@ -1,0 +1,1 @@
+//! proto-http: work in progress.

@@ -1,0 +1,1 @@
+//! sink-kafka: work in progress.

@@ -1,0 +1,29 @@
+//! # cleartap
+//!
+//! Capture the plaintext HTTP traffic of programs on a Linux host or
+//! Kubernetes node — also when it is encrypted by mTLS — and get it as
+//! request/response pairs.
+//!
+//! This facade re-exports the workspace's crates behind feature flags:
+//!
+//! | module | crate | feature |
+//! |---|---|---|
+//! | [`core`] | `capture-core`: model, stage traits, reassembler, pipeline, sinks | always |
+//! | `http` | `proto-http`: HTTP/1.x, HTTP/2, gRPC parsers | `http` (default) |
+//! | `pcap` | `backend-pcap`: capture files, live interfaces, pod namespaces | `pcap` (default), `live` |
+//! | `ebpf` | `backend-ebpf`: OpenSSL/BoringSSL uprobes, socket syscalls | `ebpf` |
+//! | `kafka` | `sink-kafka`: Kafka sink, Akto message format | `kafka` |
+
+pub use capture_core as core;
+
+#[cfg(feature = "http")]
+pub use proto_http as http;
+
+#[cfg(feature = "pcap")]
+pub use backend_pcap as pcap;
+
+#[cfg(feature = "ebpf")]
+pub use backend_ebpf as ebpf;
+
+#[cfg(feature = "kafka")]
+pub use sink_kafka as kafka;
