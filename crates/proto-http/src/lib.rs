@@ -1,1 +1,3 @@
 //! proto-http: work in progress.
+
+pub mod h2;
