@@ -100,6 +100,14 @@ pub enum Input<'a> {
         /// Which connection.
         key: ConnKey,
     },
+    /// A network namespace went away: every connection seen in it is
+    /// flushed and closed. The pipeline hands this to every worker.
+    NetnsClosed {
+        /// When.
+        ts: Timestamp,
+        /// Which namespace.
+        netns: NetnsId,
+    },
 }
 
 impl Input<'_> {
@@ -108,16 +116,18 @@ impl Input<'_> {
         match self {
             Input::Segment(s) => s.ts,
             Input::Chunk(c) => c.ts,
-            Input::Closed { ts, .. } => *ts,
+            Input::Closed { ts, .. } | Input::NetnsClosed { ts, .. } => *ts,
         }
     }
 
-    /// The connection's key, in canonical order (see [`ConnKey::canonical`]).
-    pub fn canonical_key(&self) -> ConnKey {
+    /// The connection's key, in canonical order (see [`ConnKey::canonical`]);
+    /// `None` for inputs that concern every connection of a namespace.
+    pub fn canonical_key(&self) -> Option<ConnKey> {
         match self {
-            Input::Segment(s) => ConnKey::new(s.src, s.dst, s.netns).canonical().0,
-            Input::Chunk(c) => c.key.canonical().0,
-            Input::Closed { key, .. } => key.canonical().0,
+            Input::Segment(s) => Some(ConnKey::new(s.src, s.dst, s.netns).canonical().0),
+            Input::Chunk(c) => Some(c.key.canonical().0),
+            Input::Closed { key, .. } => Some(key.canonical().0),
+            Input::NetnsClosed { .. } => None,
         }
     }
 }
