@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what cleartap's build and tests need on Debian, only where missing.
+# Safe to run repeatedly; needs root (or sudo) for apt-get.
+set -euo pipefail
+
+APT_PACKAGES="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config cmake libpcap-dev libssl-dev libsasl2-dev libzstd-dev nginx openssl curl nghttp2-client nghttp2-server tshark tcpdump tcpreplay wrk httpry tcpflow iproute2 python3 python3-pip nodejs"
+
+missing=()
+for p in $APT_PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    echo "installing: ${missing[*]}" >&2
+    $sudo_cmd apt-get update -q >&2
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+fi
