@@ -12,7 +12,10 @@ pub struct Output<'a> {
 impl<'a> Output<'a> {
     /// An output that appends to `exchanges` and counts into `counters`.
     pub fn new(exchanges: &'a mut Vec<Exchange>, counters: &'a Counters) -> Self {
-        Self { exchanges, counters }
+        Self {
+            exchanges,
+            counters,
+        }
     }
 
     /// Emits one exchange.
@@ -81,7 +84,14 @@ pub trait Parser: Send {
     );
 
     /// `len` bytes of one direction were lost in capture.
-    fn gap(&mut self, meta: &ConnMeta, dir: Direction, ts: Timestamp, len: u64, out: &mut Output<'_>);
+    fn gap(
+        &mut self,
+        meta: &ConnMeta,
+        dir: Direction,
+        ts: Timestamp,
+        len: u64,
+        out: &mut Output<'_>,
+    );
 
     /// The connection is over: emit what is pending (requests without responses, flagged).
     fn close(&mut self, meta: &ConnMeta, ts: Timestamp, reason: CloseReason, out: &mut Output<'_>);

@@ -80,6 +80,13 @@ pub trait Source: Send {
         String::from("source")
     }
 
+    /// True for sources that cannot wait (an interface, a ring buffer): when a
+    /// worker's queue is full their inputs are dropped and counted. False for
+    /// sources that can (a capture file): the pipeline then waits instead.
+    fn is_live(&self) -> bool {
+        true
+    }
+
     /// Refreshes cumulative counters kept outside the process (kernel drop
     /// counts); called periodically and once at the end.
     fn update_stats(&mut self, _counters: &Counters) {}

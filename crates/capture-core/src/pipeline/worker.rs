@@ -1,0 +1,153 @@
+//! A worker: one reassembler, the parsers of its connections, the filters.
+
+use std::sync::Arc;
+
+use crate::filter::ExchangeFilter;
+use crate::model::{CloseReason, ConnMeta, Direction, Exchange, Input, Timestamp};
+use crate::stage::{ConnId, Output, Parser, Protocol, Reassembler, StreamHandler};
+use crate::stats::{Counters, DropReason};
+
+/// Hands reassembled bytes to per-connection parsers, kept in a vector
+/// indexed by the reassembler's connection slot.
+pub(crate) struct ParserDriver<P: Protocol> {
+    protocol: Arc<P>,
+    parsers: Vec<Option<P::Parser>>,
+    counters: Arc<Counters>,
+    /// Exchanges produced since the last `take_exchanges`.
+    exchanges: Vec<Exchange>,
+}
+
+impl<P: Protocol> ParserDriver<P> {
+    fn parser(&mut self, conn: ConnId) -> Option<&mut P::Parser> {
+        self.parsers.get_mut(conn.index()).and_then(Option::as_mut)
+    }
+}
+
+impl<P: Protocol> StreamHandler for ParserDriver<P> {
+    fn open(&mut self, conn: ConnId, meta: &ConnMeta) {
+        let idx = conn.index();
+        if self.parsers.len() <= idx {
+            self.parsers.resize_with(idx + 1, || None);
+        }
+        let parser = self.protocol.parser(meta);
+        if let Some(slot) = self.parsers.get_mut(idx) {
+            *slot = Some(parser);
+        }
+    }
+
+    fn data(&mut self, conn: ConnId, meta: &ConnMeta, dir: Direction, ts: Timestamp, bytes: &[u8]) {
+        let counters = self.counters.clone();
+        let mut exchanges = std::mem::take(&mut self.exchanges);
+        if let Some(p) = self.parser(conn) {
+            p.data(
+                meta,
+                dir,
+                ts,
+                bytes,
+                &mut Output::new(&mut exchanges, &counters),
+            );
+        }
+        self.exchanges = exchanges;
+    }
+
+    fn gap(&mut self, conn: ConnId, meta: &ConnMeta, dir: Direction, ts: Timestamp, len: u64) {
+        let counters = self.counters.clone();
+        let mut exchanges = std::mem::take(&mut self.exchanges);
+        if let Some(p) = self.parser(conn) {
+            p.gap(
+                meta,
+                dir,
+                ts,
+                len,
+                &mut Output::new(&mut exchanges, &counters),
+            );
+        }
+        self.exchanges = exchanges;
+    }
+
+    fn close(&mut self, conn: ConnId, meta: &ConnMeta, ts: Timestamp, reason: CloseReason) {
+        let parser = self.parsers.get_mut(conn.index()).and_then(Option::take);
+        if let Some(mut p) = parser {
+            let counters = self.counters.clone();
+            p.close(
+                meta,
+                ts,
+                reason,
+                &mut Output::new(&mut self.exchanges, &counters),
+            );
+        }
+    }
+}
+
+/// A reassembler and the parsers behind it: everything one shard of
+/// connections needs, owned by one thread.
+pub(crate) struct Worker<P: Protocol, R: Reassembler> {
+    reassembler: R,
+    driver: ParserDriver<P>,
+    filters: Arc<Vec<Box<dyn ExchangeFilter>>>,
+    counters: Arc<Counters>,
+    latest: Timestamp,
+}
+
+impl<P: Protocol, R: Reassembler> Worker<P, R> {
+    pub(crate) fn new(
+        protocol: Arc<P>,
+        reassembler: R,
+        filters: Arc<Vec<Box<dyn ExchangeFilter>>>,
+        counters: Arc<Counters>,
+    ) -> Self {
+        Self {
+            reassembler,
+            driver: ParserDriver {
+                protocol,
+                parsers: Vec::new(),
+                counters: counters.clone(),
+                exchanges: Vec::new(),
+            },
+            filters,
+            counters,
+            latest: Timestamp::default(),
+        }
+    }
+
+    /// Feeds one input.
+    #[inline]
+    pub(crate) fn push(&mut self, input: Input<'_>) {
+        let ts = input.ts();
+        if ts > self.latest {
+            self.latest = ts;
+        }
+        self.reassembler.push(input, &mut self.driver);
+    }
+
+    /// Moves time to the latest input seen (or `now` if later), expiring idle connections.
+    pub(crate) fn advance(&mut self, now: Option<Timestamp>) {
+        let now = now.map_or(self.latest, |n| n.max(self.latest));
+        self.reassembler.advance(now, &mut self.driver);
+    }
+
+    /// Closes every connection.
+    pub(crate) fn flush(&mut self) {
+        self.reassembler.flush(self.latest, &mut self.driver);
+    }
+
+    /// Moves the exchanges produced so far into `out`, after the filters.
+    pub(crate) fn take_exchanges(&mut self, out: &mut Vec<Exchange>) {
+        if self.filters.is_empty() {
+            out.append(&mut self.driver.exchanges);
+        } else {
+            for ex in self.driver.exchanges.drain(..) {
+                if self.filters.iter().all(|f| f.keep(&ex)) {
+                    out.push(ex);
+                } else {
+                    self.counters.dropped(DropReason::Filtered, 1);
+                }
+            }
+        }
+    }
+
+    /// Exchanges waiting in `take_exchanges`.
+    pub(crate) fn pending(&self) -> usize {
+        self.driver.exchanges.len()
+    }
+}

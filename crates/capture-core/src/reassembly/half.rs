@@ -1,0 +1,152 @@
+//! One direction of a connection: the byte positions seen, delivered and held.
+
+use std::collections::BTreeMap;
+
+use crate::model::Timestamp;
+
+/// Positions live in a 64-bit space that starts at `BIAS`, so that bytes
+/// seen before the first segment (reordering before the start is anchored)
+/// still get a positive position.
+pub(crate) const BIAS: u64 = 1 << 32;
+
+/// A run of out-of-order bytes waiting for the hole before it.
+#[derive(Debug)]
+pub(crate) struct Held {
+    pub(crate) data: Vec<u8>,
+    pub(crate) ts: Timestamp,
+}
+
+/// Where a segment's bytes fall relative to what was delivered.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Placement {
+    /// Entirely before `next`: a retransmission.
+    Old,
+    /// Starts at or before `next` and reaches past it: deliver from `skip`.
+    InOrder { skip: usize },
+    /// Starts after `next`: hold it.
+    Ahead,
+}
+
+/// One direction's reassembly state.
+#[derive(Debug, Default)]
+pub(crate) struct HalfStream {
+    /// Sequence number of position `BIAS` (the first byte after the SYN, or
+    /// the first byte seen when no SYN was).
+    seq_at_bias: u32,
+    /// True once any segment set `seq_at_bias`.
+    pub(crate) seen: bool,
+    /// True when the start is known: SYN seen, or released after waiting.
+    pub(crate) anchored: bool,
+    /// The next position to deliver (valid once anchored).
+    pub(crate) next: u64,
+    /// Bytes held out of order, by (position, arrival number).
+    pub(crate) held: BTreeMap<(u64, u64), Held>,
+    /// Bytes in `held`.
+    pub(crate) held_bytes: usize,
+    /// Arrival counter for stable ordering of equal positions.
+    arrivals: u64,
+    /// Position just after the FIN, once seen.
+    pub(crate) fin_at: Option<u64>,
+    /// FIN reached: nothing more will be delivered.
+    pub(crate) finished: bool,
+    /// Connection segment count when the current hole appeared.
+    pub(crate) hole_since_segments: Option<u64>,
+    /// Packet time when the current hole appeared.
+    pub(crate) hole_since_ts: Timestamp,
+    /// True once any byte or gap of this direction was delivered.
+    pub(crate) delivered_any: bool,
+}
+
+impl HalfStream {
+    /// Anchors the stream at the byte after a SYN with sequence number `isn`.
+    pub(crate) fn anchor_syn(&mut self, isn: u32) {
+        let first = isn.wrapping_add(1);
+        if self.seen && !self.anchored {
+            // Data arrived before the SYN: re-express held positions from the new origin.
+            let shift = i64::from(first.wrapping_sub(self.seq_at_bias) as i32);
+            let old = std::mem::take(&mut self.held);
+            for ((pos, n), h) in old {
+                let new_pos = (pos as i64).wrapping_sub(shift) as u64;
+                self.held.insert((new_pos, n), h);
+            }
+            self.fin_at = self.fin_at.map(|f| (f as i64).wrapping_sub(shift) as u64);
+        }
+        self.seq_at_bias = first;
+        self.seen = true;
+        self.anchored = true;
+        self.next = BIAS;
+    }
+
+    /// Notes the first segment of a stream whose SYN was not seen.
+    pub(crate) fn start_unanchored(&mut self, seq: u32) {
+        self.seq_at_bias = seq;
+        self.seen = true;
+        self.next = BIAS;
+    }
+
+    /// Anchors a stream at an explicit position (socket chunks, or release after waiting).
+    pub(crate) fn anchor_at(&mut self, pos: u64) {
+        self.anchored = true;
+        self.next = pos;
+    }
+
+    /// The 64-bit position of sequence number `seq`, taken as the closest
+    /// to the current reference (wrap-around safe).
+    pub(crate) fn position(&self, seq: u32) -> u64 {
+        let reference = if self.anchored { self.next } else { BIAS };
+        let ref_seq = self
+            .seq_at_bias
+            .wrapping_add(reference.wrapping_sub(BIAS) as u32);
+        let delta = i64::from(seq.wrapping_sub(ref_seq) as i32);
+        (reference as i64).wrapping_add(delta).max(0) as u64
+    }
+
+    /// Where bytes at `pos..pos+len` fall.
+    pub(crate) fn place(&self, pos: u64, len: usize) -> Placement {
+        let end = pos.saturating_add(len as u64);
+        if end <= self.next {
+            Placement::Old
+        } else if pos <= self.next {
+            Placement::InOrder {
+                skip: (self.next - pos) as usize,
+            }
+        } else {
+            Placement::Ahead
+        }
+    }
+
+    /// Holds bytes at `pos`; false if an identical or larger copy is already held.
+    pub(crate) fn hold(&mut self, pos: u64, data: &[u8], ts: Timestamp) -> bool {
+        if let Some(((_, _), h)) = self.held.range((pos, 0)..=(pos, u64::MAX)).next()
+            && h.data.len() >= data.len()
+        {
+            return false;
+        }
+        self.arrivals += 1;
+        self.held_bytes += data.len();
+        self.held.insert(
+            (pos, self.arrivals),
+            Held {
+                data: data.to_vec(),
+                ts,
+            },
+        );
+        true
+    }
+
+    /// The position of the first held run.
+    pub(crate) fn first_held(&self) -> Option<u64> {
+        self.held.keys().next().map(|(p, _)| *p)
+    }
+
+    /// Takes the first held run if it starts at or before `next`.
+    pub(crate) fn take_ready(&mut self) -> Option<(u64, Held)> {
+        let (&(pos, n), _) = self.held.iter().next()?;
+        if pos > self.next {
+            return None;
+        }
+        let h = self.held.remove(&(pos, n))?;
+        self.held_bytes -= h.data.len();
+        Some((pos, h))
+    }
+}

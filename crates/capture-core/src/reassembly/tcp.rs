@@ -1,0 +1,607 @@
+//! The TCP reassembler.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use foldhash::fast::RandomState;
+
+use super::half::{BIAS, HalfStream, Placement};
+use super::table::Table;
+use crate::limits::Limits;
+use crate::model::{
+    CaptureSource, CloseReason, ConnKey, ConnMeta, Direction, Input, NetnsId, Segment, StreamChunk,
+    Timestamp,
+};
+use crate::stage::{ConnId, Reassembler, StreamHandler};
+use crate::stats::{Counters, DropReason};
+
+/// One tracked connection.
+#[derive(Debug)]
+struct Conn {
+    meta: ConnMeta,
+    /// Per direction, indexed by `Direction::index` relative to `meta.key`.
+    dirs: [HalfStream; 2],
+    /// True once `open` was handed to the handler.
+    opened: bool,
+    /// True when the orientation came from a SYN (not a guess).
+    oriented: bool,
+    last_seen: Timestamp,
+    /// Segments of this connection, both directions.
+    segments: u64,
+    /// A RST was seen.
+    reset: bool,
+}
+
+/// The TCP reassembler: segments in, ordered bytes and gaps per direction out.
+///
+/// # Policies
+///
+/// - **Retransmissions and overlaps**: bytes already delivered are never
+///   replaced. Among held out-of-order runs that overlap, the run starting
+///   earliest supplies the overlapping bytes (first arrived on a tie).
+/// - **Holes**: a missing range is waited for while later segments keep
+///   arriving, up to [`Limits::reorder_window_segments`] segments of the
+///   connection or [`Limits::reorder_window_time`]; then it is handed to the
+///   parser as a gap, never glued over. FIN, RST, timeout, eviction and
+///   shutdown declare remaining holes at once.
+/// - **Start**: a SYN (or SYN-ACK) anchors a direction at the byte after it
+///   and tells who the client is. Data seen before any SYN is held briefly
+///   (the same window) in case the SYN was reordered; if none comes, the
+///   connection is treated as joined mid-stream, starting at the lowest byte
+///   seen, with the server guessed as the endpoint with the lower port.
+/// - **Sequence numbers** wrap around: positions are 64-bit and computed
+///   relative to the next expected byte.
+/// - **Limits**: at most [`Limits::max_connections`] connections (the least
+///   recently active is flushed and evicted), [`Limits::inactivity_timeout`]
+///   of packet time, [`Limits::conn_buffer_bytes`] held per connection (the
+///   oldest hole is declared a gap) and [`Limits::total_buffer_bytes`] held in
+///   all (further out-of-order bytes are dropped and later reported as a gap).
+/// - **Closed connections** are remembered for [`Limits::closed_linger`] so
+///   that late duplicates do not open ghost connections.
+pub struct TcpReassembler {
+    limits: Limits,
+    counters: Arc<Counters>,
+    table: Table<Conn>,
+    held_total: usize,
+    /// Recently closed connections: canonical key → linger deadline.
+    closed: HashMap<ConnKey, Timestamp, RandomState>,
+    closed_order: VecDeque<(Timestamp, ConnKey)>,
+    now: Timestamp,
+}
+
+impl TcpReassembler {
+    /// A reassembler with the given limits, counting into `counters`.
+    pub fn new(limits: Limits, counters: Arc<Counters>) -> Self {
+        Self {
+            limits,
+            counters,
+            table: Table::new(),
+            held_total: 0,
+            closed: HashMap::with_hasher(RandomState::default()),
+            closed_order: VecDeque::new(),
+            now: Timestamp::default(),
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn on_segment<H: StreamHandler>(&mut self, seg: &Segment<'_>, out: &mut H) {
+        Counters::add(&self.counters.segments, 1);
+        let observed = ConnKey::new(seg.src, seg.dst, seg.netns);
+        let (canon, _) = observed.canonical();
+        let flags = seg.flags;
+
+        let slot = match self.table.find(&canon) {
+            Some(slot) => {
+                // A fresh SYN on a connection that already carried data in
+                // that direction is a new connection reusing the ports.
+                let reused = flags.syn() && !flags.ack() && {
+                    let conn = self.table.get_mut(slot);
+                    conn.is_some_and(|c| {
+                        let d = direction_of(&c.meta.key, &observed);
+                        let h = &c.dirs[d.index()];
+                        h.anchored && h.delivered_any && h.position(seg.seq.wrapping_add(1)) != BIAS
+                    })
+                };
+                if reused {
+                    self.close_slot(slot, CloseReason::Fin, out);
+                    self.closed.remove(&canon);
+                    self.create(observed, seg, out)
+                } else {
+                    slot
+                }
+            }
+            None => {
+                if self.closed.contains_key(&canon) {
+                    if flags.syn() && !flags.ack() {
+                        self.closed.remove(&canon);
+                    } else {
+                        self.counters.dropped(DropReason::LateSegment, 1);
+                        return;
+                    }
+                }
+                if flags.rst() && seg.payload.is_empty() {
+                    // A reset for a connection we never saw: nothing to report.
+                    return;
+                }
+                self.create(observed, seg, out)
+            }
+        };
+        self.table.touch(slot);
+
+        let window = self.limits.reorder_window_segments;
+        let window_time = self.limits.reorder_window_time;
+        let conn_cap = self.limits.conn_buffer_bytes;
+        let total_cap = self.limits.total_buffer_bytes;
+        let Some(conn) = self.table.get_mut(slot) else {
+            return;
+        };
+        conn.last_seen = seg.ts;
+        conn.segments += 1;
+
+        // The SYN tells who the client is; before the first delivery the
+        // orientation may still be corrected.
+        if flags.syn() && !conn.oriented && !conn.opened {
+            let src_is_client = !flags.ack();
+            let currently = conn.meta.key.client == seg.src;
+            if currently != src_is_client {
+                conn.meta.key = conn.meta.key.reversed();
+                conn.dirs.swap(0, 1);
+            }
+            conn.oriented = true;
+        }
+        let dir = direction_of(&conn.meta.key, &observed);
+        let half = &mut conn.dirs[dir.index()];
+
+        if flags.syn() {
+            if !half.anchored {
+                half.anchor_syn(seg.seq);
+                if dir == Direction::ClientToServer && !conn.opened {
+                    conn.meta.mid_stream = false;
+                }
+            }
+        } else if !half.seen {
+            half.start_unanchored(seg.seq);
+        }
+
+        // Payload starts after the SYN's sequence number.
+        let data_seq = if flags.syn() {
+            seg.seq.wrapping_add(1)
+        } else {
+            seg.seq
+        };
+        let pos = half.position(data_seq);
+        let payload = seg.payload;
+
+        if flags.fin() {
+            let fin_at = pos.saturating_add(payload.len() as u64);
+            half.fin_at = Some(half.fin_at.map_or(fin_at, |f| f.min(fin_at)));
+        }
+
+        if !payload.is_empty() {
+            let placement = if half.anchored {
+                half.place(pos, payload.len())
+            } else {
+                Placement::Ahead
+            };
+            match placement {
+                Placement::Old => self.counters.dropped(DropReason::Retransmission, 1),
+                Placement::InOrder { skip } => {
+                    let bytes = payload.get(skip..).unwrap_or_default();
+                    if skip > 0 {
+                        self.counters.dropped(DropReason::Retransmission, 1);
+                    }
+                    Self::emit_open(conn, slot, out);
+                    let half = &mut conn.dirs[dir.index()];
+                    half.next += bytes.len() as u64;
+                    half.delivered_any = true;
+                    Counters::add(&self.counters.stream_bytes, bytes.len() as u64);
+                    out.data(ConnId(slot), &conn.meta, dir, seg.ts, bytes);
+                }
+                Placement::Ahead => {
+                    if self.held_total + payload.len() > total_cap {
+                        self.counters.dropped(DropReason::TotalBufferFull, 1);
+                    } else if half.hold(pos, payload, seg.ts) {
+                        self.held_total += payload.len();
+                    } else {
+                        self.counters.dropped(DropReason::Retransmission, 1);
+                    }
+                }
+            }
+        }
+
+        if flags.rst() {
+            conn.reset = true;
+        }
+
+        // Release streams whose start was never anchored, once the wait is over.
+        for d in [Direction::ClientToServer, Direction::ServerToClient] {
+            let h = &mut conn.dirs[d.index()];
+            if h.seen && !h.anchored {
+                let waited_long = h.held.len() as u64 >= u64::from(window)
+                    || h.held
+                        .values()
+                        .next()
+                        .is_some_and(|f| seg.ts.since(f.ts) >= window_time);
+                if waited_long || flags.rst() {
+                    let start = h.first_held().unwrap_or(BIAS);
+                    h.anchor_at(start);
+                    conn.meta.mid_stream = true;
+                }
+            }
+        }
+
+        // Deliver what is ready, declaring holes that waited long enough.
+        for d in [Direction::ClientToServer, Direction::ServerToClient] {
+            if conn.dirs[d.index()].held_bytes > conn_cap {
+                self.counters.dropped(DropReason::ConnBufferFull, 1);
+            }
+            let wait = Wait {
+                segments: window,
+                time: window_time,
+                held_cap: conn_cap,
+            };
+            self.held_total -= Self::drain(conn, slot, d, seg.ts, wait, &self.counters, out);
+        }
+
+        if conn.reset {
+            self.close_slot(slot, CloseReason::Reset, out);
+        } else if conn.dirs.iter().all(|h| h.finished) {
+            self.close_slot(slot, CloseReason::Fin, out);
+        }
+    }
+
+    fn on_chunk<H: StreamHandler>(&mut self, chunk: &StreamChunk<'_>, out: &mut H) {
+        Counters::add(&self.counters.segments, 1);
+        let (canon, _) = chunk.key.canonical();
+        let slot = match self.table.find(&canon) {
+            Some(s) => s,
+            None => {
+                self.make_room(out);
+                let meta = ConnMeta {
+                    key: chunk.key,
+                    source: chunk.source,
+                    comm: chunk.comm,
+                    traffic: chunk.traffic,
+                    opened: chunk.ts,
+                    mid_stream: chunk.offset != 0,
+                };
+                Counters::add(&self.counters.connections, 1);
+                self.table.insert(
+                    canon,
+                    Conn {
+                        meta,
+                        dirs: Default::default(),
+                        opened: false,
+                        oriented: true,
+                        last_seen: chunk.ts,
+                        segments: 0,
+                        reset: false,
+                    },
+                )
+            }
+        };
+        self.table.touch(slot);
+        let window = self.limits.reorder_window_segments;
+        let window_time = self.limits.reorder_window_time;
+        let conn_cap = self.limits.conn_buffer_bytes;
+        let total_cap = self.limits.total_buffer_bytes;
+        let Some(conn) = self.table.get_mut(slot) else {
+            return;
+        };
+        conn.last_seen = chunk.ts;
+        conn.segments += 1;
+        if conn.meta.source == CaptureSource::EbpfSyscall && chunk.source == CaptureSource::EbpfTls
+        {
+            // TLS plaintext supersedes what the syscall path saw of this socket.
+            conn.meta.source = CaptureSource::EbpfTls;
+        }
+        let dir = if chunk.key.client == conn.meta.key.client
+            && chunk.key.server == conn.meta.key.server
+        {
+            chunk.dir
+        } else {
+            chunk.dir.reverse()
+        };
+        let half = &mut conn.dirs[dir.index()];
+        let pos = BIAS.saturating_add(chunk.offset);
+        if !half.anchored {
+            half.anchor_at(pos);
+            half.seen = true;
+        }
+        if !chunk.data.is_empty() {
+            match half.place(pos, chunk.data.len()) {
+                Placement::Old => self.counters.dropped(DropReason::Retransmission, 1),
+                Placement::InOrder { skip } => {
+                    let bytes = chunk.data.get(skip..).unwrap_or_default();
+                    Self::emit_open(conn, slot, out);
+                    let half = &mut conn.dirs[dir.index()];
+                    half.next += bytes.len() as u64;
+                    half.delivered_any = true;
+                    Counters::add(&self.counters.stream_bytes, bytes.len() as u64);
+                    out.data(ConnId(slot), &conn.meta, dir, chunk.ts, bytes);
+                }
+                Placement::Ahead => {
+                    if self.held_total + chunk.data.len() > total_cap {
+                        self.counters.dropped(DropReason::TotalBufferFull, 1);
+                    } else if half.hold(pos, chunk.data, chunk.ts) {
+                        self.held_total += chunk.data.len();
+                    }
+                }
+            }
+        }
+        if conn.dirs[dir.index()].held_bytes > conn_cap {
+            self.counters.dropped(DropReason::ConnBufferFull, 1);
+        }
+        let wait = Wait {
+            segments: window,
+            time: window_time,
+            held_cap: conn_cap,
+        };
+        self.held_total -= Self::drain(conn, slot, dir, chunk.ts, wait, &self.counters, out);
+    }
+
+    /// Creates a connection for a segment with no table entry.
+    fn create<H: StreamHandler>(
+        &mut self,
+        observed: ConnKey,
+        seg: &Segment<'_>,
+        out: &mut H,
+    ) -> u32 {
+        self.make_room(out);
+        let flags = seg.flags;
+        let (key, oriented) = if flags.syn() {
+            if flags.ack() {
+                (observed.reversed(), true)
+            } else {
+                (observed, true)
+            }
+        } else if seg.src.port() < seg.dst.port() {
+            (observed.reversed(), false)
+        } else {
+            (observed, false)
+        };
+        let meta = ConnMeta {
+            key,
+            source: CaptureSource::Pcap,
+            comm: None,
+            traffic: None,
+            opened: seg.ts,
+            mid_stream: !(flags.syn() && !flags.ack()),
+        };
+        Counters::add(&self.counters.connections, 1);
+        let (canon, _) = observed.canonical();
+        self.table.insert(
+            canon,
+            Conn {
+                meta,
+                dirs: Default::default(),
+                opened: false,
+                oriented,
+                last_seen: seg.ts,
+                segments: 0,
+                reset: false,
+            },
+        )
+    }
+
+    /// Evicts the least recently active connection while the table is full.
+    fn make_room<H: StreamHandler>(&mut self, out: &mut H) {
+        while self.table.len() >= self.limits.max_connections.max(1) {
+            let Some(oldest) = self.table.oldest() else {
+                break;
+            };
+            self.counters.dropped(DropReason::ConnectionEvicted, 1);
+            self.close_slot(oldest, CloseReason::Evicted, out);
+        }
+    }
+
+    fn emit_open<H: StreamHandler>(conn: &mut Conn, slot: u32, out: &mut H) {
+        if !conn.opened {
+            conn.opened = true;
+            out.open(ConnId(slot), &conn.meta);
+        }
+    }
+
+    /// Delivers held runs of one direction that have become contiguous;
+    /// declares the hole before the first run a gap when it waited long
+    /// enough, or while more than `wait.held_cap` bytes are held. Returns
+    /// the bytes released from holding.
+    fn drain<H: StreamHandler>(
+        conn: &mut Conn,
+        slot: u32,
+        dir: Direction,
+        now: Timestamp,
+        wait: Wait,
+        counters: &Counters,
+        out: &mut H,
+    ) -> usize {
+        let mut released = 0;
+        let segments = conn.segments;
+        loop {
+            let half = &mut conn.dirs[dir.index()];
+            if !half.anchored {
+                break;
+            }
+            if let Some((pos, held)) = half.take_ready() {
+                released += held.data.len();
+                let skip = (half.next - pos) as usize;
+                if skip >= held.data.len() {
+                    counters.dropped(DropReason::Retransmission, 1);
+                    continue;
+                }
+                let bytes = held.data.get(skip..).unwrap_or_default();
+                half.next += bytes.len() as u64;
+                half.delivered_any = true;
+                Counters::add(&counters.stream_bytes, bytes.len() as u64);
+                Self::emit_open(conn, slot, out);
+                out.data(ConnId(slot), &conn.meta, dir, held.ts, bytes);
+                continue;
+            }
+            let Some(first) = half.first_held() else {
+                half.hole_since_segments = None;
+                break;
+            };
+            // A hole sits before `first`.
+            let since = *half.hole_since_segments.get_or_insert(segments);
+            if since == segments {
+                half.hole_since_ts = now;
+            }
+            let waited = segments.saturating_sub(since) >= u64::from(wait.segments)
+                || now.since(half.hole_since_ts) >= wait.time;
+            if !(waited || half.held_bytes > wait.held_cap) {
+                break;
+            }
+            let len = first - half.next;
+            half.next = first;
+            half.hole_since_segments = None;
+            half.delivered_any = true;
+            counters.dropped(DropReason::GapBytes, len);
+            Self::emit_open(conn, slot, out);
+            out.gap(ConnId(slot), &conn.meta, dir, now, len);
+        }
+        let half = &mut conn.dirs[dir.index()];
+        if let Some(fin) = half.fin_at
+            && half.anchored
+            && half.next >= fin
+            && half.held.is_empty()
+        {
+            half.finished = true;
+        }
+        released
+    }
+
+    /// Delivers everything held (holes as gaps) and closes the connection.
+    fn close_slot<H: StreamHandler>(&mut self, slot: u32, reason: CloseReason, out: &mut H) {
+        let Some(mut conn) = self.table.remove(slot) else {
+            return;
+        };
+        let now = conn.last_seen.max(self.now);
+        for d in [Direction::ClientToServer, Direction::ServerToClient] {
+            let half = &mut conn.dirs[d.index()];
+            if !half.anchored && half.seen {
+                let start = half.first_held().unwrap_or(BIAS);
+                half.anchor_at(start);
+                conn.meta.mid_stream = true;
+            }
+            let wait = Wait {
+                segments: 0,
+                time: Default::default(),
+                held_cap: 0,
+            };
+            self.held_total -= Self::drain(&mut conn, slot, d, now, wait, &self.counters, out);
+        }
+        if conn.opened {
+            out.close(ConnId(slot), &conn.meta, now, reason);
+        }
+        Counters::add(&self.counters.connections_closed, 1);
+        let canon = conn.meta.key.canonical().0;
+        let until = now.add(self.limits.closed_linger);
+        self.closed.insert(canon, until);
+        self.closed_order.push_back((until, canon));
+        while self.closed_order.len() > self.limits.max_connections.max(1) {
+            if let Some((_, k)) = self.closed_order.pop_front() {
+                self.closed.remove(&k);
+            }
+        }
+    }
+
+    fn expire<H: StreamHandler>(&mut self, now: Timestamp, out: &mut H) {
+        self.now = self.now.max(now);
+        let timeout = self.limits.inactivity_timeout;
+        while let Some(oldest) = self.table.oldest() {
+            let idle = match self.table.get_mut(oldest) {
+                Some(c) => now.since(c.last_seen) >= timeout,
+                None => false,
+            };
+            if !idle {
+                break;
+            }
+            self.counters.dropped(DropReason::ConnectionTimeout, 1);
+            self.close_slot(oldest, CloseReason::Timeout, out);
+        }
+        while let Some(&(until, key)) = self.closed_order.front() {
+            if until > now {
+                break;
+            }
+            self.closed_order.pop_front();
+            if self.closed.get(&key) == Some(&until) {
+                self.closed.remove(&key);
+            }
+        }
+    }
+
+    fn close_netns<H: StreamHandler>(&mut self, netns: NetnsId, out: &mut H) {
+        for slot in self.table.slots() {
+            let matches = self
+                .table
+                .get_mut(slot)
+                .is_some_and(|c| c.meta.key.netns == netns);
+            if matches {
+                self.close_slot(slot, CloseReason::Fin, out);
+            }
+        }
+    }
+}
+
+/// How long a hole is waited for before it is declared a gap.
+#[derive(Clone, Copy, Debug)]
+struct Wait {
+    /// Later segments of the connection.
+    segments: u32,
+    /// Packet time.
+    time: std::time::Duration,
+    /// Held bytes above which holes are declared at once.
+    held_cap: usize,
+}
+
+/// The direction of a packet from `observed.client` to `observed.server`
+/// relative to the connection key `key`.
+fn direction_of(key: &ConnKey, observed: &ConnKey) -> Direction {
+    if key.client == observed.client {
+        Direction::ClientToServer
+    } else {
+        Direction::ServerToClient
+    }
+}
+
+impl Reassembler for TcpReassembler {
+    fn push<H: StreamHandler>(&mut self, input: Input<'_>, out: &mut H) {
+        let ts = input.ts();
+        if ts > self.now {
+            self.now = ts;
+        }
+        match input {
+            Input::Segment(seg) => self.on_segment(&seg, out),
+            Input::Chunk(chunk) => self.on_chunk(&chunk, out),
+            Input::Closed { key, .. } => {
+                if let Some(slot) = self.table.find(&key.canonical().0) {
+                    self.close_slot(slot, CloseReason::Fin, out);
+                }
+            }
+            Input::NetnsClosed { netns, .. } => self.close_netns(netns, out),
+        }
+    }
+
+    fn advance<H: StreamHandler>(&mut self, now: Timestamp, out: &mut H) {
+        self.expire(now, out);
+    }
+
+    fn flush<H: StreamHandler>(&mut self, now: Timestamp, out: &mut H) {
+        self.now = self.now.max(now);
+        while let Some(oldest) = self.table.oldest() {
+            self.close_slot(oldest, CloseReason::Shutdown, out);
+        }
+    }
+
+    fn connections(&self) -> usize {
+        self.table.len()
+    }
+
+    fn buffered_bytes(&self) -> usize {
+        self.held_total
+    }
+}
