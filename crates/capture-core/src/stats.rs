@@ -138,7 +138,9 @@ impl Counters {
 
     /// The drop count for `reason`.
     pub fn drops(&self, reason: DropReason) -> u64 {
-        self.drops.get(reason as usize).map_or(0, |c| c.load(Ordering::Relaxed))
+        self.drops
+            .get(reason as usize)
+            .map_or(0, |c| c.load(Ordering::Relaxed))
     }
 }
 
@@ -210,7 +212,9 @@ impl StatsRegistry {
     pub fn snapshot(&self) -> Stats {
         let mut s = Stats::default();
         let mut drops = [0u64; DropReason::COUNT];
-        let Ok(blocks) = self.blocks.lock() else { return s };
+        let Ok(blocks) = self.blocks.lock() else {
+            return s;
+        };
         for c in blocks.iter() {
             let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
             s.packets += ld(&c.packets);

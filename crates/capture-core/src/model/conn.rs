@@ -11,7 +11,9 @@ use super::Timestamp;
 /// Every pod has its own 127.0.0.1, so the namespace is part of a
 /// connection's identity. `NetnsId::UNKNOWN` (0) is used where the source
 /// cannot tell, such as a capture file.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct NetnsId(pub u64);
 
@@ -135,12 +137,22 @@ pub struct ConnKey {
 impl ConnKey {
     /// A key for a packet-level connection (no pid, no fd).
     pub const fn new(client: SocketAddr, server: SocketAddr, netns: NetnsId) -> Self {
-        Self { client, server, netns, pid: None, fd: None }
+        Self {
+            client,
+            server,
+            netns,
+            pid: None,
+            fd: None,
+        }
     }
 
     /// The same connection with client and server swapped.
     pub const fn reversed(&self) -> Self {
-        Self { client: self.server, server: self.client, ..*self }
+        Self {
+            client: self.server,
+            server: self.client,
+            ..*self
+        }
     }
 
     /// The key with its endpoints in a canonical order, and whether they were swapped.

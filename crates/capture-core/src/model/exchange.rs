@@ -82,7 +82,10 @@ pub struct Header {
 impl Header {
     /// Builds a header.
     pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Self { name: name.into(), value: value.into() }
+        Self {
+            name: name.into(),
+            value: value.into(),
+        }
     }
 }
 
@@ -97,7 +100,10 @@ impl Serialize for Header {
 
 /// Finds the first header named `name`, ignoring ASCII case.
 pub fn find_header<'h>(headers: &'h [Header], name: &str) -> Option<&'h str> {
-    headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value.as_str())
+    headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_str())
 }
 
 /// A message body: the bytes kept, and how many were sent.
@@ -119,7 +125,8 @@ impl Body {
         if bytes.len() > room {
             self.truncated = true;
         }
-        self.data.extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or_default());
+        self.data
+            .extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or_default());
     }
 }
 
@@ -185,6 +192,10 @@ pub struct ConnInfo {
     pub pid: Option<u32>,
     /// Owning process's name, for socket-level sources.
     pub comm: Option<String>,
+    /// The socket's file descriptor in `pid`, for socket-level sources
+    /// (left out of JSON records when unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fd: Option<u32>,
 }
 
 impl ConnInfo {
@@ -202,6 +213,7 @@ impl ConnInfo {
             netns: meta.key.netns.get(),
             pid: meta.key.pid,
             comm: meta.comm.map(|c| c.to_string_lossy()),
+            fd: meta.key.fd,
         }
     }
 }
@@ -382,7 +394,11 @@ mod tests {
         };
         req.body.append(b"hello", 3);
         ex.request = Some(req);
-        let mut resp = Response { ts: Timestamp(9), status: 201, ..Default::default() };
+        let mut resp = Response {
+            ts: Timestamp(9),
+            status: 201,
+            ..Default::default()
+        };
         resp.body.append(&[0xff, 0x00], 64);
         ex.response = Some(resp);
         ex.flag(Flag::Gap);

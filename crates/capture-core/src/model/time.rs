@@ -6,14 +6,19 @@ use serde::{Deserialize, Serialize};
 ///
 /// Every stage sees the time of the packet or event it works on, so a replay
 /// of the same capture gives the same result bit for bit.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Timestamp(pub u64);
 
 impl Timestamp {
     /// Builds a timestamp from seconds and nanoseconds since the epoch.
     pub const fn from_secs_nanos(secs: u64, nanos: u32) -> Self {
-        Self(secs.saturating_mul(1_000_000_000).saturating_add(nanos as u64))
+        Self(
+            secs.saturating_mul(1_000_000_000)
+                .saturating_add(nanos as u64),
+        )
     }
 
     /// Nanoseconds since the epoch.
@@ -27,8 +32,11 @@ impl Timestamp {
     }
 
     /// The time `d` later, saturating.
-    pub fn add(self, d: std::time::Duration) -> Self {
-        Self(self.0.saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)))
+    pub fn saturating_add(self, d: std::time::Duration) -> Self {
+        Self(
+            self.0
+                .saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        )
     }
 
     /// Time elapsed from `earlier` to `self`; zero if `earlier` is later.

@@ -20,7 +20,7 @@ use crate::stats::{Counters, DropReason};
 struct Conn {
     meta: ConnMeta,
     /// Per direction, indexed by `Direction::index` relative to `meta.key`.
-    dirs: [HalfStream; 2],
+    dirs: Dirs,
     /// True once `open` was handed to the handler.
     opened: bool,
     /// True when the orientation came from a SYN (not a guess).
@@ -102,7 +102,7 @@ impl TcpReassembler {
                     let conn = self.table.get_mut(slot);
                     conn.is_some_and(|c| {
                         let d = direction_of(&c.meta.key, &observed);
-                        let h = &c.dirs[d.index()];
+                        let h = c.dirs.get(d);
                         h.anchored && h.delivered_any && h.position(seg.seq.wrapping_add(1)) != BIAS
                     })
                 };
@@ -149,12 +149,12 @@ impl TcpReassembler {
             let currently = conn.meta.key.client == seg.src;
             if currently != src_is_client {
                 conn.meta.key = conn.meta.key.reversed();
-                conn.dirs.swap(0, 1);
+                conn.dirs.swap();
             }
             conn.oriented = true;
         }
         let dir = direction_of(&conn.meta.key, &observed);
-        let half = &mut conn.dirs[dir.index()];
+        let half = conn.dirs.get_mut(dir);
 
         if flags.syn() {
             if !half.anchored {
@@ -195,7 +195,7 @@ impl TcpReassembler {
                         self.counters.dropped(DropReason::Retransmission, 1);
                     }
                     Self::emit_open(conn, slot, out);
-                    let half = &mut conn.dirs[dir.index()];
+                    let half = conn.dirs.get_mut(dir);
                     half.next += bytes.len() as u64;
                     half.delivered_any = true;
                     Counters::add(&self.counters.stream_bytes, bytes.len() as u64);
@@ -219,7 +219,7 @@ impl TcpReassembler {
 
         // Release streams whose start was never anchored, once the wait is over.
         for d in [Direction::ClientToServer, Direction::ServerToClient] {
-            let h = &mut conn.dirs[d.index()];
+            let h = conn.dirs.get_mut(d);
             if h.seen && !h.anchored {
                 let waited_long = h.held.len() as u64 >= u64::from(window)
                     || h.held
@@ -236,7 +236,7 @@ impl TcpReassembler {
 
         // Deliver what is ready, declaring holes that waited long enough.
         for d in [Direction::ClientToServer, Direction::ServerToClient] {
-            if conn.dirs[d.index()].held_bytes > conn_cap {
+            if conn.dirs.get(d).held_bytes > conn_cap {
                 self.counters.dropped(DropReason::ConnBufferFull, 1);
             }
             let wait = Wait {
@@ -249,7 +249,7 @@ impl TcpReassembler {
 
         if conn.reset {
             self.close_slot(slot, CloseReason::Reset, out);
-        } else if conn.dirs.iter().all(|h| h.finished) {
+        } else if conn.dirs.both(|h| h.finished) {
             self.close_slot(slot, CloseReason::Fin, out);
         }
     }
@@ -306,7 +306,7 @@ impl TcpReassembler {
         } else {
             chunk.dir.reverse()
         };
-        let half = &mut conn.dirs[dir.index()];
+        let half = conn.dirs.get_mut(dir);
         let pos = BIAS.saturating_add(chunk.offset);
         if !half.anchored {
             half.anchor_at(pos);
@@ -318,7 +318,7 @@ impl TcpReassembler {
                 Placement::InOrder { skip } => {
                     let bytes = chunk.data.get(skip..).unwrap_or_default();
                     Self::emit_open(conn, slot, out);
-                    let half = &mut conn.dirs[dir.index()];
+                    let half = conn.dirs.get_mut(dir);
                     half.next += bytes.len() as u64;
                     half.delivered_any = true;
                     Counters::add(&self.counters.stream_bytes, bytes.len() as u64);
@@ -333,7 +333,7 @@ impl TcpReassembler {
                 }
             }
         }
-        if conn.dirs[dir.index()].held_bytes > conn_cap {
+        if conn.dirs.get(dir).held_bytes > conn_cap {
             self.counters.dropped(DropReason::ConnBufferFull, 1);
         }
         let wait = Wait {
@@ -370,7 +370,7 @@ impl TcpReassembler {
             comm: None,
             traffic: None,
             opened: seg.ts,
-            mid_stream: !(flags.syn() && !flags.ack()),
+            mid_stream: !flags.syn() || flags.ack(),
         };
         Counters::add(&self.counters.connections, 1);
         let (canon, _) = observed.canonical();
@@ -422,7 +422,7 @@ impl TcpReassembler {
         let mut released = 0;
         let segments = conn.segments;
         loop {
-            let half = &mut conn.dirs[dir.index()];
+            let half = conn.dirs.get_mut(dir);
             if !half.anchored {
                 break;
             }
@@ -463,7 +463,7 @@ impl TcpReassembler {
             Self::emit_open(conn, slot, out);
             out.gap(ConnId(slot), &conn.meta, dir, now, len);
         }
-        let half = &mut conn.dirs[dir.index()];
+        let half = conn.dirs.get_mut(dir);
         if let Some(fin) = half.fin_at
             && half.anchored
             && half.next >= fin
@@ -481,7 +481,7 @@ impl TcpReassembler {
         };
         let now = conn.last_seen.max(self.now);
         for d in [Direction::ClientToServer, Direction::ServerToClient] {
-            let half = &mut conn.dirs[d.index()];
+            let half = conn.dirs.get_mut(d);
             if !half.anchored && half.seen {
                 let start = half.first_held().unwrap_or(BIAS);
                 half.anchor_at(start);
@@ -499,7 +499,7 @@ impl TcpReassembler {
         }
         Counters::add(&self.counters.connections_closed, 1);
         let canon = conn.meta.key.canonical().0;
-        let until = now.add(self.limits.closed_linger);
+        let until = now.saturating_add(self.limits.closed_linger);
         self.closed.insert(canon, until);
         self.closed_order.push_back((until, canon));
         while self.closed_order.len() > self.limits.max_connections.max(1) {
@@ -544,6 +544,37 @@ impl TcpReassembler {
                 self.close_slot(slot, CloseReason::Fin, out);
             }
         }
+    }
+}
+
+/// The two directions of a connection.
+#[derive(Debug, Default)]
+struct Dirs {
+    client_to_server: HalfStream,
+    server_to_client: HalfStream,
+}
+
+impl Dirs {
+    fn get(&self, dir: Direction) -> &HalfStream {
+        match dir {
+            Direction::ClientToServer => &self.client_to_server,
+            Direction::ServerToClient => &self.server_to_client,
+        }
+    }
+
+    fn get_mut(&mut self, dir: Direction) -> &mut HalfStream {
+        match dir {
+            Direction::ClientToServer => &mut self.client_to_server,
+            Direction::ServerToClient => &mut self.server_to_client,
+        }
+    }
+
+    fn swap(&mut self) {
+        std::mem::swap(&mut self.client_to_server, &mut self.server_to_client);
+    }
+
+    fn both(&self, f: impl Fn(&HalfStream) -> bool) -> bool {
+        f(&self.client_to_server) && f(&self.server_to_client)
     }
 }
 

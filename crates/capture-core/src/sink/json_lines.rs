@@ -30,7 +30,10 @@ impl JsonLinesSink<File> {
 impl<W: Write + Send> JsonLinesSink<W> {
     /// Writes to `writer`, buffered.
     pub fn new(writer: W) -> Self {
-        Self { out: BufWriter::with_capacity(1 << 16, writer), line: Vec::with_capacity(1024) }
+        Self {
+            out: BufWriter::with_capacity(1 << 16, writer),
+            line: Vec::with_capacity(1024),
+        }
     }
 
     /// Flushes and returns the writer.

@@ -46,7 +46,11 @@ impl MemorySink {
 
     /// Takes every exchange held now.
     pub fn drain(&self) -> Vec<Exchange> {
-        self.shared.queue.lock().map(|mut q| q.drain(..).collect()).unwrap_or_default()
+        self.shared
+            .queue
+            .lock()
+            .map(|mut q| q.drain(..).collect())
+            .unwrap_or_default()
     }
 
     /// Exchanges held now.
@@ -68,7 +72,9 @@ impl MemorySink {
     /// returns how many are held.
     pub fn wait_for(&self, n: usize, timeout: Duration) -> usize {
         let deadline = Instant::now() + timeout;
-        let Ok(mut q) = self.shared.queue.lock() else { return 0 };
+        let Ok(mut q) = self.shared.queue.lock() else {
+            return 0;
+        };
         while q.len() < n {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -85,13 +91,18 @@ impl MemorySink {
 
 impl Sink for MemorySink {
     fn write(&mut self, batch: &mut Vec<Exchange>) -> Result<(), SinkError> {
-        let mut q = self.shared.queue.lock().map_err(|_| "memory sink lock poisoned")?;
+        let mut q = self
+            .shared
+            .queue
+            .lock()
+            .map_err(|_| "memory sink lock poisoned")?;
         let room = self.capacity.saturating_sub(q.len());
         let over = batch.len().saturating_sub(room) as u64;
         q.extend(batch.drain(..).take(room));
         drop(q);
         if over > 0 {
-            self.dropped.fetch_add(over, std::sync::atomic::Ordering::Relaxed);
+            self.dropped
+                .fetch_add(over, std::sync::atomic::Ordering::Relaxed);
             if let Some(c) = &self.counters {
                 c.dropped(DropReason::SinkQueueFull, over);
             }
