@@ -12,7 +12,9 @@ pub struct H2Config {
 
 impl Default for H2Config {
     fn default() -> Self {
-        Self { body_limit: 64 * 1024 }
+        Self {
+            body_limit: 64 * 1024,
+        }
     }
 }
 
@@ -24,18 +26,29 @@ pub struct H2Parser {
 impl H2Parser {
     /// A parser for a connection whose client preface was seen (or is next in the stream).
     pub fn new(config: &H2Config, _meta: &ConnMeta) -> Self {
-        Self { _config: config.clone() }
+        Self {
+            _config: config.clone(),
+        }
     }
 
     /// A parser for a connection joined mid-stream: frames without a preface.
     pub fn joined_mid_stream(config: &H2Config, _meta: &ConnMeta) -> Self {
-        Self { _config: config.clone() }
+        Self {
+            _config: config.clone(),
+        }
     }
 
     /// A parser after an HTTP/1.1 `Upgrade: h2c` answered by 101: `request`
     /// becomes stream 1. `swapped` says the client is `meta.key.server`.
-    pub fn after_upgrade(config: &H2Config, _meta: &ConnMeta, _request: Request, _swapped: bool) -> Self {
-        Self { _config: config.clone() }
+    pub fn after_upgrade(
+        config: &H2Config,
+        _meta: &ConnMeta,
+        _request: Request,
+        _swapped: bool,
+    ) -> Self {
+        Self {
+            _config: config.clone(),
+        }
     }
 
     /// True if `bytes` (the start of a direction, no preface) look like HTTP/2 frames.

@@ -1,0 +1,456 @@
+//! The static Huffman code of HPACK (RFC 7541 Appendix B), decoded four
+//! bits at a time through a state table computed at compile time.
+//!
+//! States are the internal nodes of the code tree (256 of them, the root is
+//! state 0). Each (state, nibble) entry says where the walk ends, whether a
+//! symbol was completed on the way (a code is at least 5 bits long, so a
+//! nibble completes at most one), and whether stopping there is a valid end
+//! of string: the bits since the last symbol are fewer than 8 and all ones,
+//! i.e. a prefix of EOS (§5.2).
+
+/// The input is not a valid Huffman-coded string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HuffmanError;
+
+/// Appends the Huffman decoding of `src` to `dst`.
+///
+/// Fails on an EOS symbol in the data, on padding longer than 7 bits and on
+/// padding that is not all ones.
+pub fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), HuffmanError> {
+    // Codes are at least 5 bits: at most 8/5 symbols per input byte.
+    dst.reserve(src.len() + src.len() / 2 + 1);
+    let mut state = 0usize;
+    let mut accept = true;
+    for &byte in src {
+        for nibble in [byte >> 4, byte & 0x0f] {
+            let entry = DECODE
+                .get(state)
+                .and_then(|row| row.get(usize::from(nibble)))
+                .copied()
+                .unwrap_or(FAIL);
+            if entry & FAIL != 0 {
+                return Err(HuffmanError);
+            }
+            if entry & EMIT != 0 {
+                dst.push((entry >> 16) as u8);
+            }
+            state = usize::from((entry >> 8) as u8);
+            accept = entry & ACCEPT != 0;
+        }
+    }
+    if accept { Ok(()) } else { Err(HuffmanError) }
+}
+
+/// Appends the Huffman encoding of `src` to `dst`, padded with ones.
+pub fn encode(src: &[u8], dst: &mut Vec<u8>) {
+    let mut acc: u64 = 0;
+    let mut bits: u32 = 0;
+    for &b in src {
+        let (code, len) = CODES.get(usize::from(b)).copied().unwrap_or((0, 0));
+        acc = (acc << len) | u64::from(code);
+        bits += u32::from(len);
+        while bits >= 8 {
+            bits -= 8;
+            dst.push((acc >> bits) as u8);
+        }
+        acc &= (1u64 << bits) - 1;
+    }
+    if bits > 0 {
+        let pad = 8 - bits;
+        dst.push(((acc << pad) | ((1u64 << pad) - 1)) as u8);
+    }
+}
+
+/// The length in bytes of the Huffman encoding of `src`.
+pub fn encoded_len(src: &[u8]) -> usize {
+    let bits: usize = src
+        .iter()
+        .map(|&b| usize::from(CODES.get(usize::from(b)).map_or(0, |c| c.1)))
+        .sum();
+    bits.div_ceil(8)
+}
+
+const EMIT: u32 = 1;
+const ACCEPT: u32 = 2;
+const FAIL: u32 = 4;
+const EOS: u16 = 256;
+
+/// Decoding table: `DECODE[state][nibble]` = flags | next state << 8 | symbol << 16.
+static DECODE: [[u32; 16]; 256] = build_decode_table();
+
+const fn build_decode_table() -> [[u32; 16]; 256] {
+    // children[node][bit]: > 0 internal node, < 0 leaf -(symbol + 1), 0 none (root is never a child).
+    let mut children = [[0i32; 2]; 256];
+    let mut depth = [0u8; 256];
+    let mut all_ones = [false; 256];
+    all_ones[0] = true;
+    let mut nodes = 1usize;
+    let mut sym = 0usize;
+    while sym < 257 {
+        let (code, len) = CODES[sym];
+        let mut node = 0usize;
+        let mut i = len;
+        while i > 0 {
+            i -= 1;
+            let bit = ((code >> i) & 1) as usize;
+            if i == 0 {
+                children[node][bit] = -(sym as i32 + 1);
+            } else {
+                if children[node][bit] == 0 {
+                    children[node][bit] = nodes as i32;
+                    depth[nodes] = depth[node] + 1;
+                    all_ones[nodes] = all_ones[node] && bit == 1;
+                    nodes += 1;
+                }
+                node = children[node][bit] as usize;
+            }
+        }
+        sym += 1;
+    }
+    let mut table = [[0u32; 16]; 256];
+    let mut state = 0usize;
+    while state < nodes {
+        let mut nibble = 0usize;
+        while nibble < 16 {
+            let mut node = state;
+            let mut flags = 0u32;
+            let mut out = 0u32;
+            let mut i = 4;
+            while i > 0 {
+                i -= 1;
+                let bit = (nibble >> i) & 1;
+                let child = children[node][bit];
+                if child < 0 {
+                    let s = (-child - 1) as u16;
+                    if s == EOS {
+                        flags |= FAIL;
+                    } else {
+                        flags |= EMIT;
+                        out = s as u32;
+                    }
+                    node = 0;
+                } else {
+                    node = child as usize;
+                }
+            }
+            if all_ones[node] && depth[node] < 8 {
+                flags |= ACCEPT;
+            }
+            table[state][nibble] = flags | ((node as u32) << 8) | (out << 16);
+            nibble += 1;
+        }
+        state += 1;
+    }
+    table
+}
+
+/// Code of each symbol (0..=255, then EOS), right-aligned in `bits` bits: RFC 7541 Appendix B.
+pub(super) const CODES: [(u32, u8); 257] = [
+    (0x1ff8, 13),
+    (0x7fffd8, 23),
+    (0xfffffe2, 28),
+    (0xfffffe3, 28),
+    (0xfffffe4, 28),
+    (0xfffffe5, 28),
+    (0xfffffe6, 28),
+    (0xfffffe7, 28),
+    (0xfffffe8, 28),
+    (0xffffea, 24),
+    (0x3ffffffc, 30),
+    (0xfffffe9, 28),
+    (0xfffffea, 28),
+    (0x3ffffffd, 30),
+    (0xfffffeb, 28),
+    (0xfffffec, 28),
+    (0xfffffed, 28),
+    (0xfffffee, 28),
+    (0xfffffef, 28),
+    (0xffffff0, 28),
+    (0xffffff1, 28),
+    (0xffffff2, 28),
+    (0x3ffffffe, 30),
+    (0xffffff3, 28),
+    (0xffffff4, 28),
+    (0xffffff5, 28),
+    (0xffffff6, 28),
+    (0xffffff7, 28),
+    (0xffffff8, 28),
+    (0xffffff9, 28),
+    (0xffffffa, 28),
+    (0xffffffb, 28),
+    (0x14, 6),
+    (0x3f8, 10),
+    (0x3f9, 10),
+    (0xffa, 12),
+    (0x1ff9, 13),
+    (0x15, 6),
+    (0xf8, 8),
+    (0x7fa, 11),
+    (0x3fa, 10),
+    (0x3fb, 10),
+    (0xf9, 8),
+    (0x7fb, 11),
+    (0xfa, 8),
+    (0x16, 6),
+    (0x17, 6),
+    (0x18, 6),
+    (0x0, 5),
+    (0x1, 5),
+    (0x2, 5),
+    (0x19, 6),
+    (0x1a, 6),
+    (0x1b, 6),
+    (0x1c, 6),
+    (0x1d, 6),
+    (0x1e, 6),
+    (0x1f, 6),
+    (0x5c, 7),
+    (0xfb, 8),
+    (0x7ffc, 15),
+    (0x20, 6),
+    (0xffb, 12),
+    (0x3fc, 10),
+    (0x1ffa, 13),
+    (0x21, 6),
+    (0x5d, 7),
+    (0x5e, 7),
+    (0x5f, 7),
+    (0x60, 7),
+    (0x61, 7),
+    (0x62, 7),
+    (0x63, 7),
+    (0x64, 7),
+    (0x65, 7),
+    (0x66, 7),
+    (0x67, 7),
+    (0x68, 7),
+    (0x69, 7),
+    (0x6a, 7),
+    (0x6b, 7),
+    (0x6c, 7),
+    (0x6d, 7),
+    (0x6e, 7),
+    (0x6f, 7),
+    (0x70, 7),
+    (0x71, 7),
+    (0x72, 7),
+    (0xfc, 8),
+    (0x73, 7),
+    (0xfd, 8),
+    (0x1ffb, 13),
+    (0x7fff0, 19),
+    (0x1ffc, 13),
+    (0x3ffc, 14),
+    (0x22, 6),
+    (0x7ffd, 15),
+    (0x3, 5),
+    (0x23, 6),
+    (0x4, 5),
+    (0x24, 6),
+    (0x5, 5),
+    (0x25, 6),
+    (0x26, 6),
+    (0x27, 6),
+    (0x6, 5),
+    (0x74, 7),
+    (0x75, 7),
+    (0x28, 6),
+    (0x29, 6),
+    (0x2a, 6),
+    (0x7, 5),
+    (0x2b, 6),
+    (0x76, 7),
+    (0x2c, 6),
+    (0x8, 5),
+    (0x9, 5),
+    (0x2d, 6),
+    (0x77, 7),
+    (0x78, 7),
+    (0x79, 7),
+    (0x7a, 7),
+    (0x7b, 7),
+    (0x7ffe, 15),
+    (0x7fc, 11),
+    (0x3ffd, 14),
+    (0x1ffd, 13),
+    (0xffffffc, 28),
+    (0xfffe6, 20),
+    (0x3fffd2, 22),
+    (0xfffe7, 20),
+    (0xfffe8, 20),
+    (0x3fffd3, 22),
+    (0x3fffd4, 22),
+    (0x3fffd5, 22),
+    (0x7fffd9, 23),
+    (0x3fffd6, 22),
+    (0x7fffda, 23),
+    (0x7fffdb, 23),
+    (0x7fffdc, 23),
+    (0x7fffdd, 23),
+    (0x7fffde, 23),
+    (0xffffeb, 24),
+    (0x7fffdf, 23),
+    (0xffffec, 24),
+    (0xffffed, 24),
+    (0x3fffd7, 22),
+    (0x7fffe0, 23),
+    (0xffffee, 24),
+    (0x7fffe1, 23),
+    (0x7fffe2, 23),
+    (0x7fffe3, 23),
+    (0x7fffe4, 23),
+    (0x1fffdc, 21),
+    (0x3fffd8, 22),
+    (0x7fffe5, 23),
+    (0x3fffd9, 22),
+    (0x7fffe6, 23),
+    (0x7fffe7, 23),
+    (0xffffef, 24),
+    (0x3fffda, 22),
+    (0x1fffdd, 21),
+    (0xfffe9, 20),
+    (0x3fffdb, 22),
+    (0x3fffdc, 22),
+    (0x7fffe8, 23),
+    (0x7fffe9, 23),
+    (0x1fffde, 21),
+    (0x7fffea, 23),
+    (0x3fffdd, 22),
+    (0x3fffde, 22),
+    (0xfffff0, 24),
+    (0x1fffdf, 21),
+    (0x3fffdf, 22),
+    (0x7fffeb, 23),
+    (0x7fffec, 23),
+    (0x1fffe0, 21),
+    (0x1fffe1, 21),
+    (0x3fffe0, 22),
+    (0x1fffe2, 21),
+    (0x7fffed, 23),
+    (0x3fffe1, 22),
+    (0x7fffee, 23),
+    (0x7fffef, 23),
+    (0xfffea, 20),
+    (0x3fffe2, 22),
+    (0x3fffe3, 22),
+    (0x3fffe4, 22),
+    (0x7ffff0, 23),
+    (0x3fffe5, 22),
+    (0x3fffe6, 22),
+    (0x7ffff1, 23),
+    (0x3ffffe0, 26),
+    (0x3ffffe1, 26),
+    (0xfffeb, 20),
+    (0x7fff1, 19),
+    (0x3fffe7, 22),
+    (0x7ffff2, 23),
+    (0x3fffe8, 22),
+    (0x1ffffec, 25),
+    (0x3ffffe2, 26),
+    (0x3ffffe3, 26),
+    (0x3ffffe4, 26),
+    (0x7ffffde, 27),
+    (0x7ffffdf, 27),
+    (0x3ffffe5, 26),
+    (0xfffff1, 24),
+    (0x1ffffed, 25),
+    (0x7fff2, 19),
+    (0x1fffe3, 21),
+    (0x3ffffe6, 26),
+    (0x7ffffe0, 27),
+    (0x7ffffe1, 27),
+    (0x3ffffe7, 26),
+    (0x7ffffe2, 27),
+    (0xfffff2, 24),
+    (0x1fffe4, 21),
+    (0x1fffe5, 21),
+    (0x3ffffe8, 26),
+    (0x3ffffe9, 26),
+    (0xffffffd, 28),
+    (0x7ffffe3, 27),
+    (0x7ffffe4, 27),
+    (0x7ffffe5, 27),
+    (0xfffec, 20),
+    (0xfffff3, 24),
+    (0xfffed, 20),
+    (0x1fffe6, 21),
+    (0x3fffe9, 22),
+    (0x1fffe7, 21),
+    (0x1fffe8, 21),
+    (0x7ffff3, 23),
+    (0x3fffea, 22),
+    (0x3fffeb, 22),
+    (0x1ffffee, 25),
+    (0x1ffffef, 25),
+    (0xfffff4, 24),
+    (0xfffff5, 24),
+    (0x3ffffea, 26),
+    (0x7ffff4, 23),
+    (0x3ffffeb, 26),
+    (0x7ffffe6, 27),
+    (0x3ffffec, 26),
+    (0x3ffffed, 26),
+    (0x7ffffe7, 27),
+    (0x7ffffe8, 27),
+    (0x7ffffe9, 27),
+    (0x7ffffea, 27),
+    (0x7ffffeb, 27),
+    (0xffffffe, 28),
+    (0x7ffffec, 27),
+    (0x7ffffed, 27),
+    (0x7ffffee, 27),
+    (0x7ffffef, 27),
+    (0x7fffff0, 27),
+    (0x3ffffee, 26),
+    (0x3fffffff, 30),
+];
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_byte_round_trips() {
+        let all: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
+        let mut enc = Vec::new();
+        encode(&all, &mut enc);
+        assert_eq!(enc.len(), encoded_len(&all));
+        let mut dec = Vec::new();
+        decode(&enc, &mut dec).unwrap();
+        assert_eq!(dec, all);
+    }
+
+    #[test]
+    fn rfc_example_decodes() {
+        // C.4.1: "www.example.com".
+        let enc = [
+            0xf1, 0xe3, 0xc2, 0xe5, 0xf2, 0x3a, 0x6b, 0xa0, 0xab, 0x90, 0xf4, 0xff,
+        ];
+        let mut dec = Vec::new();
+        decode(&enc, &mut dec).unwrap();
+        assert_eq!(dec, b"www.example.com");
+    }
+
+    #[test]
+    fn bad_padding_and_eos_are_rejected() {
+        let mut dec = Vec::new();
+        // 'a' is 00011 (5 bits); padding of zeros is invalid.
+        assert_eq!(decode(&[0b0001_1000], &mut dec), Err(HuffmanError));
+        // Padding of 8 ones or more (a whole byte) is invalid.
+        assert_eq!(decode(&[0b0001_1111, 0xff], &mut dec), Err(HuffmanError));
+        // EOS (30 ones) inside the data.
+        assert_eq!(
+            decode(&[0xff, 0xff, 0xff, 0xff], &mut dec),
+            Err(HuffmanError)
+        );
+        // Valid: 'a' then 3 bits of padding.
+        dec.clear();
+        decode(&[0b0001_1111], &mut dec).unwrap();
+        assert_eq!(dec, b"a");
+        // Empty string is valid.
+        dec.clear();
+        decode(&[], &mut dec).unwrap();
+        assert!(dec.is_empty());
+    }
+}
