@@ -1,1 +1,41 @@
-//! backend-pcap: work in progress.
+//! # backend-pcap
+//!
+//! Packet sources for cleartap: capture files (pcap and pcapng), and —
+//! with the `live` feature — live interfaces and pod network namespaces.
+//! Each source decodes link-layer packets into TCP
+//! [`Segment`](capture_core::model::Segment)s that borrow their payload,
+//! and counts every packet it cannot use under a
+//! [`DropReason`](capture_core::DropReason).
+//!
+//! - [`file`]: [`FileSource`] and the capture file reader behind it.
+//! - [`decode`]: [`decode_packet`], the link-layer → IP → TCP decoder
+//!   that every packet source shares.
+//!
+//! # Example
+//!
+//! Replay a capture file through a source by hand and count its TCP segments:
+//!
+//! ```no_run
+//! use backend_pcap::FileSource;
+//! use capture_core::model::Input;
+//! use capture_core::stage::{Poll, Source};
+//! use capture_core::stats::Counters;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let mut source = FileSource::open("trace.pcap")?;
+//! let counters = Counters::default();
+//! let mut segments = 0;
+//! let mut count = |input: Input<'_>| if let Input::Segment(_) = input { segments += 1 };
+//! while source.poll(&mut count, &counters)? != Poll::Finished {}
+//! println!("{segments} TCP segments");
+//! # Ok(()) }
+//! ```
+
+mod error;
+
+pub mod decode;
+pub mod file;
+
+pub use decode::{LinkType, decode_packet};
+pub use error::Error;
+pub use file::{CaptureFile, FileSource, Progress};

@@ -42,6 +42,8 @@ drop_reasons! {
     NotTcp => "not_tcp",
     /// A capture link type that the decoder does not handle.
     UnsupportedLinkType => "unsupported_link_type",
+    /// An IP fragment: fragments are not reassembled.
+    IpFragment => "ip_fragment",
     /// The same packet was seen twice (veth pair, `any` device).
     DuplicatePacket => "duplicate_packet",
     /// A packet or chunk was excluded by an address filter.
