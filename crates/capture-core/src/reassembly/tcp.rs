@@ -441,9 +441,14 @@ impl TcpReassembler {
                 out.data(ConnId(slot), &conn.meta, dir, held.ts, bytes);
                 continue;
             }
-            let Some(first) = half.first_held() else {
-                half.hole_since_segments = None;
-                break;
+            // The hole ends at the first held run, or at a FIN beyond the last byte seen.
+            let first = match (half.first_held(), half.fin_at) {
+                (Some(first), _) => first,
+                (None, Some(fin)) if fin > half.next => fin,
+                _ => {
+                    half.hole_since_segments = None;
+                    break;
+                }
             };
             // A hole sits before `first`.
             let since = *half.hole_since_segments.get_or_insert(segments);
@@ -452,7 +457,7 @@ impl TcpReassembler {
             }
             let waited = segments.saturating_sub(since) >= u64::from(wait.segments)
                 || now.since(half.hole_since_ts) >= wait.time;
-            if !(waited || half.held_bytes > wait.held_cap) {
+            if !(waited || wait.segments == 0 || half.held_bytes > wait.held_cap) {
                 break;
             }
             let len = first - half.next;
@@ -581,7 +586,7 @@ impl Dirs {
 /// How long a hole is waited for before it is declared a gap.
 #[derive(Clone, Copy, Debug)]
 struct Wait {
-    /// Later segments of the connection.
+    /// Later segments of the connection; 0 declares every hole at once.
     segments: u32,
     /// Packet time.
     time: std::time::Duration,

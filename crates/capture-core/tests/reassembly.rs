@@ -1,0 +1,585 @@
+//! The TCP reassembler, case by case, with crafted segments.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use capture_core::Limits;
+use capture_core::model::*;
+use capture_core::reassembly::TcpReassembler;
+use capture_core::stage::{ConnId, Reassembler, StreamHandler};
+use capture_core::stats::{Counters, DropReason};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Event {
+    Open {
+        client: SocketAddr,
+        mid_stream: bool,
+    },
+    Data(Direction, Vec<u8>),
+    Gap(Direction, u64),
+    Close(CloseReason),
+}
+
+#[derive(Default)]
+struct Recorder {
+    events: Vec<(ConnId, Event)>,
+}
+
+impl StreamHandler for Recorder {
+    fn open(&mut self, conn: ConnId, meta: &ConnMeta) {
+        self.events.push((
+            conn,
+            Event::Open {
+                client: meta.key.client,
+                mid_stream: meta.mid_stream,
+            },
+        ));
+    }
+    fn data(&mut self, conn: ConnId, _: &ConnMeta, dir: Direction, _: Timestamp, b: &[u8]) {
+        // Merge adjacent data events so tests see the stream, not its segmentation.
+        if let Some((c, Event::Data(d, bytes))) = self.events.last_mut()
+            && *c == conn
+            && *d == dir
+        {
+            bytes.extend_from_slice(b);
+            return;
+        }
+        self.events.push((conn, Event::Data(dir, b.to_vec())));
+    }
+    fn gap(&mut self, conn: ConnId, _: &ConnMeta, dir: Direction, _: Timestamp, len: u64) {
+        self.events.push((conn, Event::Gap(dir, len)));
+    }
+    fn close(&mut self, conn: ConnId, _: &ConnMeta, _: Timestamp, reason: CloseReason) {
+        self.events.push((conn, Event::Close(reason)));
+    }
+}
+
+impl Recorder {
+    fn stream(&self, dir: Direction) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (_, e) in &self.events {
+            if let Event::Data(d, b) = e
+                && *d == dir
+            {
+                out.extend_from_slice(b);
+            }
+        }
+        out
+    }
+    fn gaps(&self, dir: Direction) -> Vec<u64> {
+        self.events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::Gap(d, n) if *d == dir => Some(*n),
+                _ => None,
+            })
+            .collect()
+    }
+    fn closes(&self) -> Vec<CloseReason> {
+        self.events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::Close(r) => Some(*r),
+                _ => None,
+            })
+            .collect()
+    }
+    fn opens(&self) -> Vec<(SocketAddr, bool)> {
+        self.events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::Open { client, mid_stream } => Some((*client, *mid_stream)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+const C2S: Direction = Direction::ClientToServer;
+const S2C: Direction = Direction::ServerToClient;
+
+fn client() -> SocketAddr {
+    "10.0.0.1:40000".parse().unwrap()
+}
+fn server() -> SocketAddr {
+    "10.0.0.2:80".parse().unwrap()
+}
+
+/// Builds segments of one connection with explicit sequence numbers.
+struct Wire {
+    ts: u64,
+}
+
+impl Wire {
+    fn new() -> Self {
+        Self { ts: 1_000_000_000 }
+    }
+    fn seg(
+        &mut self,
+        from_client: bool,
+        seq: u32,
+        flags: u8,
+        payload: &'static [u8],
+    ) -> Input<'static> {
+        self.ts += 1_000;
+        let (src, dst) = if from_client {
+            (client(), server())
+        } else {
+            (server(), client())
+        };
+        Input::Segment(Segment {
+            ts: Timestamp(self.ts),
+            src,
+            dst,
+            netns: NetnsId::UNKNOWN,
+            seq,
+            ack: 0,
+            flags: TcpFlags(flags),
+            payload,
+        })
+    }
+}
+
+const SYN: u8 = TcpFlags::SYN;
+const ACK: u8 = TcpFlags::ACK;
+const FIN: u8 = TcpFlags::FIN | TcpFlags::ACK;
+const RST: u8 = TcpFlags::RST;
+
+fn reassembler(limits: Limits) -> (TcpReassembler, Arc<Counters>) {
+    let counters = Arc::new(Counters::default());
+    (TcpReassembler::new(limits, counters.clone()), counters)
+}
+
+fn run(inputs: &[Input<'_>], limits: Limits) -> (Recorder, Arc<Counters>, usize) {
+    let (mut r, counters) = reassembler(limits);
+    let mut rec = Recorder::default();
+    for i in inputs {
+        r.push(*i, &mut rec);
+    }
+    let left = r.connections();
+    r.flush(Timestamp(u64::MAX / 2), &mut rec);
+    (rec, counters, left)
+}
+
+#[test]
+fn handshake_data_both_ways_and_fin_close() {
+    let mut w = Wire::new();
+    let inputs = [
+        w.seg(true, 100, SYN, b""),
+        w.seg(false, 500, SYN | ACK, b""),
+        w.seg(true, 101, ACK, b"GET / HTTP/1.1\r\n\r\n"),
+        w.seg(false, 501, ACK, b"HTTP/1.1 200 OK\r\n"),
+        w.seg(false, 518, ACK, b"\r\n"),
+        w.seg(true, 119, FIN, b""),
+        w.seg(false, 520, FIN, b""),
+    ];
+    let (rec, _, left) = run(&inputs, Limits::default());
+    assert_eq!(left, 0, "both FINs close the connection");
+    assert_eq!(rec.opens(), vec![(client(), false)]);
+    assert_eq!(rec.stream(C2S), b"GET / HTTP/1.1\r\n\r\n");
+    assert_eq!(rec.stream(S2C), b"HTTP/1.1 200 OK\r\n\r\n");
+    assert_eq!(rec.closes(), vec![CloseReason::Fin]);
+    assert!(rec.gaps(C2S).is_empty() && rec.gaps(S2C).is_empty());
+}
+
+#[test]
+fn out_of_order_segments_are_ordered() {
+    let mut w = Wire::new();
+    let inputs = [
+        w.seg(true, 100, SYN, b""),
+        w.seg(true, 111, ACK, b"cc"),
+        w.seg(true, 106, ACK, b"bbbbb"),
+        w.seg(true, 101, ACK, b"aaaaa"),
+    ];
+    let (rec, counters, _) = run(&inputs, Limits::default());
+    assert_eq!(rec.stream(C2S), b"aaaaabbbbbcc");
+    assert_eq!(counters.drops(DropReason::GapBytes), 0);
+}
+
+#[test]
+fn retransmissions_are_delivered_once_and_counted() {
+    let mut w = Wire::new();
+    let inputs = [
+        w.seg(true, 100, SYN, b""),
+        w.seg(true, 101, ACK, b"hello"),
+        w.seg(true, 101, ACK, b"hello"),
+        w.seg(true, 106, ACK, b"world"),
+        w.seg(true, 106, ACK, b"world"),
+    ];
+    let (rec, counters, _) = run(&inputs, Limits::default());
+    assert_eq!(rec.stream(C2S), b"helloworld");
+    assert_eq!(counters.drops(DropReason::Retransmission), 2);
+}
+
+#[test]
+fn overlaps_keep_the_bytes_already_delivered_or_starting_earliest() {
+    let mut w = Wire::new();
+    let inputs = [
+        w.seg(true, 100, SYN, b""),
+        w.seg(true, 101, ACK, b"abcd"),
+        // Overlaps delivered bytes: only "ef" is new; "XX" is not used.
+        w.seg(true, 103, ACK, b"XXef"),
+        // Two held runs overlapping each other: the earlier-starting one wins.
+        w.seg(true, 110, ACK, b"jkl"),
+        w.seg(true, 109, ACK, b"iJK"),
+        w.seg(true, 107, ACK, b"gh"),
+    ];
+    let (rec, _, _) = run(&inputs, Limits::default());
+    assert_eq!(rec.stream(C2S), b"abcdefghiJKl");
+}
+
+#[test]
+fn rst_closes_with_reset_and_delivers_what_it_can() {
+    let mut w = Wire::new();
+    let inputs = [
+        w.seg(true, 100, SYN, b""),
+        w.seg(true, 101, ACK, b"abc"),
+        w.seg(true, 110, ACK, b"zzz"),
+        w.seg(false, 900, RST, b""),
+    ];
+    let (rec, _, left) = run(&inputs, Limits::default());
+    assert_eq!(left, 0);
+    assert_eq!(rec.closes(), vec![CloseReason::Reset]);
+    assert_eq!(rec.stream(C2S), b"abczzz");
+    assert_eq!(
+        rec.gaps(C2S),
+        vec![6],
+        "the missing 6 bytes are a gap, not glued"
+    );
+}
+
+#[test]
+fn sequence_numbers_wrap_around() {
+    let mut w = Wire::new();
+    let isn = u32::MAX - 3;
+    let inputs = [
+        w.seg(true, isn, SYN, b""),
+        w.seg(true, isn.wrapping_add(1), ACK, b"abc"),
+        // This one crosses 2^32.
+        w.seg(true, isn.wrapping_add(4), ACK, b"defgh"),
+        w.seg(true, isn.wrapping_add(12), ACK, b"lmn"),
+        w.seg(true, isn.wrapping_add(9), ACK, b"ijk"),
+    ];
+    let (rec, counters, _) = run(&inputs, Limits::default());
+    assert_eq!(rec.stream(C2S), b"abcdefghijklmn");
+    assert_eq!(counters.drops(DropReason::GapBytes), 0);
+}
+
+#[test]
+fn connection_joined_mid_stream_guesses_the_server_by_port() {
+    let mut w = Wire::new();
+    let inputs = [
+        w.seg(true, 7000, ACK, b"GET /a HTTP/1.1\r\n\r\n"),
+        w.seg(false, 9000, ACK, b"HTTP/1.1 200 OK\r\n\r\n"),
+    ];
+    let (rec, _, _) = run(&inputs, Limits::default());
+    assert_eq!(
+        rec.opens(),
+        vec![(client(), true)],
+        "mid-stream, client is the high port"
+    );
+    assert_eq!(rec.stream(C2S), b"GET /a HTTP/1.1\r\n\r\n");
+    assert_eq!(rec.stream(S2C), b"HTTP/1.1 200 OK\r\n\r\n");
+}
+
+#[test]
+fn mid_stream_data_reordered_before_its_predecessor_is_kept() {
+    let mut w = Wire::new();
+    // No SYN: the later segment arrives first; the earlier one must not be lost.
+    let inputs = [
+        w.seg(true, 7005, ACK, b"world"),
+        w.seg(true, 7000, ACK, b"hello"),
+    ];
+    let (rec, _, _) = run(&inputs, Limits::default());
+    assert_eq!(rec.stream(C2S), b"helloworld");
+}
+
+#[test]
+fn syn_reordered_after_data_still_anchors_the_start() {
+    let mut w = Wire::new();
+    let inputs = [
+        w.seg(true, 106, ACK, b"world"),
+        w.seg(true, 100, SYN, b""),
+        w.seg(true, 101, ACK, b"hello"),
+    ];
+    let (rec, _, _) = run(&inputs, Limits::default());
+    assert_eq!(rec.stream(C2S), b"helloworld");
+    assert_eq!(
+        rec.opens(),
+        vec![(client(), false)],
+        "the SYN was seen: not mid-stream"
+    );
+}
+
+#[test]
+fn tcp_fast_open_data_in_the_syn() {
+    let mut w = Wire::new();
+    let inputs = [
+        w.seg(true, 100, SYN, b"GET / HTTP/1.1\r\n"),
+        w.seg(true, 117, ACK, b"\r\n"),
+    ];
+    let (rec, _, _) = run(&inputs, Limits::default());
+    assert_eq!(rec.stream(C2S), b"GET / HTTP/1.1\r\n\r\n");
+}
+
+#[test]
+fn a_lost_segment_is_a_gap_of_its_exact_length() {
+    let mut w = Wire::new();
+    let mut inputs = vec![w.seg(true, 100, SYN, b""), w.seg(true, 101, ACK, b"aaaa")];
+    // 7 bytes at 105..112 never arrive.
+    inputs.push(w.seg(true, 112, ACK, b"bbbb"));
+    // Enough later traffic to exhaust the reordering window.
+    let limits = Limits {
+        reorder_window_segments: 4,
+        ..Limits::default()
+    };
+    for _ in 0..4 {
+        inputs.push(w.seg(false, 500, ACK, b""));
+    }
+    let (mut r, counters) = reassembler(limits);
+    let mut rec = Recorder::default();
+    for i in &inputs {
+        r.push(*i, &mut rec);
+    }
+    assert_eq!(
+        rec.gaps(C2S),
+        vec![7],
+        "declared while the connection is still open"
+    );
+    assert_eq!(rec.stream(C2S), b"aaaabbbb");
+    assert_eq!(counters.drops(DropReason::GapBytes), 7);
+    let order: Vec<_> = rec.events.iter().map(|(_, e)| e.clone()).collect();
+    assert_eq!(
+        order[1..],
+        [
+            Event::Data(C2S, b"aaaa".to_vec()),
+            Event::Gap(C2S, 7),
+            Event::Data(C2S, b"bbbb".to_vec())
+        ]
+    );
+}
+
+#[test]
+fn bytes_announced_by_fin_but_never_seen_are_a_gap() {
+    let mut w = Wire::new();
+    let inputs = [
+        w.seg(true, 100, SYN, b""),
+        w.seg(true, 101, ACK, b"ab"),
+        w.seg(true, 106, FIN, b""),
+    ];
+    let (rec, _, _) = run(&inputs, Limits::default());
+    assert_eq!(rec.gaps(C2S), vec![3]);
+}
+
+#[test]
+fn least_recently_active_connection_is_evicted_at_the_cap() {
+    let limits = Limits {
+        max_connections: 2,
+        ..Limits::default()
+    };
+    let (mut r, counters) = reassembler(limits);
+    let mut rec = Recorder::default();
+    let mut ts = 0;
+    let mut seg = |port: u16, payload: &'static [u8]| {
+        ts += 1;
+        Input::Segment(Segment {
+            ts: Timestamp(ts),
+            src: SocketAddr::new("10.0.0.1".parse().unwrap(), port),
+            dst: server(),
+            netns: NetnsId::UNKNOWN,
+            seq: 1,
+            ack: 0,
+            flags: TcpFlags(SYN),
+            payload,
+        })
+    };
+    r.push(seg(1001, b"a"), &mut rec);
+    r.push(seg(1002, b"b"), &mut rec);
+    // Touch 1001 so that 1002 becomes the least recently active.
+    let mut touch = seg(1001, b"");
+    if let Input::Segment(s) = &mut touch {
+        s.flags = TcpFlags(ACK);
+        s.seq = 3;
+        s.payload = b"c";
+    }
+    r.push(touch, &mut rec);
+    r.push(seg(1003, b"d"), &mut rec);
+    assert_eq!(r.connections(), 2);
+    assert_eq!(counters.drops(DropReason::ConnectionEvicted), 1);
+    assert_eq!(rec.closes(), vec![CloseReason::Evicted]);
+    let evicted = rec
+        .events
+        .iter()
+        .find(|(_, e)| matches!(e, Event::Close(_)))
+        .unwrap()
+        .0;
+    let evicted_open = rec
+        .events
+        .iter()
+        .find(|(c, e)| *c == evicted && matches!(e, Event::Open { .. }));
+    assert!(matches!(evicted_open, Some((_, Event::Open { client, .. })) if client.port() == 1002));
+}
+
+#[test]
+fn silent_connections_time_out_in_packet_time() {
+    let limits = Limits {
+        inactivity_timeout: Duration::from_secs(5),
+        ..Limits::default()
+    };
+    let (mut r, counters) = reassembler(limits);
+    let mut rec = Recorder::default();
+    let mut w = Wire::new();
+    r.push(w.seg(true, 100, SYN, b""), &mut rec);
+    r.push(w.seg(true, 101, ACK, b"x"), &mut rec);
+    r.advance(Timestamp(w.ts + 4_000_000_000), &mut rec);
+    assert_eq!(r.connections(), 1, "not yet idle for 5 s");
+    r.advance(Timestamp(w.ts + 6_000_000_000), &mut rec);
+    assert_eq!(r.connections(), 0);
+    assert_eq!(rec.closes(), vec![CloseReason::Timeout]);
+    assert_eq!(counters.drops(DropReason::ConnectionTimeout), 1);
+}
+
+#[test]
+fn per_connection_buffer_cap_declares_the_hole_early() {
+    let limits = Limits {
+        conn_buffer_bytes: 10,
+        ..Limits::default()
+    };
+    let mut w = Wire::new();
+    let inputs = [
+        w.seg(true, 100, SYN, b""),
+        w.seg(true, 111, ACK, b"0123456789"),
+        w.seg(true, 121, ACK, b"abc"), // 13 bytes held > 10: the hole 101..111 is given up
+    ];
+    let (mut r, counters) = reassembler(limits);
+    let mut rec = Recorder::default();
+    for i in &inputs {
+        r.push(*i, &mut rec);
+    }
+    assert_eq!(rec.gaps(C2S), vec![10]);
+    assert_eq!(rec.stream(C2S), b"0123456789abc");
+    assert_eq!(counters.drops(DropReason::ConnBufferFull), 1);
+    assert_eq!(r.buffered_bytes(), 0);
+}
+
+#[test]
+fn total_buffer_cap_drops_out_of_order_bytes_and_counts_them() {
+    let limits = Limits {
+        total_buffer_bytes: 8,
+        ..Limits::default()
+    };
+    let mut w = Wire::new();
+    let inputs = [
+        w.seg(true, 100, SYN, b""),
+        w.seg(true, 111, ACK, b"12345"),
+        w.seg(true, 121, ACK, b"67890"), // would exceed 8 held bytes in all
+    ];
+    let (mut r, counters) = reassembler(limits);
+    let mut rec = Recorder::default();
+    for i in &inputs {
+        r.push(*i, &mut rec);
+    }
+    assert_eq!(r.buffered_bytes(), 5);
+    assert_eq!(counters.drops(DropReason::TotalBufferFull), 1);
+    r.flush(Timestamp(w.ts), &mut rec);
+    assert_eq!(rec.stream(C2S), b"12345");
+    assert_eq!(rec.gaps(C2S), vec![10], "only bytes never held are missing");
+}
+
+#[test]
+fn late_duplicates_after_close_do_not_open_ghost_connections() {
+    let mut w = Wire::new();
+    let inputs = [
+        w.seg(true, 100, SYN, b""),
+        w.seg(true, 101, ACK, b"abc"),
+        w.seg(true, 104, FIN, b""),
+        w.seg(false, 500, SYN | ACK, b""),
+        w.seg(false, 501, FIN, b""),
+        w.seg(true, 101, ACK, b"abc"),
+    ];
+    let (rec, counters, _) = run(&inputs, Limits::default());
+    assert_eq!(rec.opens().len(), 1);
+    assert_eq!(counters.drops(DropReason::LateSegment), 1);
+}
+
+#[test]
+fn a_new_syn_on_the_same_ports_starts_a_new_connection() {
+    let mut w = Wire::new();
+    let inputs = [
+        w.seg(true, 100, SYN, b""),
+        w.seg(true, 101, ACK, b"one"),
+        w.seg(true, 104, FIN, b""),
+        w.seg(false, 500, FIN, b""),
+        w.seg(true, 90_000, SYN, b""),
+        w.seg(true, 90_001, ACK, b"two"),
+    ];
+    let (rec, _, _) = run(&inputs, Limits::default());
+    assert_eq!(rec.opens().len(), 2);
+    assert_eq!(rec.stream(C2S), b"onetwo");
+}
+
+fn chunk(offset: u64, dir: Direction, data: &'static [u8], netns: u64) -> Input<'static> {
+    Input::Chunk(StreamChunk {
+        ts: Timestamp(offset + 1),
+        key: ConnKey {
+            client: client(),
+            server: server(),
+            netns: NetnsId(netns),
+            pid: Some(42),
+            fd: Some(7),
+        },
+        dir,
+        offset,
+        data,
+        source: CaptureSource::EbpfTls,
+        comm: Some(Comm::new("curl")),
+        traffic: Some(TrafficDirection::Outbound),
+    })
+}
+
+#[test]
+fn socket_chunks_are_ordered_by_position_and_jumps_are_gaps() {
+    let inputs = [
+        chunk(0, C2S, b"GET / HTTP/1.1\r\n", 1),
+        chunk(16, C2S, b"\r\n", 1),
+        chunk(0, S2C, b"HTTP/1.1 200 OK\r\n", 1),
+        // 100 bytes of the response were lost (ring buffer full).
+        chunk(117, S2C, b"tail", 1),
+        Input::Closed {
+            ts: Timestamp(1000),
+            key: ConnKey {
+                client: client(),
+                server: server(),
+                netns: NetnsId(1),
+                pid: Some(42),
+                fd: Some(7),
+            },
+        },
+    ];
+    let (rec, _, left) = run(&inputs, Limits::default());
+    assert_eq!(left, 0, "Closed ends the connection");
+    assert_eq!(rec.stream(C2S), b"GET / HTTP/1.1\r\n\r\n");
+    assert_eq!(rec.stream(S2C), b"HTTP/1.1 200 OK\r\ntail");
+    assert_eq!(rec.gaps(S2C), vec![100]);
+}
+
+#[test]
+fn a_vanished_namespace_closes_only_its_connections() {
+    let inputs = [chunk(0, C2S, b"a", 1), chunk(0, C2S, b"b", 2)];
+    let (mut r, _) = reassembler(Limits::default());
+    let mut rec = Recorder::default();
+    for i in &inputs {
+        r.push(*i, &mut rec);
+    }
+    assert_eq!(r.connections(), 2);
+    r.push(
+        Input::NetnsClosed {
+            ts: Timestamp(10),
+            netns: NetnsId(1),
+        },
+        &mut rec,
+    );
+    assert_eq!(r.connections(), 1);
+    assert_eq!(rec.closes(), vec![CloseReason::Fin]);
+}
