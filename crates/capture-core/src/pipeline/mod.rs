@@ -40,6 +40,8 @@ use crate::stats::{Counters, DropReason, Stats, StatsRegistry};
 const BATCH_INPUTS: usize = 512;
 /// Exchanges per batch handed to the sink.
 const SINK_BATCH: usize = 256;
+/// Longest time a worker holds produced exchanges before sending them on.
+const SINK_LATENCY: Duration = Duration::from_millis(100);
 /// How often cumulative source counters (kernel drops) are refreshed.
 const SOURCE_STATS_EVERY: Duration = Duration::from_secs(1);
 
@@ -495,6 +497,7 @@ fn run_worker<P: Protocol, R: Reassembler>(
             counters.dropped(DropReason::SinkQueueFull, n);
         }
     };
+    let mut last_send = Instant::now();
     for msg in rx.iter() {
         match msg {
             Msg::Inputs(mut batch) => {
@@ -509,9 +512,14 @@ fn run_worker<P: Protocol, R: Reassembler>(
         }
         if worker.pending() > 0 {
             worker.take_exchanges(&mut out);
-            if out.len() >= SINK_BATCH || rx.is_empty() {
-                send(&mut out);
-            }
+        }
+        // Send full batches at once, and partial ones when the queue is idle
+        // or they have waited long enough.
+        if out.len() >= SINK_BATCH
+            || (!out.is_empty() && (rx.is_empty() || last_send.elapsed() >= SINK_LATENCY))
+        {
+            send(&mut out);
+            last_send = Instant::now();
         }
     }
     worker.flush();

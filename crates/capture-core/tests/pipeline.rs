@@ -1,0 +1,342 @@
+//! The pipeline runner: sharding, batching, shutdown, stats and the Stream.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use capture_core::model::*;
+use capture_core::pipeline::Pipeline;
+use capture_core::sink::MemorySink;
+use capture_core::stage::{InputSink, Output, Parser, Poll, Source, SourceError};
+use capture_core::stats::{Counters, DropReason};
+
+/// Each client line is a request; each connection close emits the lines
+/// still without a newline as an exchange flagged `Incomplete`.
+struct Lines;
+
+#[derive(Default)]
+struct LineParser {
+    buf: Vec<u8>,
+}
+
+impl Parser for LineParser {
+    fn data(
+        &mut self,
+        meta: &ConnMeta,
+        dir: Direction,
+        ts: Timestamp,
+        bytes: &[u8],
+        out: &mut Output<'_>,
+    ) {
+        if dir != Direction::ClientToServer {
+            return;
+        }
+        self.buf.extend_from_slice(bytes);
+        while let Some(nl) = self.buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.buf.drain(..=nl).collect();
+            let mut ex = Exchange::new(Protocol::Http11, meta, false);
+            ex.request = Some(Request {
+                ts,
+                method: "LINE".into(),
+                path: String::from_utf8_lossy(&line[..line.len() - 1]).into_owned(),
+                ..Default::default()
+            });
+            out.exchange(ex);
+        }
+    }
+    fn gap(&mut self, _: &ConnMeta, _: Direction, _: Timestamp, _: u64, _: &mut Output<'_>) {}
+    fn close(&mut self, meta: &ConnMeta, ts: Timestamp, _: CloseReason, out: &mut Output<'_>) {
+        if !self.buf.is_empty() {
+            let mut ex = Exchange::new(Protocol::Http11, meta, false);
+            ex.request = Some(Request {
+                ts,
+                method: "PARTIAL".into(),
+                path: String::from_utf8_lossy(&self.buf).into_owned(),
+                ..Default::default()
+            });
+            ex.flag(Flag::Incomplete);
+            out.exchange(ex);
+        }
+    }
+}
+
+impl capture_core::stage::Protocol for Lines {
+    type Parser = LineParser;
+    fn parser(&self, _: &ConnMeta) -> LineParser {
+        LineParser::default()
+    }
+}
+
+/// Owned segments replayed like a capture file.
+struct Replay {
+    segs: Vec<(SocketAddr, SocketAddr, u32, u8, Vec<u8>)>,
+    at: usize,
+    live: bool,
+    /// A live source keeps polling (idle) after its segments until stopped.
+    stopped: Arc<AtomicBool>,
+}
+
+impl Source for Replay {
+    fn poll(&mut self, out: &mut dyn InputSink, counters: &Counters) -> Result<Poll, SourceError> {
+        let end = (self.at + 100).min(self.segs.len());
+        // Live sources stamp packets with the wall clock, files with their own time.
+        let base = if self.live {
+            Timestamp::now().as_nanos()
+        } else {
+            1_000_000
+        };
+        for (i, (src, dst, seq, flags, payload)) in self.segs[self.at..end].iter().enumerate() {
+            Counters::add(&counters.packets, 1);
+            out.input(Input::Segment(Segment {
+                ts: Timestamp(base + (self.at + i) as u64),
+                src: *src,
+                dst: *dst,
+                netns: NetnsId::UNKNOWN,
+                seq: *seq,
+                ack: 0,
+                flags: TcpFlags(*flags),
+                payload,
+            }));
+        }
+        self.at = end;
+        if self.at < self.segs.len() {
+            Ok(Poll::Ready)
+        } else if self.live && !self.stopped.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(5));
+            Ok(Poll::Idle)
+        } else {
+            Ok(Poll::Finished)
+        }
+    }
+    fn is_live(&self) -> bool {
+        self.live
+    }
+}
+
+/// `conns` connections, each sending `lines` lines in two segments per line,
+/// closing with FIN unless `leave_open`.
+fn traffic(
+    conns: u16,
+    lines: u32,
+    leave_open: bool,
+) -> Vec<(SocketAddr, SocketAddr, u32, u8, Vec<u8>)> {
+    let server: SocketAddr = "10.0.0.2:80".parse().unwrap();
+    let mut per_conn: Vec<Vec<_>> = Vec::new();
+    for c in 0..conns {
+        let client: SocketAddr = format!("10.0.1.{}:{}", c % 200 + 1, 20_000 + c)
+            .parse()
+            .unwrap();
+        let mut segs = vec![(client, server, 100, TcpFlags::SYN, vec![])];
+        let mut seq = 101;
+        for l in 0..lines {
+            let line = format!("conn{c}-line{l}\n").into_bytes();
+            let (a, b) = line.split_at(line.len() / 2);
+            segs.push((client, server, seq, TcpFlags::ACK, a.to_vec()));
+            seq += a.len() as u32;
+            segs.push((client, server, seq, TcpFlags::ACK, b.to_vec()));
+            seq += b.len() as u32;
+        }
+        segs.push((
+            client,
+            server,
+            seq,
+            TcpFlags::ACK,
+            b"tail-no-newline".to_vec(),
+        ));
+        seq += 15;
+        if !leave_open {
+            segs.push((client, server, seq, TcpFlags::FIN | TcpFlags::ACK, vec![]));
+            segs.push((server, client, 900, TcpFlags::SYN | TcpFlags::ACK, vec![]));
+            segs.push((server, client, 901, TcpFlags::FIN | TcpFlags::ACK, vec![]));
+        }
+        per_conn.push(segs);
+    }
+    // Interleave connections round-robin, as on a busy link.
+    let mut out = Vec::new();
+    let longest = per_conn.iter().map(Vec::len).max().unwrap_or(0);
+    for i in 0..longest {
+        for segs in &per_conn {
+            if let Some(s) = segs.get(i) {
+                out.push(s.clone());
+            }
+        }
+    }
+    out
+}
+
+fn paths(sink: &MemorySink) -> Vec<String> {
+    let mut v: Vec<String> = sink
+        .drain()
+        .into_iter()
+        .map(|e| e.request.unwrap().path)
+        .collect();
+    v.sort();
+    v
+}
+
+fn replay(segs: Vec<(SocketAddr, SocketAddr, u32, u8, Vec<u8>)>) -> Box<Replay> {
+    Box::new(Replay {
+        segs,
+        at: 0,
+        live: false,
+        stopped: Arc::default(),
+    })
+}
+
+#[test]
+fn every_worker_count_gives_the_same_exchanges() {
+    let mut results = Vec::new();
+    for workers in [1, 2, 3, 4] {
+        let sink = MemorySink::new(1 << 20);
+        let stats = Pipeline::builder(Lines)
+            .workers(workers)
+            .source(replay(traffic(50, 20, false)))
+            .sink(sink.clone())
+            .build()
+            .unwrap()
+            .run()
+            .unwrap();
+        assert_eq!(stats.connections, 50, "workers={workers}");
+        assert_eq!(stats.exchanges, 50 * 21);
+        assert_eq!(stats.exchanges_delivered, 50 * 21);
+        assert_eq!(stats.total_drops(), 0, "{:?}", stats.drops);
+        results.push(paths(&sink));
+    }
+    assert_eq!(results[0].len(), 50 * 21);
+    assert!(results.iter().all(|r| *r == results[0]));
+}
+
+#[test]
+fn stopping_a_live_pipeline_flushes_open_connections() {
+    let sink = MemorySink::new(1 << 20);
+    let stopped = Arc::new(AtomicBool::new(false));
+    let source = Replay {
+        segs: traffic(10, 3, true),
+        at: 0,
+        live: true,
+        stopped: stopped.clone(),
+    };
+    let running = Pipeline::builder(Lines)
+        .workers(2)
+        .source(Box::new(source))
+        .sink(sink.clone())
+        .build()
+        .unwrap()
+        .spawn()
+        .unwrap();
+    // The complete lines arrive while the connections are still open.
+    assert_eq!(sink.wait_for(30, Duration::from_secs(10)), 30);
+    assert_eq!(running.stats().connections_closed, 0);
+    running.stop();
+    let stats = running.join().unwrap();
+    let all = sink.drain();
+    let partial: Vec<_> = all
+        .iter()
+        .filter(|e| e.has_flag(Flag::Incomplete))
+        .collect();
+    assert_eq!(
+        partial.len(),
+        10,
+        "every open connection was flushed at shutdown"
+    );
+    assert_eq!(stats.connections_closed, 10);
+}
+
+#[test]
+fn a_full_sink_drops_and_counts() {
+    let sink = MemorySink::new(5);
+    let stats = Pipeline::builder(Lines)
+        .workers(1)
+        .source(replay(traffic(1, 20, false)))
+        .sink(sink.clone().with_counters(Arc::new(Counters::default())))
+        .build()
+        .unwrap()
+        .run()
+        .unwrap();
+    assert_eq!(sink.len(), 5);
+    assert_eq!(sink.dropped(), 16);
+    assert_eq!(stats.exchanges, 21);
+}
+
+#[test]
+fn live_inputs_never_wait_for_a_full_worker_queue_and_every_drop_is_counted() {
+    // One tiny queue, a worker that cannot keep up: live inputs must not block the source.
+    let sink = MemorySink::new(1 << 20);
+    let stopped = Arc::new(AtomicBool::new(true));
+    let source = Replay {
+        segs: traffic(200, 50, false),
+        at: 0,
+        live: true,
+        stopped,
+    };
+    let stats = Pipeline::builder(Lines)
+        .workers(2)
+        .queue_batches(1)
+        .source(Box::new(source))
+        .sink(sink.clone())
+        .build()
+        .unwrap()
+        .run()
+        .unwrap();
+    let delivered = sink.len() as u64;
+    let dropped = stats.drops(DropReason::WorkerQueueFull);
+    // Whatever was dropped is counted; whatever was not is parsed.
+    assert_eq!(stats.segments + dropped, stats.packets, "{stats:?}");
+    assert!(delivered <= 200 * 51);
+}
+
+#[test]
+fn filters_drop_and_count() {
+    let sink = MemorySink::new(1 << 20);
+    let stats = Pipeline::builder(Lines)
+        .workers(1)
+        .filter(Box::new(|ex: &Exchange| {
+            ex.request
+                .as_ref()
+                .is_some_and(|r| r.path.ends_with("line0"))
+        }))
+        .source(replay(traffic(4, 3, false)))
+        .sink(sink.clone())
+        .build()
+        .unwrap()
+        .run()
+        .unwrap();
+    assert_eq!(sink.len(), 4);
+    assert_eq!(stats.drops(DropReason::Filtered), 4 * 3);
+}
+
+#[test]
+fn a_pipeline_is_a_stream_in_a_tokio_program() {
+    use futures_util::StreamExt;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    let got = rt.block_on(async {
+        let stream = Pipeline::builder(Lines)
+            .workers(2)
+            .source(replay(traffic(5, 4, false)))
+            .build()
+            .unwrap()
+            .into_stream(8)
+            .unwrap();
+        stream
+            .map(|e| e.request.unwrap().path)
+            .collect::<Vec<_>>()
+            .await
+    });
+    assert_eq!(got.len(), 5 * 5);
+}
+
+#[test]
+fn building_without_a_source_or_sink_is_an_error() {
+    assert!(Pipeline::builder(Lines).build().is_err());
+    let err = Pipeline::builder(Lines)
+        .source(replay(vec![]))
+        .build()
+        .unwrap()
+        .run()
+        .unwrap_err();
+    assert!(err.to_string().contains("no sink"));
+}
