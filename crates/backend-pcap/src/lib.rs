@@ -33,8 +33,14 @@
 
 mod error;
 
+pub mod cidr;
 pub mod decode;
+pub mod dedup;
 pub mod file;
+#[cfg(feature = "live")]
+pub mod live;
+#[cfg(feature = "live")]
+pub mod netns;
 
 pub use decode::{LinkType, decode_packet};
 pub use error::Error;
