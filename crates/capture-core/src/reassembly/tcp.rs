@@ -119,7 +119,10 @@ impl TcpReassembler {
                     if flags.syn() && !flags.ack() {
                         self.closed.remove(&canon);
                     } else {
-                        self.counters.dropped(DropReason::LateSegment, 1);
+                        // Bare ACKs after the close lose nothing; data does.
+                        if !seg.payload.is_empty() {
+                            self.counters.dropped(DropReason::LateSegment, 1);
+                        }
                         return;
                     }
                 }

@@ -42,7 +42,7 @@ impl<'a> Output<'a> {
 ///
 /// ```
 /// use capture_core::model::*;
-/// use capture_core::stage::{Output, Parser, Protocol};
+/// use capture_core::stage::{Output, Parser};
 ///
 /// struct FirstLine;
 ///

@@ -1,0 +1,107 @@
+//! Replays capture files (pcap or pcapng) and prints every HTTP exchange in
+//! them as one JSON line, with a summary on stderr.
+//!
+//! ```sh
+//! cargo run --release --example replay -- testdata/pipelined-requests.pcap
+//! cargo run --release --example replay -- --workers 2 --body-limit 1024 --output out.jsonl a.pcap b.pcapng
+//! ```
+#![allow(clippy::print_stdout)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use cleartap::core::Stats;
+use cleartap::core::pipeline::Pipeline;
+use cleartap::core::sink::JsonLinesSink;
+use cleartap::core::stage::Sink;
+use cleartap::http::{HttpConfig, HttpProtocol};
+use cleartap::pcap::FileSource;
+
+/// Files larger than this get a progress bar when stderr is a terminal.
+const PROGRESS_FROM_BYTES: u64 = 64 << 20;
+
+#[derive(Parser, Debug)]
+#[command(about = "Print the HTTP exchanges of capture files as JSON lines")]
+struct Args {
+    /// pcap or pcapng files, replayed one after another.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Write JSON lines here instead of stdout.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Worker threads (connections are sharded across them).
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Body bytes kept per message; the rest is counted.
+    #[arg(long, default_value_t = 64 * 1024)]
+    body_limit: usize,
+}
+
+fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(&args) {
+        eprintln!("replay: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let source = FileSource::open_many(&args.files)?;
+    let total = source.total_bytes();
+    let progress = source.progress();
+    let sink: Box<dyn Sink> = match &args.output {
+        Some(path) => Box::new(JsonLinesSink::create(path)?),
+        None => Box::new(JsonLinesSink::stdout()),
+    };
+    let config = HttpConfig { body_limit: args.body_limit, ..HttpConfig::default() };
+    let started = Instant::now();
+    let running = Pipeline::builder(HttpProtocol::try_new(config)?)
+        .workers(args.workers)
+        .source(Box::new(source))
+        .sink(sink)
+        .build()?
+        .spawn()?;
+
+    let bar = (total >= PROGRESS_FROM_BYTES && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+    if let Some(bar) = &bar {
+        while !running.is_finished() {
+            bar.set_position(progress.consumed_bytes());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bar.finish_and_clear();
+    }
+    let stats = running.join()?;
+    summary(&stats, total, started.elapsed());
+    Ok(())
+}
+
+fn summary(stats: &Stats, file_bytes: u64, elapsed: Duration) {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    eprintln!(
+        "packets {}  connections {}  exchanges {}  ({:.1} MB in {:.3} s: {:.0} MB/s, {:.0} exchanges/s)",
+        stats.packets,
+        stats.connections,
+        stats.exchanges,
+        file_bytes as f64 / 1e6,
+        secs,
+        file_bytes as f64 / 1e6 / secs,
+        stats.exchanges as f64 / secs,
+    );
+    if stats.drops.is_empty() {
+        eprintln!("drops: none");
+    } else {
+        let list: Vec<String> = stats.drops.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        eprintln!("drops: {}", list.join(" "));
+    }
+}
