@@ -27,3 +27,8 @@ pub use backend_ebpf as ebpf;
 
 #[cfg(feature = "kafka")]
 pub use sink_kafka as kafka;
+
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
