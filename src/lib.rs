@@ -13,6 +13,30 @@
 //! | `pcap` | `backend-pcap`: capture files, live interfaces, pod namespaces | `pcap` (default), `live` |
 //! | `ebpf` | `backend-ebpf`: OpenSSL/BoringSSL uprobes, socket syscalls | `ebpf` |
 //! | `kafka` | `sink-kafka`: Kafka sink, Akto message format | `kafka` |
+//!
+//! # Example
+//!
+//! Every HTTP exchange of a capture file, as JSON lines on stdout:
+//!
+//! ```no_run
+//! # #[cfg(all(feature = "pcap", feature = "http"))]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use cleartap::core::pipeline::Pipeline;
+//! use cleartap::core::sink::JsonLinesSink;
+//! use cleartap::http::HttpProtocol;
+//! use cleartap::pcap::FileSource;
+//!
+//! let stats = Pipeline::builder(HttpProtocol::default())
+//!     .source(Box::new(FileSource::open("trace.pcap")?))
+//!     .sink(JsonLinesSink::stdout())
+//!     .build()?
+//!     .run()?;
+//! eprintln!("{} exchanges", stats.exchanges);
+//! # Ok(())
+//! # }
+//! # #[cfg(not(all(feature = "pcap", feature = "http")))]
+//! # fn main() {}
+//! ```
 
 pub use capture_core as core;
 
