@@ -61,6 +61,8 @@ pub(crate) struct ThreadConfig {
 #[derive(Debug, Default)]
 pub(crate) struct ThreadCounts {
     stop: AtomicBool,
+    /// Set once the namespace's interfaces are open.
+    capturing: AtomicBool,
     packets: AtomicU64,
     bytes: AtomicU64,
     drops: [AtomicU64; DropReason::COUNT],
@@ -131,6 +133,11 @@ impl NamespaceCapture {
     /// Asks the thread to stop; it ends within one capture timeout.
     pub(crate) fn stop(&self) {
         self.counts.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// True once the thread's interfaces are open (and until it ends).
+    pub(crate) fn is_capturing(&self) -> bool {
+        self.counts.capturing.load(Ordering::Relaxed)
     }
 
     /// True once asked to stop.
@@ -256,6 +263,7 @@ fn run(
         netns.0,
         config.devices.join(", ")
     );
+    counts.capturing.store(true, Ordering::Relaxed);
     let fds: Vec<_> = handles.iter().map(|(c, _)| c.fd()).collect();
     let mut path = PacketPath::new(netns, config.dedup_window, config.cidr.clone());
     let mut outbox = Outbox {
@@ -303,6 +311,7 @@ fn run(
         }
     };
     update_kernel_drops(&mut handles, counts);
+    counts.capturing.store(false, Ordering::Relaxed);
     result
 }
 

@@ -138,6 +138,16 @@ impl PodSource {
             .collect()
     }
 
+    /// The namespaces whose capture thread has its interfaces open: from
+    /// then on, their traffic is seen.
+    pub fn capturing(&self) -> BTreeSet<NetnsId> {
+        self.captures
+            .iter()
+            .filter(|(_, c)| c.is_capturing())
+            .map(|(n, _)| *n)
+            .collect()
+    }
+
     /// Scans `/proc` now: starts a capture thread for each new pod
     /// namespace and stops those whose processes are gone.
     pub fn rescan(&mut self) -> Result<(), Error> {
