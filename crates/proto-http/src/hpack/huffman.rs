@@ -78,6 +78,9 @@ const EOS: u16 = 256;
 /// Decoding table: `DECODE[state][nibble]` = flags | next state << 8 | symbol << 16.
 static DECODE: [[u32; 16]; 256] = build_decode_table();
 
+// Evaluated at compile time only: an index out of range fails the build,
+// it cannot panic at run time.
+#[allow(clippy::indexing_slicing)]
 const fn build_decode_table() -> [[u32; 16]; 256] {
     // children[node][bit]: > 0 internal node, < 0 leaf -(symbol + 1), 0 none (root is never a child).
     let mut children = [[0i32; 2]; 256];

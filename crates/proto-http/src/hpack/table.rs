@@ -282,10 +282,11 @@ impl DynamicTable {
             return;
         }
         let real_max = self.max_exact.or(self.bound);
-        if let Some(max) = real_max {
-            if max.saturating_sub(self.size) < ENTRY_OVERHEAD && max <= self.mem_cap {
-                self.tail_unknown = false;
-            }
+        if let Some(max) = real_max
+            && max.saturating_sub(self.size) < ENTRY_OVERHEAD
+            && max <= self.mem_cap
+        {
+            self.tail_unknown = false;
         }
     }
 }
