@@ -49,9 +49,13 @@ impl Progress {
     }
 }
 
+/// Corrupt records logged per file; the rest are only counted.
+const LOGGED_CORRUPTIONS: u32 = 8;
+
 struct OpenFile {
     file: CaptureFile,
     reader: CaptureReader,
+    corruptions: u32,
 }
 
 /// One or more pcap/pcapng files replayed as TCP segments, one file after
@@ -101,7 +105,11 @@ impl FileSource {
         for file in files {
             let reader = CaptureReader::new(file.bytes()).map_err(|e| e.with_path(file.path()))?;
             total += file.len();
-            open.push_back(OpenFile { file, reader });
+            open.push_back(OpenFile {
+                file,
+                reader,
+                corruptions: 0,
+            });
         }
         let name = match (open.front(), open.len()) {
             (None, _) => return Err(Error::NoFiles),
@@ -173,7 +181,14 @@ impl Source for FileSource {
                 }
                 Err(corruption) => {
                     counters.dropped(corruption.reason, 1);
-                    log::warn!("{}: {corruption}", current.file.path().display());
+                    current.corruptions += 1;
+                    let path = current.file.path().display();
+                    if current.corruptions <= LOGGED_CORRUPTIONS {
+                        log::warn!("{path}: {corruption}");
+                    }
+                    if current.corruptions == LOGGED_CORRUPTIONS {
+                        log::warn!("{path}: further corrupt records are counted, not logged");
+                    }
                 }
             }
         }
