@@ -1,0 +1,302 @@
+//! Loading the BPF object, choosing its variants, attaching its programs.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use libbpf_rs::{Link, MapCore, MapFlags, MapType, Object, ObjectBuilder, ProgramType};
+
+use crate::discovery::{FileId, TlsTarget};
+use crate::features::{KernelFeatures, ProgramPlan};
+use crate::{EbpfConfig, Error};
+
+/// The compiled BPF object (built by build.rs from src/bpf/cleartap.bpf.c).
+static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/cleartap.bpf.o"));
+
+/// `struct ct_config` of cleartap.h.
+fn config_bytes(cfg: &EbpfConfig, self_pid: u32) -> Vec<u8> {
+    let flags = [
+        self_pid,
+        u32::from(!cfg.pids.is_empty()),
+        u32::from(!cfg.cgroups.is_empty()),
+        u32::from(!cfg.ssl_only),
+        u32::from(cfg.egress),
+        u32::from(!cfg.comms.is_empty()),
+    ];
+    let mut b: Vec<u8> = flags.iter().flat_map(|v| v.to_le_bytes()).collect();
+    b.extend_from_slice(&cfg.max_call_bytes.to_le_bytes());
+    b
+}
+
+/// The uprobes put on one SSL function: (program, symbol, is return probe).
+const UPROBES: [(&str, &str, bool); 9] = [
+    ("ssl_write_entry", "SSL_write", false),
+    ("ssl_write_return", "SSL_write", true),
+    ("ssl_read_entry", "SSL_read", false),
+    ("ssl_read_return", "SSL_read", true),
+    ("ssl_write_ex_entry", "SSL_write_ex", false),
+    ("ssl_write_ex_return", "SSL_write_ex", true),
+    ("ssl_read_ex_entry", "SSL_read_ex", false),
+    ("ssl_read_ex_return", "SSL_read_ex", true),
+    ("ssl_free_entry", "SSL_free", false),
+];
+
+/// The loaded programs and their attachments. Dropping it detaches everything.
+pub(crate) struct Probes {
+    // Field order is drop order: links go before the object.
+    kernel_links: Vec<Link>,
+    tls_links: HashMap<FileId, Vec<Link>>,
+    obj: Object,
+    /// The variants chosen for this kernel.
+    pub(crate) plan: ProgramPlan,
+    /// What the kernel offers.
+    pub(crate) features: KernelFeatures,
+}
+
+fn load_error(what: &str, e: &libbpf_rs::Error) -> Error {
+    if e.kind() == libbpf_rs::ErrorKind::PermissionDenied {
+        Error::Permission {
+            what: what.to_owned(),
+        }
+    } else {
+        Error::Load(format!("{what}: {e:#}"))
+    }
+}
+
+/// Makes sure tracefs is mounted: libbpf finds syscall tracepoint ids there.
+fn ensure_tracefs() -> Result<(), Error> {
+    for dir in [
+        "/sys/kernel/tracing/events",
+        "/sys/kernel/debug/tracing/events",
+    ] {
+        if Path::new(dir).join("syscalls").exists() {
+            return Ok(());
+        }
+    }
+    let target = c"/sys/kernel/tracing";
+    // SAFETY: every pointer is a NUL-terminated string that outlives the call.
+    let rc = unsafe {
+        libc::mount(
+            c"nodev".as_ptr(),
+            target.as_ptr(),
+            c"tracefs".as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        if err.kind() == std::io::ErrorKind::PermissionDenied {
+            return Err(Error::Permission {
+                what: String::from("mounting tracefs"),
+            });
+        }
+        return Err(Error::NoTracefs(err.to_string()));
+    }
+    Ok(())
+}
+
+impl Probes {
+    /// Loads and attaches the kernel-side programs (syscalls, close hook).
+    pub(crate) fn load(cfg: &EbpfConfig) -> Result<Self, Error> {
+        if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+            return Err(Error::NoBtf);
+        }
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        match MapType::RingBuf.is_supported() {
+            Ok(true) => {}
+            Ok(false) => return Err(Error::NoRingBuffer),
+            Err(e) if e.kind() == libbpf_rs::ErrorKind::PermissionDenied || !root => {
+                return Err(Error::Permission {
+                    what: String::from("probing BPF map types"),
+                });
+            }
+            Err(e) => return Err(Error::Load(format!("probing the ring buffer map: {e}"))),
+        }
+        ensure_tracefs()?;
+        let fentry = ProgramType::Tracing.is_supported().unwrap_or(false);
+        let mut features = KernelFeatures::detect(fentry);
+        let (obj, plan) = match Self::open_and_load(cfg, &features) {
+            Ok(ok) => ok,
+            // "By trying": a kernel may claim tracing programs yet refuse fentry.
+            Err(_) if features.fentry => {
+                features.fentry = false;
+                Self::open_and_load(cfg, &features)?
+            }
+            Err(e) => return Err(e),
+        };
+        let mut probes = Self {
+            kernel_links: Vec::new(),
+            tls_links: HashMap::new(),
+            obj,
+            plan,
+            features,
+        };
+        probes.configure(cfg)?;
+        probes.attach_kernel()?;
+        Ok(probes)
+    }
+
+    fn open_and_load(
+        cfg: &EbpfConfig,
+        features: &KernelFeatures,
+    ) -> Result<(Object, ProgramPlan), Error> {
+        let plan = ProgramPlan::choose(features);
+        let mut open = ObjectBuilder::default()
+            .open_memory(OBJECT)
+            .map_err(|e| load_error("opening the BPF object", &e))?;
+        for mut prog in open.progs_mut() {
+            let name = prog.name().to_string_lossy().into_owned();
+            if !plan.keeps(&name) {
+                prog.set_autoload(false);
+            }
+        }
+        for mut map in open.maps_mut() {
+            if map.name() == "events" {
+                map.set_max_entries(cfg.ring_buffer_bytes)
+                    .map_err(|e| load_error("sizing the ring buffer", &e))?;
+            }
+        }
+        let obj = open
+            .load()
+            .map_err(|e| load_error("loading the BPF programs", &e))?;
+        Ok((obj, plan))
+    }
+
+    fn map(&self, name: &str) -> Result<libbpf_rs::Map<'_>, Error> {
+        self.obj
+            .maps()
+            .find(|m| m.name() == name)
+            .ok_or_else(|| Error::Load(format!("BPF map {name} missing from the object")))
+    }
+
+    fn configure(&mut self, cfg: &EbpfConfig) -> Result<(), Error> {
+        let zero = 0u32.to_le_bytes();
+        let update = |map: &libbpf_rs::Map<'_>, k: &[u8], v: &[u8]| {
+            map.update(k, v, MapFlags::ANY)
+                .map_err(|e| load_error("writing the BPF configuration", &e))
+        };
+        update(
+            &self.map("ct_cfg")?,
+            &zero,
+            &config_bytes(cfg, std::process::id()),
+        )?;
+        let pids = self.map("pid_filter")?;
+        for pid in &cfg.pids {
+            update(&pids, &pid.to_le_bytes(), &[1])?;
+        }
+        let comms = self.map("comm_filter")?;
+        for comm in &cfg.comms {
+            let mut k = [0u8; 16];
+            for (d, s) in k.iter_mut().zip(comm.bytes().take(15)) {
+                *d = s;
+            }
+            update(&comms, &k, &[1])?;
+        }
+        let cgroups = self.map("cgroup_filter")?;
+        for dir in &cfg.cgroups {
+            // A cgroup v2 id is the inode number of its directory.
+            let ino = std::fs::metadata(dir)
+                .map_err(|e| Error::Io {
+                    path: dir.clone(),
+                    source: e,
+                })?
+                .ino();
+            update(&cgroups, &ino.to_le_bytes(), &[1])?;
+        }
+        Ok(())
+    }
+
+    fn attach_kernel(&mut self) -> Result<(), Error> {
+        for prog in self.obj.progs_mut() {
+            let section = prog.section().to_string_lossy().into_owned();
+            let name = prog.name().to_string_lossy().into_owned();
+            if section.starts_with("uprobe")
+                || section.starts_with("uretprobe")
+                || !self.plan.keeps(&name)
+            {
+                continue;
+            }
+            let link = prog.attach().map_err(|e| {
+                if e.kind() == libbpf_rs::ErrorKind::PermissionDenied {
+                    Error::Permission {
+                        what: format!("attaching {name} to {section}"),
+                    }
+                } else {
+                    Error::Attach {
+                        program: name.clone(),
+                        target: section.clone(),
+                        reason: format!("{e:#}"),
+                    }
+                }
+            })?;
+            self.kernel_links.push(link);
+        }
+        Ok(())
+    }
+
+    /// Puts the SSL uprobes on a library or binary; returns the symbols probed.
+    pub(crate) fn attach_tls(&mut self, target: &TlsTarget) -> Result<Vec<&'static str>, Error> {
+        if self.tls_links.contains_key(&target.id) {
+            return Ok(Vec::new());
+        }
+        let mut links = Vec::new();
+        let mut probed = Vec::new();
+        for (prog_name, symbol, retprobe) in UPROBES {
+            let Some(offset) = target.offset(symbol) else {
+                continue;
+            };
+            let Some(prog) = self.obj.progs_mut().find(|p| p.name() == prog_name) else {
+                continue;
+            };
+            let offset = usize::try_from(offset)
+                .map_err(|_| Error::Config(String::from("symbol offset")))?;
+            let link = prog
+                .attach_uprobe(retprobe, -1, &target.path, offset)
+                .map_err(|e| Error::Attach {
+                    program: prog_name.to_owned(),
+                    target: format!("{symbol} in {}", target.display),
+                    reason: format!("{e:#}"),
+                })?;
+            links.push(link);
+            if !probed.contains(&symbol) {
+                probed.push(symbol);
+            }
+        }
+        self.tls_links.insert(target.id, links);
+        Ok(probed)
+    }
+
+    /// Files carrying uprobes.
+    pub(crate) fn tls_targets(&self) -> usize {
+        self.tls_links.len()
+    }
+
+    /// The ring buffer map.
+    pub(crate) fn events(&self) -> Result<libbpf_rs::Map<'_>, Error> {
+        self.map("events")
+    }
+
+    /// Per-CPU counters summed: index as in cleartap.h (CT_CNT_*).
+    pub(crate) fn counters(&self) -> [u64; 4] {
+        let mut sum = [0u64; 4];
+        let Ok(map) = self.map("counters") else {
+            return sum;
+        };
+        for (i, slot) in sum.iter_mut().enumerate() {
+            let key = u32::try_from(i).unwrap_or(0).to_le_bytes();
+            if let Ok(Some(per_cpu)) = map.lookup_percpu(&key, MapFlags::ANY) {
+                *slot = per_cpu
+                    .iter()
+                    .filter_map(|v| {
+                        v.get(..8)
+                            .and_then(|b| b.try_into().ok())
+                            .map(u64::from_le_bytes)
+                    })
+                    .sum();
+            }
+        }
+        sum
+    }
+}

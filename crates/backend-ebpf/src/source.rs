@@ -1,0 +1,243 @@
+//! The eBPF source: drains the ring buffer, keeps the uprobes up to date,
+//! and hands socket chunks to the pipeline.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use capture_core::stage::{InputSink, Poll, Source, SourceError};
+use capture_core::stats::{Counters, DropReason};
+
+use crate::discovery::{Discovery, ScanFilter, TargetKind};
+use crate::event::EventView;
+use crate::features::{KernelFeatures, ProgramPlan};
+use crate::loader::Probes;
+use crate::translate::{ListeningPorts, TranslateConfig, Translator};
+use crate::{EbpfConfig, Error};
+
+/// A library or binary that carries SSL uprobes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttachedTarget {
+    /// Its path, as the process that mapped it sees it.
+    pub path: String,
+    /// Shared library or statically linked binary.
+    pub kind: TargetKind,
+    /// The SSL functions probed.
+    pub symbols: Vec<&'static str>,
+    /// The process it was found in.
+    pub pid: u32,
+}
+
+/// Captures plaintext of TCP connections of the processes on this host:
+/// at SSL_read/SSL_write for TLS, at the socket syscalls otherwise.
+///
+/// Each [`poll`](Source::poll) drains the BPF ring buffer (waiting at most
+/// [`EbpfConfig::poll_timeout`]) and hands out `Input::Chunk`s, one per
+/// event, with the byte position of the chunk in its socket direction, and
+/// `Input::Closed` when a socket is closed. Every
+/// [`EbpfConfig::rescan_interval`] it looks for new TLS libraries and
+/// binaries and probes them. Dropping the source detaches every program.
+pub struct EbpfSource {
+    // Field order is drop order: the ring buffer before the maps it reads.
+    ring: libbpf_rs::RingBuffer<'static>,
+    queue: Arc<Mutex<Vec<u8>>>,
+    spare: Vec<u8>,
+    probes: Probes,
+    translator: Translator,
+    discovery: Discovery,
+    scan_filter: ScanFilter,
+    cfg: EbpfConfig,
+    next_scan: Instant,
+    started: Instant,
+    stop: Arc<AtomicBool>,
+    attached: Vec<AttachedTarget>,
+    attach_errors: Vec<String>,
+}
+
+impl EbpfSource {
+    /// Loads the BPF programs, attaches them, and probes the TLS libraries
+    /// found now. Needs root (or CAP_BPF and CAP_PERFMON).
+    pub fn new(cfg: EbpfConfig) -> Result<Self, Error> {
+        cfg.validate()?;
+        let probes = Probes::load(&cfg)?;
+        let queue: Arc<Mutex<Vec<u8>>> = Arc::new(Mutex::new(Vec::with_capacity(1 << 20)));
+        let ring = {
+            let events = probes.events()?;
+            let q = queue.clone();
+            let mut builder = libbpf_rs::RingBufferBuilder::new();
+            builder
+                .add(&events, move |data: &[u8]| {
+                    if let Ok(mut q) = q.lock() {
+                        let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+                        q.extend_from_slice(&len.to_le_bytes());
+                        q.extend_from_slice(data);
+                    }
+                    0
+                })
+                .map_err(|e| Error::Load(format!("opening the ring buffer: {e}")))?;
+            builder
+                .build()
+                .map_err(|e| Error::Load(format!("opening the ring buffer: {e}")))?
+        };
+        let translate = TranslateConfig {
+            egress: cfg.egress,
+            exclude_ports: cfg.exclude_ports.clone(),
+            max_pending_bytes: cfg.max_pending_tls_bytes,
+        };
+        let scan_filter = ScanFilter {
+            pids: cfg.pids.clone(),
+            comms: cfg.comms.clone(),
+            exclude_pid: std::process::id(),
+        };
+        let now = Instant::now();
+        let mut source = Self {
+            ring,
+            queue,
+            spare: Vec::new(),
+            probes,
+            translator: Translator::new(
+                translate,
+                Translator::current_clock_offset(),
+                ListeningPorts::default(),
+            ),
+            discovery: Discovery::default(),
+            scan_filter,
+            next_scan: now,
+            started: now,
+            stop: Arc::new(AtomicBool::new(false)),
+            attached: Vec::new(),
+            attach_errors: Vec::new(),
+            cfg,
+        };
+        source.rescan();
+        Ok(source)
+    }
+
+    /// Looks for new TLS libraries and binaries now and probes them.
+    /// Returns how many were added.
+    pub fn rescan(&mut self) -> usize {
+        self.next_scan = Instant::now() + self.cfg.rescan_interval;
+        let mut added = 0;
+        for target in self.discovery.scan(&self.scan_filter) {
+            match self.probes.attach_tls(&target) {
+                Ok(symbols) if !symbols.is_empty() => {
+                    log::info!(
+                        "probing {:?} {} ({})",
+                        target.kind,
+                        target.display,
+                        symbols.join(", ")
+                    );
+                    self.attached.push(AttachedTarget {
+                        path: target.display.clone(),
+                        kind: target.kind,
+                        symbols,
+                        pid: target.pid,
+                    });
+                    added += 1;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    log::warn!("{e}");
+                    self.attach_errors.push(e.to_string());
+                }
+            }
+        }
+        let proc_alive = |pid: u32| std::path::Path::new(&format!("/proc/{pid}")).exists();
+        let sink = Counters::default();
+        self.translator.sweep(proc_alive, &sink);
+        added
+    }
+
+    /// The libraries and binaries carrying uprobes.
+    pub fn attached(&self) -> &[AttachedTarget] {
+        &self.attached
+    }
+
+    /// Targets that could not be probed, with the reason.
+    pub fn attach_errors(&self) -> &[String] {
+        &self.attach_errors
+    }
+
+    /// What the kernel offers.
+    pub fn kernel_features(&self) -> KernelFeatures {
+        self.probes.features
+    }
+
+    /// The program variants loaded, and those switched off with the reason.
+    pub fn program_plan(&self) -> &ProgramPlan {
+        &self.probes.plan
+    }
+
+    /// Kernel-side counters: (events lost to a full ring buffer, their
+    /// payload bytes, bytes beyond `max_call_bytes`, unreadable user bytes).
+    pub fn kernel_drops(&self) -> (u64, u64, u64, u64) {
+        let [a, b, c, d] = self.probes.counters();
+        (a, b, c, d)
+    }
+
+    /// A flag that makes the next `poll` return `Finished` when set.
+    pub fn stop_handle(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+}
+
+impl Source for EbpfSource {
+    fn poll(&mut self, out: &mut dyn InputSink, counters: &Counters) -> Result<Poll, SourceError> {
+        if self.stop.load(Ordering::Relaxed)
+            || self
+                .cfg
+                .duration
+                .is_some_and(|d| self.started.elapsed() >= d)
+        {
+            return Ok(Poll::Finished);
+        }
+        if Instant::now() >= self.next_scan {
+            self.rescan();
+        }
+        if let Err(e) = self.ring.poll(self.cfg.poll_timeout)
+            && e.kind() != libbpf_rs::ErrorKind::Interrupted
+        {
+            return Err(Box::new(Error::Load(format!(
+                "polling the ring buffer: {e}"
+            ))));
+        }
+        {
+            let Ok(mut q) = self.queue.lock() else {
+                return Err(Box::new(Error::Load(String::from(
+                    "ring buffer queue poisoned",
+                ))));
+            };
+            std::mem::swap(&mut *q, &mut self.spare);
+        }
+        let mut rest = self.spare.as_slice();
+        let mut any = false;
+        while let Some((len, tail)) = rest.split_first_chunk::<4>() {
+            let len = u32::from_le_bytes(*len) as usize;
+            let Some((record, tail)) = tail.split_at_checked(len) else {
+                break;
+            };
+            rest = tail;
+            any = true;
+            Counters::add(&counters.packets, 1);
+            Counters::add(&counters.bytes, len as u64);
+            match EventView::new(record) {
+                Ok(ev) => self.translator.event(&ev, out, counters),
+                Err(e) => {
+                    log::debug!("bad ring buffer event: {e}");
+                    counters.dropped(DropReason::PacketMalformed, 1);
+                }
+            }
+        }
+        self.spare.clear();
+        Ok(if any { Poll::Ready } else { Poll::Idle })
+    }
+
+    fn name(&self) -> String {
+        format!("ebpf ({} TLS targets)", self.probes.tls_targets())
+    }
+
+    fn update_stats(&mut self, counters: &Counters) {
+        let [ring_full, _, _, _] = self.probes.counters();
+        counters.set_drops(DropReason::RingBufferFull, ring_full);
+    }
+}

@@ -1,0 +1,623 @@
+//! From ring-buffer events to the pipeline's inputs.
+//!
+//! An event names a socket by (pid, fd) and its local and remote
+//! addresses; the pipeline wants a [`ConnKey`] oriented client → server, a
+//! [`Direction`] and whether the traced process is the server
+//! ([`TrafficDirection::Inbound`]) or the client. The BPF side knows the
+//! role when it saw accept() or connect(); for sockets opened before the
+//! capture started, a local port that the socket's namespace listens on
+//! makes the process the server.
+//!
+//! TLS plaintext whose socket was not known yet (SSL over a memory BIO, as
+//! in node) is held here until the BPF side ties the SSL object to a
+//! socket, then handed out in order.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use capture_core::model::{
+    CaptureSource, Comm, ConnKey, Direction, Input, NetnsId, StreamChunk, Timestamp,
+    TrafficDirection,
+};
+use capture_core::stage::InputSink;
+use capture_core::stats::{Counters, DropReason};
+
+use crate::event::{EventKind, EventSource, EventView, FD_UNKNOWN, Flow, Role};
+
+/// The TCP ports each network namespace listens on, read from
+/// `/proc/PID/net/tcp{,6}` and refreshed when older than a few seconds.
+#[derive(Debug, Default)]
+pub struct ListeningPorts {
+    by_netns: HashMap<u64, (Instant, HashSet<u16>)>,
+    fixed: bool,
+}
+
+impl ListeningPorts {
+    /// A table that never reads /proc: only what [`ListeningPorts::insert`] puts in (tests).
+    pub fn fixed() -> Self {
+        Self {
+            by_netns: HashMap::new(),
+            fixed: true,
+        }
+    }
+
+    /// Records that `netns` listens on `ports`.
+    pub fn insert(&mut self, netns: u64, ports: impl IntoIterator<Item = u16>) {
+        self.by_netns
+            .insert(netns, (Instant::now(), ports.into_iter().collect()));
+    }
+
+    /// True if `port` is a listening port in `netns`, as seen through `pid`.
+    pub fn contains(&mut self, netns: u64, pid: u32, port: u16) -> bool {
+        let stale = self
+            .by_netns
+            .get(&netns)
+            .is_none_or(|(at, _)| at.elapsed() > Duration::from_secs(2));
+        if stale && !self.fixed {
+            let mut ports = HashSet::new();
+            for file in ["tcp", "tcp6"] {
+                if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{file}")) {
+                    ports.extend(parse_listening(&text));
+                }
+            }
+            self.by_netns.insert(netns, (Instant::now(), ports));
+        }
+        self.by_netns
+            .get(&netns)
+            .is_some_and(|(_, p)| p.contains(&port))
+    }
+}
+
+/// The local ports in state LISTEN (0A) of a `/proc/net/tcp{,6}` table.
+pub fn parse_listening(text: &str) -> impl Iterator<Item = u16> + '_ {
+    text.lines().skip(1).filter_map(|line| {
+        let mut cols = line.split_whitespace();
+        let local = cols.nth(1)?;
+        let state = cols.nth(1)?;
+        if state != "0A" {
+            return None;
+        }
+        u16::from_str_radix(local.rsplit_once(':')?.1, 16).ok()
+    })
+}
+
+/// Settings of the translation.
+#[derive(Clone, Debug)]
+pub struct TranslateConfig {
+    /// Emit connections the traced process opened (outbound).
+    pub egress: bool,
+    /// Drop chunks whose local or remote port is one of these.
+    pub exclude_ports: Vec<u16>,
+    /// Most TLS plaintext bytes held while their socket is unknown.
+    pub max_pending_bytes: usize,
+}
+
+impl Default for TranslateConfig {
+    fn default() -> Self {
+        Self {
+            egress: true,
+            exclude_ports: Vec::new(),
+            max_pending_bytes: 8 << 20,
+        }
+    }
+}
+
+struct Held {
+    ts: u64,
+    flow: Flow,
+    pos: u64,
+    comm: [u8; 16],
+    data: Vec<u8>,
+}
+
+/// Turns events into [`Input`]s; I/O-free except for the listening-port lookup.
+pub struct Translator {
+    cfg: TranslateConfig,
+    /// Added to kernel monotonic time to get Unix time.
+    clock_offset: i128,
+    listening: ListeningPorts,
+    roles: HashMap<(u32, u32), TrafficDirection>,
+    held: HashMap<(u32, u64), Vec<Held>>,
+    held_bytes: usize,
+}
+
+struct Conn {
+    key: ConnKey,
+    traffic: TrafficDirection,
+}
+
+impl Conn {
+    fn chunk<'a>(
+        &self,
+        source: CaptureSource,
+        ts: Timestamp,
+        flow: Flow,
+        pos: u64,
+        comm: [u8; 16],
+        data: &'a [u8],
+    ) -> Input<'a> {
+        // What the client process wrote, or the server process read, goes client → server.
+        let dir = match (flow, self.traffic) {
+            (Flow::Egress, TrafficDirection::Outbound)
+            | (Flow::Ingress, TrafficDirection::Inbound) => Direction::ClientToServer,
+            _ => Direction::ServerToClient,
+        };
+        Input::Chunk(StreamChunk {
+            ts,
+            key: self.key,
+            dir,
+            offset: pos,
+            data,
+            source,
+            comm: Some(Comm(comm)),
+            traffic: Some(self.traffic),
+        })
+    }
+}
+
+impl Translator {
+    /// A translator; `clock_offset` is Unix time minus monotonic time, in ns.
+    pub fn new(cfg: TranslateConfig, clock_offset: i128, listening: ListeningPorts) -> Self {
+        Self {
+            cfg,
+            clock_offset,
+            listening,
+            roles: HashMap::new(),
+            held: HashMap::new(),
+            held_bytes: 0,
+        }
+    }
+
+    /// Unix time minus monotonic time now, in nanoseconds.
+    pub fn current_clock_offset() -> i128 {
+        let now = |clock| {
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: clock_gettime writes into the timespec we own.
+            unsafe { libc::clock_gettime(clock, &mut ts) };
+            i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
+        };
+        now(libc::CLOCK_REALTIME) - now(libc::CLOCK_MONOTONIC)
+    }
+
+    /// TLS plaintext bytes currently held for sockets not known yet.
+    pub fn held_bytes(&self) -> usize {
+        self.held_bytes
+    }
+
+    fn ts(&self, mono: u64) -> Timestamp {
+        let t = i128::from(mono) + self.clock_offset;
+        Timestamp(u64::try_from(t.max(0)).unwrap_or(u64::MAX))
+    }
+
+    fn conn(&mut self, ev: &EventView<'_>, fd: u32) -> Option<Conn> {
+        let (local, remote) = ev.addrs()?;
+        let traffic = match ev.role() {
+            Role::Server => TrafficDirection::Inbound,
+            Role::Client => TrafficDirection::Outbound,
+            Role::Unknown => match self.roles.get(&(ev.pid(), fd)) {
+                Some(t) => *t,
+                None => {
+                    let t = if self.listening.contains(ev.netns(), ev.pid(), local.port()) {
+                        TrafficDirection::Inbound
+                    } else {
+                        TrafficDirection::Outbound
+                    };
+                    self.roles.insert((ev.pid(), fd), t);
+                    t
+                }
+            },
+        };
+        let (client, server): (SocketAddr, SocketAddr) = match traffic {
+            TrafficDirection::Inbound => (remote, local),
+            TrafficDirection::Outbound => (local, remote),
+        };
+        let key = ConnKey {
+            client,
+            server,
+            netns: NetnsId(ev.netns()),
+            pid: Some(ev.pid()),
+            fd: Some(fd),
+        };
+        Some(Conn { key, traffic })
+    }
+
+    fn allowed(&self, c: &Conn, counters: &Counters) -> bool {
+        let excluded = self
+            .cfg
+            .exclude_ports
+            .iter()
+            .any(|p| *p == c.key.client.port() || *p == c.key.server.port());
+        if excluded || (!self.cfg.egress && c.traffic == TrafficDirection::Outbound) {
+            counters.dropped(DropReason::AddressFiltered, 1);
+            return false;
+        }
+        true
+    }
+
+    /// Hands what one event means to `out`.
+    pub fn event(&mut self, ev: &EventView<'_>, out: &mut dyn InputSink, counters: &Counters) {
+        let ts = self.ts(ev.ts_monotonic());
+        match ev.kind() {
+            EventKind::Data => {
+                let source = match ev.source() {
+                    EventSource::Syscall => CaptureSource::EbpfSyscall,
+                    EventSource::Tls => CaptureSource::EbpfTls,
+                };
+                if ev.fd() == FD_UNKNOWN {
+                    self.hold(ev, counters);
+                    return;
+                }
+                let Some(c) = self.conn(ev, ev.fd()) else {
+                    counters.dropped(DropReason::NotTcp, 1);
+                    return;
+                };
+                if self.allowed(&c, counters) {
+                    out.input(c.chunk(source, ts, ev.flow(), ev.pos(), ev.comm(), ev.payload()));
+                }
+            }
+            EventKind::Assoc => {
+                let Some(held) = self.held.remove(&(ev.pid(), ev.ssl())) else {
+                    return;
+                };
+                let Some(c) = self.conn(ev, ev.fd()) else {
+                    return;
+                };
+                let allowed = self.allowed(&c, counters);
+                for h in held {
+                    self.held_bytes = self.held_bytes.saturating_sub(h.data.len());
+                    if allowed {
+                        let ts = self.ts(h.ts);
+                        out.input(c.chunk(
+                            CaptureSource::EbpfTls,
+                            ts,
+                            h.flow,
+                            h.pos,
+                            h.comm,
+                            &h.data,
+                        ));
+                    }
+                }
+            }
+            EventKind::Close => {
+                if let Some(c) = self.conn(ev, ev.fd()) {
+                    out.input(Input::Closed { ts, key: c.key });
+                }
+                self.roles.remove(&(ev.pid(), ev.fd()));
+            }
+        }
+    }
+
+    fn hold(&mut self, ev: &EventView<'_>, counters: &Counters) {
+        let len = ev.payload().len();
+        if self.held_bytes.saturating_add(len) > self.cfg.max_pending_bytes {
+            counters.dropped(DropReason::ConnBufferFull, 1);
+            return;
+        }
+        self.held_bytes += len;
+        self.held
+            .entry((ev.pid(), ev.ssl()))
+            .or_default()
+            .push(Held {
+                ts: ev.ts_monotonic(),
+                flow: ev.flow(),
+                pos: ev.pos(),
+                comm: ev.comm(),
+                data: ev.payload().to_vec(),
+            });
+    }
+
+    /// Forgets state of processes that are gone (call now and then).
+    pub fn sweep(&mut self, alive: impl Fn(u32) -> bool, counters: &Counters) {
+        self.roles.retain(|(pid, _), _| alive(*pid));
+        let mut freed = 0;
+        self.held.retain(|(pid, _), held| {
+            let keep = alive(*pid);
+            if !keep {
+                freed += held.iter().map(|h| h.data.len()).sum::<usize>();
+                counters.dropped(DropReason::ConnBufferFull, held.len() as u64);
+            }
+            keep
+        });
+        self.held_bytes = self.held_bytes.saturating_sub(freed);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::event::EventBuilder;
+    use capture_core::model::Input;
+
+    #[derive(Debug, Clone, PartialEq)]
+    enum Out {
+        Chunk {
+            key: ConnKey,
+            dir: Direction,
+            offset: u64,
+            data: Vec<u8>,
+            source: CaptureSource,
+            traffic: TrafficDirection,
+        },
+        Closed(ConnKey),
+    }
+
+    fn run(t: &mut Translator, events: &[Vec<u8>]) -> (Vec<Out>, Counters) {
+        let counters = Counters::default();
+        let mut got = Vec::new();
+        for e in events {
+            let ev = EventView::new(e).unwrap();
+            t.event(
+                &ev,
+                &mut |i: Input<'_>| match i {
+                    Input::Chunk(c) => got.push(Out::Chunk {
+                        key: c.key,
+                        dir: c.dir,
+                        offset: c.offset,
+                        data: c.data.to_vec(),
+                        source: c.source,
+                        traffic: c.traffic.unwrap(),
+                    }),
+                    Input::Closed { key, .. } => got.push(Out::Closed(key)),
+                    _ => {}
+                },
+                &counters,
+            );
+        }
+        (got, counters)
+    }
+
+    fn translator(listening: &[u16]) -> Translator {
+        let mut l = ListeningPorts::fixed();
+        l.insert(1, listening.iter().copied());
+        Translator::new(TranslateConfig::default(), 0, l)
+    }
+
+    const SRV: &str = "127.0.0.1:8080";
+    const CLI: &str = "127.0.0.1:40000";
+
+    #[test]
+    fn accepted_socket_is_inbound_and_oriented_client_to_server() {
+        let mut t = translator(&[]);
+        let ev = |dir, pos, data: &[u8]| {
+            EventBuilder::new(1, 1, dir, 2)
+                .ids(5, 5, 9)
+                .v4(SRV.parse().unwrap(), CLI.parse().unwrap())
+                .netns(1)
+                .at(1, pos, data.len() as u64)
+                .payload(data)
+        };
+        let close = EventBuilder::new(2, 1, 0, 2)
+            .ids(5, 5, 9)
+            .v4(SRV.parse().unwrap(), CLI.parse().unwrap())
+            .netns(1)
+            .payload(b"");
+        let (got, _) = run(
+            &mut t,
+            &[ev(1, 0, b"GET /"), ev(0, 0, b"HTTP/1.1 200"), close],
+        );
+        let key = ConnKey {
+            client: CLI.parse().unwrap(),
+            server: SRV.parse().unwrap(),
+            netns: NetnsId(1),
+            pid: Some(5),
+            fd: Some(9),
+        };
+        assert_eq!(
+            got[0],
+            Out::Chunk {
+                key,
+                dir: Direction::ClientToServer,
+                offset: 0,
+                data: b"GET /".to_vec(),
+                source: CaptureSource::EbpfSyscall,
+                traffic: TrafficDirection::Inbound
+            }
+        );
+        assert_eq!(
+            got[1],
+            Out::Chunk {
+                key,
+                dir: Direction::ServerToClient,
+                offset: 0,
+                data: b"HTTP/1.1 200".to_vec(),
+                source: CaptureSource::EbpfSyscall,
+                traffic: TrafficDirection::Inbound
+            }
+        );
+        assert_eq!(got[2], Out::Closed(key));
+    }
+
+    #[test]
+    fn connected_socket_is_outbound() {
+        let mut t = translator(&[]);
+        let e = EventBuilder::new(1, 2, 0, 1)
+            .ids(6, 6, 3)
+            .v4(CLI.parse().unwrap(), SRV.parse().unwrap())
+            .netns(1)
+            .at(1, 7, 3)
+            .payload(b"GET");
+        let (got, _) = run(&mut t, &[e]);
+        let Out::Chunk {
+            key,
+            dir,
+            offset,
+            source,
+            traffic,
+            ..
+        } = &got[0]
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (key.client, key.server),
+            (CLI.parse().unwrap(), SRV.parse().unwrap())
+        );
+        assert_eq!(
+            (*dir, *offset, *source, *traffic),
+            (
+                Direction::ClientToServer,
+                7,
+                CaptureSource::EbpfTls,
+                TrafficDirection::Outbound
+            )
+        );
+    }
+
+    #[test]
+    fn pre_existing_socket_role_from_listening_ports() {
+        let mut t = translator(&[8080]);
+        let srv_side = EventBuilder::new(1, 1, 1, 0)
+            .ids(5, 5, 9)
+            .v4(SRV.parse().unwrap(), CLI.parse().unwrap())
+            .netns(1)
+            .payload(b"GET");
+        let cli_side = EventBuilder::new(1, 1, 0, 0)
+            .ids(6, 6, 4)
+            .v4(CLI.parse().unwrap(), SRV.parse().unwrap())
+            .netns(1)
+            .payload(b"GET");
+        let (got, _) = run(&mut t, &[srv_side, cli_side]);
+        let Out::Chunk {
+            key: k0,
+            traffic: t0,
+            dir: d0,
+            ..
+        } = &got[0]
+        else {
+            panic!()
+        };
+        let Out::Chunk {
+            key: k1,
+            traffic: t1,
+            dir: d1,
+            ..
+        } = &got[1]
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (*t0, *d0, k0.server),
+            (
+                TrafficDirection::Inbound,
+                Direction::ClientToServer,
+                SRV.parse().unwrap()
+            )
+        );
+        assert_eq!(
+            (*t1, *d1, k1.server),
+            (
+                TrafficDirection::Outbound,
+                Direction::ClientToServer,
+                SRV.parse().unwrap()
+            )
+        );
+    }
+
+    #[test]
+    fn egress_off_and_excluded_ports_drop_and_count() {
+        let mut l = ListeningPorts::fixed();
+        l.insert(1, []);
+        let cfg = TranslateConfig {
+            egress: false,
+            exclude_ports: vec![9092],
+            ..Default::default()
+        };
+        let mut t = Translator::new(cfg, 0, l);
+        let out = EventBuilder::new(1, 1, 0, 1)
+            .ids(6, 6, 4)
+            .v4(CLI.parse().unwrap(), SRV.parse().unwrap())
+            .netns(1)
+            .payload(b"x");
+        let kafka = EventBuilder::new(1, 1, 0, 2)
+            .ids(6, 6, 5)
+            .v4("127.0.0.1:9092".parse().unwrap(), CLI.parse().unwrap())
+            .netns(1)
+            .payload(b"x");
+        let inbound = EventBuilder::new(1, 1, 0, 2)
+            .ids(6, 6, 6)
+            .v4(SRV.parse().unwrap(), CLI.parse().unwrap())
+            .netns(1)
+            .payload(b"x");
+        let (got, counters) = run(&mut t, &[out, kafka, inbound]);
+        assert_eq!(got.len(), 1);
+        assert_eq!(counters.drops(DropReason::AddressFiltered), 2);
+    }
+
+    #[test]
+    fn tls_without_socket_is_held_until_assoc() {
+        let mut t = translator(&[]);
+        let early = EventBuilder::new(1, 2, 0, 0)
+            .ids(7, 7, FD_UNKNOWN)
+            .ssl(0xabc)
+            .at(1, 0, 5)
+            .payload(b"hello");
+        let assoc = EventBuilder::new(3, 2, 0, 1)
+            .ids(7, 7, 11)
+            .ssl(0xabc)
+            .v4(CLI.parse().unwrap(), SRV.parse().unwrap())
+            .netns(1)
+            .payload(b"");
+        let later = EventBuilder::new(1, 2, 0, 1)
+            .ids(7, 7, 11)
+            .ssl(0xabc)
+            .v4(CLI.parse().unwrap(), SRV.parse().unwrap())
+            .netns(1)
+            .at(2, 5, 5)
+            .payload(b"world");
+        let (got, _) = run(&mut t, std::slice::from_ref(&early));
+        assert!(got.is_empty());
+        assert_eq!(t.held_bytes(), 5);
+        let (got, _) = run(&mut t, &[assoc, later]);
+        let offsets: Vec<(u64, Vec<u8>)> = got
+            .iter()
+            .map(|o| match o {
+                Out::Chunk {
+                    offset, data, key, ..
+                } => {
+                    assert_eq!(key.fd, Some(11));
+                    (*offset, data.clone())
+                }
+                Out::Closed(_) => panic!(),
+            })
+            .collect();
+        assert_eq!(
+            offsets,
+            vec![(0, b"hello".to_vec()), (5, b"world".to_vec())]
+        );
+        assert_eq!(t.held_bytes(), 0);
+    }
+
+    #[test]
+    fn held_bytes_are_capped_and_counted() {
+        let mut l = ListeningPorts::fixed();
+        l.insert(1, []);
+        let mut t = Translator::new(
+            TranslateConfig {
+                max_pending_bytes: 4,
+                ..Default::default()
+            },
+            0,
+            l,
+        );
+        let early = EventBuilder::new(1, 2, 0, 0)
+            .ids(7, 7, FD_UNKNOWN)
+            .ssl(1)
+            .payload(b"hello");
+        let (_, counters) = run(&mut t, &[early]);
+        assert_eq!(counters.drops(DropReason::ConnBufferFull), 1);
+        assert_eq!(t.held_bytes(), 0);
+    }
+
+    #[test]
+    fn parses_proc_net_tcp_listeners() {
+        let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+           0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0\n\
+           1: 0100007F:9C40 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1\n";
+        assert_eq!(parse_listening(text).collect::<Vec<_>>(), vec![8080]);
+    }
+}

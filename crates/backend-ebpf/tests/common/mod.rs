@@ -1,0 +1,238 @@
+//! Helpers shared by the root integration tests.
+#![allow(
+    dead_code,
+    clippy::indexing_slicing,
+    clippy::print_stdout,
+    unreachable_pub
+)]
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use backend_ebpf::{EbpfConfig, EbpfSource, Error};
+use capture_core::model::{CaptureSource, ConnKey, Direction, Input, TrafficDirection};
+use capture_core::stage::Source;
+use capture_core::stats::Counters;
+
+/// A chunk, owned.
+#[derive(Clone, Debug)]
+pub struct Got {
+    pub key: ConnKey,
+    pub dir: Direction,
+    pub offset: u64,
+    pub data: Vec<u8>,
+    pub source: CaptureSource,
+    pub comm: String,
+    pub traffic: Option<TrafficDirection>,
+}
+
+/// Everything a source handed out.
+#[derive(Default, Debug)]
+pub struct Capture {
+    pub chunks: Vec<Got>,
+    pub closed: Vec<ConnKey>,
+}
+
+impl Capture {
+    /// Chunks of one process.
+    pub fn of_pid(&self, pid: u32) -> impl Iterator<Item = &Got> {
+        self.chunks.iter().filter(move |c| c.key.pid == Some(pid))
+    }
+
+    /// Per (key, dir, source): the bytes reassembled by offset, and the
+    /// missing ranges (start, len).
+    pub fn streams(&self) -> HashMap<(String, Direction, CaptureSource), Stream> {
+        let mut out: HashMap<(String, Direction, CaptureSource), Stream> = HashMap::new();
+        for c in &self.chunks {
+            let s = out
+                .entry((format!("{:?}", c.key), c.dir, c.source))
+                .or_default();
+            s.key = Some(c.key);
+            s.pieces.push((c.offset, c.data.clone()));
+        }
+        for s in out.values_mut() {
+            s.pieces.sort_by_key(|p| p.0);
+        }
+        out
+    }
+}
+
+#[derive(Default, Debug)]
+pub struct Stream {
+    pub key: Option<ConnKey>,
+    pub pieces: Vec<(u64, Vec<u8>)>,
+}
+
+impl Stream {
+    /// The bytes in order, and the gaps (offset, len) between pieces.
+    pub fn assemble(&self) -> (Vec<u8>, Vec<(u64, u64)>) {
+        let mut bytes = Vec::new();
+        let mut gaps = Vec::new();
+        let mut at = self.pieces.first().map_or(0, |p| p.0);
+        for (off, data) in &self.pieces {
+            if *off > at {
+                gaps.push((at, off - at));
+            }
+            assert!(*off >= at, "overlapping chunks at {off} (expected {at})");
+            bytes.extend_from_slice(data);
+            at = off + data.len() as u64;
+        }
+        (bytes, gaps)
+    }
+}
+
+/// True when the test may run; prints why not otherwise.
+pub fn can_run(name: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIP {name}: needs root (BPF programs)");
+        return false;
+    }
+    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        eprintln!("SKIP {name}: kernel has no BTF");
+        return false;
+    }
+    true
+}
+
+pub fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {cmd}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Only one test at a time loads BPF programs (they see each other's traffic otherwise).
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn open(cfg: EbpfConfig, name: &str) -> Option<EbpfSource> {
+    match EbpfSource::new(cfg) {
+        Ok(s) => {
+            let plan = s.program_plan();
+            for (prog, why) in &plan.skipped {
+                eprintln!("[{name}] skipped BPF program {prog}: {why}");
+            }
+            eprintln!(
+                "[{name}] kernel features: {:?}; close hook: {:?}",
+                s.kernel_features(),
+                plan.close_hook
+            );
+            for t in s.attached() {
+                eprintln!(
+                    "[{name}] TLS probes on {:?} {} ({})",
+                    t.kind,
+                    t.path,
+                    t.symbols.join(", ")
+                );
+            }
+            Some(s)
+        }
+        Err(e @ (Error::Permission { .. } | Error::NoBtf | Error::NoRingBuffer)) => {
+            eprintln!("SKIP {name}: {e}");
+            None
+        }
+        Err(e) => panic!("{name}: cannot start the eBPF source: {e}"),
+    }
+}
+
+/// Polls until `done` says so or `limit` passes.
+pub fn poll_until(
+    src: &mut EbpfSource,
+    cap: &mut Capture,
+    limit: Duration,
+    mut done: impl FnMut(&Capture) -> bool,
+) -> Counters {
+    let counters = Counters::default();
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        src.poll(
+            &mut |i: Input<'_>| match i {
+                Input::Chunk(c) => cap.chunks.push(Got {
+                    key: c.key,
+                    dir: c.dir,
+                    offset: c.offset,
+                    data: c.data.to_vec(),
+                    source: c.source,
+                    comm: c.comm.map(|c| c.to_string_lossy()).unwrap_or_default(),
+                    traffic: c.traffic,
+                }),
+                Input::Closed { key, .. } => cap.closed.push(key),
+                _ => {}
+            },
+            &counters,
+        )
+        .expect("poll");
+        if done(cap) {
+            break;
+        }
+    }
+    src.update_stats(&counters);
+    counters
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn wait_port(port: u16, limit: Duration) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// A child killed on drop.
+pub struct Kid(pub Child);
+impl Drop for Kid {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+pub fn count(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).filter(|w| *w == needle).count()
+}
+
+/// Runs a command to completion with a timeout, returning (pid, stdout).
+pub fn run(cmd: &mut Command, limit: Duration) -> (u32, Vec<u8>) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    let end = Instant::now() + limit;
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
+    (pid, out.stdout)
+}
