@@ -1,5 +1,99 @@
-//! proto-http: work in progress.
+//! # proto-http
+//!
+//! The Parser stage of cleartap for HTTP: per connection it detects the
+//! protocol from the first bytes of either direction (an HTTP/1 request or
+//! status line, the HTTP/2 preface or frames; TLS and unknown binary are
+//! ignored and counted) and turns the ordered bytes into request/response
+//! [`Exchange`](capture_core::model::Exchange)s.
+//!
+//! HTTP/1.x bodies are framed by `Content-Length`, chunked coding or the
+//! close of the connection; pipelined requests are paired with responses
+//! first-in first-out; after a gap the parser resynchronises at the next
+//! start line. With the `decompress` feature, gzip, deflate, br and zstd
+//! bodies are decoded up to a size cap.
+//!
+//! # Example
+//!
+//! ```
+//! use capture_core::model::*;
+//! use capture_core::stage::{Output, Parser, Protocol as _};
+//! use capture_core::stats::Counters;
+//! use proto_http::{HttpConfig, HttpProtocol};
+//!
+//! let meta = ConnMeta {
+//!     key: ConnKey::new("10.0.0.1:40000".parse().unwrap(), "10.0.0.2:80".parse().unwrap(), NetnsId::UNKNOWN),
+//!     source: CaptureSource::Pcap,
+//!     comm: None,
+//!     traffic: None,
+//!     opened: Timestamp(0),
+//!     mid_stream: false,
+//! };
+//! let protocol = HttpProtocol::new(HttpConfig::default());
+//! let mut parser = protocol.parser(&meta);
+//! let (mut exchanges, counters) = (Vec::new(), Counters::default());
+//! let mut out = Output::new(&mut exchanges, &counters);
+//! parser.data(&meta, Direction::ClientToServer, Timestamp(1), b"GET /hi HTTP/1.1\r\nHost: a\r\n\r\n", &mut out);
+//! parser.data(&meta, Direction::ServerToClient, Timestamp(2), b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", &mut out);
+//! let request = exchanges[0].request.as_ref().unwrap();
+//! assert_eq!((request.method.as_str(), request.path.as_str()), ("GET", "/hi"));
+//! assert_eq!(exchanges[0].response.as_ref().unwrap().body.data, b"ok");
+//! ```
 
+mod body;
+mod config;
+mod detect;
+mod error;
 pub mod grpc;
 pub mod h2;
 pub mod hpack;
+mod http1;
+
+use std::sync::Arc;
+
+use capture_core::model::ConnMeta;
+
+pub use config::HttpConfig;
+pub use detect::HttpParser;
+pub use error::Error;
+
+/// The HTTP [`Protocol`](capture_core::stage::Protocol): starts an
+/// [`HttpParser`] for each connection.
+#[derive(Clone, Debug)]
+pub struct HttpProtocol {
+    config: Arc<HttpConfig>,
+}
+
+impl HttpProtocol {
+    /// A protocol with these options; unusable limits are raised to their
+    /// minimum (see [`HttpConfig::validate`] to refuse them instead).
+    pub fn new(config: HttpConfig) -> Self {
+        Self {
+            config: Arc::new(config.sanitized()),
+        }
+    }
+
+    /// A protocol with these options, refusing unusable limits.
+    pub fn try_new(config: HttpConfig) -> Result<Self, Error> {
+        config.validate()?;
+        Ok(Self::new(config))
+    }
+
+    /// The options in use.
+    pub fn config(&self) -> &HttpConfig {
+        &self.config
+    }
+}
+
+impl Default for HttpProtocol {
+    fn default() -> Self {
+        Self::new(HttpConfig::default())
+    }
+}
+
+impl capture_core::stage::Protocol for HttpProtocol {
+    type Parser = HttpParser;
+
+    fn parser(&self, _meta: &ConnMeta) -> HttpParser {
+        HttpParser::new(self.config.clone())
+    }
+}

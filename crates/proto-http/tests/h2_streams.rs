@@ -544,3 +544,97 @@ fn arbitrary_bytes_never_panic() {
         assert_eq!(conn.parser.open_streams(), 0);
     }
 }
+
+#[test]
+fn mid_stream_join_reports_unseen_table_entries_as_unknown() {
+    use proto_http::hpack::encode::{self, Indexing};
+    // Request 1 inserts `:authority` and `x-tenant` into the client's table;
+    // request 2 refers to both and inserts `x-trace`; request 3 refers to it.
+    let mut b1 = Vec::new();
+    encode::indexed(2, &mut b1);
+    encode::indexed(4, &mut b1);
+    encode::literal(Ok(1), b"svc", Indexing::Incremental, true, &mut b1);
+    encode::literal(
+        Err(b"x-tenant"),
+        b"acme",
+        Indexing::Incremental,
+        true,
+        &mut b1,
+    );
+    let mut b2 = Vec::new();
+    encode::indexed(2, &mut b2);
+    encode::literal(Ok(4), b"/two", Indexing::Without, true, &mut b2);
+    encode::indexed(63, &mut b2); // :authority: svc
+    encode::indexed(62, &mut b2); // x-tenant: acme
+    encode::literal(
+        Err(b"x-trace"),
+        b"t2",
+        Indexing::Incremental,
+        false,
+        &mut b2,
+    );
+    let mut b3 = Vec::new();
+    encode::indexed(3, &mut b3);
+    encode::literal(Ok(4), b"/three", Indexing::Without, false, &mut b3);
+    encode::indexed(62, &mut b3); // x-trace: t2 (seen)
+    encode::indexed(63, &mut b3); // x-tenant: acme (unseen)
+    let f1 = frame(
+        FrameType::Headers,
+        flags::END_HEADERS | flags::END_STREAM,
+        1,
+        &b1,
+    );
+    let f2 = frame(
+        FrameType::Headers,
+        flags::END_HEADERS | flags::END_STREAM,
+        3,
+        &b2,
+    );
+    let f3 = frame(
+        FrameType::Headers,
+        flags::END_HEADERS | flags::END_STREAM,
+        5,
+        &b3,
+    );
+
+    let mut conn = Conn::mid_stream(H2Config::default());
+    let _ = f1; // inserted before the capture began
+    conn.client(&f2);
+    conn.client(&f3);
+    let mut s = ok(3, true);
+    s.extend(ok(5, true));
+    conn.server(&s);
+    let two = conn.by_stream(3);
+    let req = two.request.as_ref().unwrap();
+    assert_eq!((req.method.as_str(), req.path.as_str()), ("GET", "/two"));
+    assert_eq!(req.authority, None, "unknown, not guessed");
+    assert_eq!(req.headers, [Header::new("x-trace", "t2")]);
+    assert!(two.has_flag(Flag::HeadersUnknown) && two.has_flag(Flag::MidStream));
+    let three = conn.by_stream(5);
+    let req = three.request.as_ref().unwrap();
+    assert_eq!((req.method.as_str(), req.path.as_str()), ("POST", "/three"));
+    assert_eq!(req.headers, [Header::new("x-trace", "t2")]);
+    assert!(three.has_flag(Flag::HeadersUnknown));
+    assert_eq!(conn.drops(DropReason::HpackUnknownReference), 3);
+
+    // The same frames seen from the start decode completely.
+    let mut conn = Conn::new();
+    let mut c = preface();
+    c.extend(f1);
+    c.extend(f2);
+    c.extend(f3);
+    conn.client(&c);
+    let mut s = ok(1, true);
+    s.extend(ok(3, true));
+    s.extend(ok(5, true));
+    conn.server(&s);
+    let req = conn.by_stream(5).request.clone().unwrap();
+    assert_eq!(
+        req.headers,
+        [
+            Header::new("x-trace", "t2"),
+            Header::new("x-tenant", "acme")
+        ]
+    );
+    assert!(conn.exchanges.iter().all(|e| e.flags.is_empty()));
+}

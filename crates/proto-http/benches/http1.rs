@@ -1,0 +1,107 @@
+//! HTTP/1.1 parser throughput on a keep-alive connection of small JSON
+//! exchanges (about 300 bytes each way), fed one message per call as the
+//! reassembler hands them over.
+
+#![allow(clippy::print_stdout, missing_docs)]
+
+use std::hint::black_box;
+
+use capture_core::model::*;
+use capture_core::stage::{Output, Parser, Protocol as _};
+use capture_core::stats::Counters;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use proto_http::{HttpConfig, HttpProtocol};
+
+const EXCHANGES: usize = 1000;
+
+fn messages() -> Vec<(Direction, Vec<u8>)> {
+    let mut msgs = Vec::with_capacity(EXCHANGES * 2);
+    for i in 0..EXCHANGES {
+        let body = format!(
+            "{{\"user\":{i},\"name\":\"Ada Lovelace\",\"roles\":[\"admin\",\"dev\"],\"active\":true}}"
+        );
+        let request = format!(
+            "POST /api/v1/users/{i}/profile HTTP/1.1\r\nHost: users.svc.cluster.local\r\nUser-Agent: client/1.2\r\nAccept: application/json\r\nContent-Type: application/json\r\nX-Request-Id: 7f3c9a2e-{i:08}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let reply = format!(
+            "{{\"ok\":true,\"id\":{i},\"updated\":\"2026-11-22T11:00:00Z\",\"version\":42}}"
+        );
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nDate: Sun, 22 Nov 2026 11:00:00 GMT\r\nServer: envoy\r\nX-Envoy-Upstream-Service-Time: 3\r\nContent-Length: {}\r\n\r\n{reply}",
+            reply.len()
+        );
+        msgs.push((Direction::ClientToServer, request.into_bytes()));
+        msgs.push((Direction::ServerToClient, response.into_bytes()));
+    }
+    msgs
+}
+
+fn meta() -> ConnMeta {
+    ConnMeta {
+        key: ConnKey::new(
+            "10.0.0.1:40000".parse().unwrap(),
+            "10.0.0.2:80".parse().unwrap(),
+            NetnsId::UNKNOWN,
+        ),
+        source: CaptureSource::Pcap,
+        comm: None,
+        traffic: None,
+        opened: Timestamp(0),
+        mid_stream: false,
+    }
+}
+
+fn run(
+    protocol: &HttpProtocol,
+    meta: &ConnMeta,
+    msgs: &[(Direction, Vec<u8>)],
+    exchanges: &mut Vec<Exchange>,
+) {
+    let counters = Counters::default();
+    let mut parser = protocol.parser(meta);
+    let mut out = Output::new(exchanges, &counters);
+    for (i, (dir, bytes)) in msgs.iter().enumerate() {
+        parser.data(meta, *dir, Timestamp(i as u64), bytes, &mut out);
+    }
+    parser.close(meta, Timestamp(u64::MAX), CloseReason::Fin, &mut out);
+}
+
+fn bench(c: &mut Criterion) {
+    let msgs = messages();
+    let bytes: usize = msgs.iter().map(|(_, b)| b.len()).sum();
+    let protocol = HttpProtocol::new(HttpConfig::default());
+    let meta = meta();
+    let mut check = Vec::new();
+    run(&protocol, &meta, &msgs, &mut check);
+    assert_eq!(check.len(), EXCHANGES);
+    println!(
+        "stream: {EXCHANGES} exchanges, {} bytes ({} per exchange)",
+        bytes,
+        bytes / EXCHANGES
+    );
+
+    let mut g = c.benchmark_group("http1_keepalive_json");
+    g.throughput(Throughput::Bytes(bytes as u64));
+    g.bench_function("bytes", |b| {
+        let mut exchanges = Vec::with_capacity(EXCHANGES);
+        b.iter(|| {
+            exchanges.clear();
+            run(&protocol, &meta, black_box(&msgs), &mut exchanges);
+            black_box(exchanges.len())
+        })
+    });
+    g.throughput(Throughput::Elements(EXCHANGES as u64));
+    g.bench_function("exchanges", |b| {
+        let mut exchanges = Vec::with_capacity(EXCHANGES);
+        b.iter(|| {
+            exchanges.clear();
+            run(&protocol, &meta, black_box(&msgs), &mut exchanges);
+            black_box(exchanges.len())
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,1195 @@
+//! HTTP/1.x on one connection: heads by httparse, bodies by length, chunked
+//! coding or close, responses paired with requests first-in first-out.
+//!
+//! Each direction is a [`Side`] that reads message heads and bodies; the
+//! requests wait in a bounded queue of [`Entry`] until their response is
+//! complete, then leave as one exchange, in order.
+
+mod framing;
+mod head;
+mod resync;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use capture_core::DropReason;
+use capture_core::model::{
+    CloseReason, ConnMeta, Direction, Exchange, Flag, Protocol, Request, Response, Timestamp,
+    find_header,
+};
+use capture_core::stage::Output;
+
+use crate::body::{self, Decoding};
+use crate::config::HttpConfig;
+use framing::Failure;
+use framing::{Chunked, Framing, FramingError};
+use head::{Parsed, RequestHead, ResponseHead};
+use resync::StartLine;
+
+/// Bytes scanned for a message start on a connection that never showed
+/// one, before it is given up as not HTTP/1.
+const GIVE_UP_AFTER: u64 = 1 << 20;
+/// Partial line kept while resynchronising.
+const RESYNC_LINE_MAX: usize = 8 * 1024;
+
+/// The switch to HTTP/2 after `Upgrade: h2c` and `101`.
+pub(crate) struct H2Switch {
+    /// The request that asked for the upgrade: HTTP/2 stream 1.
+    pub request: Request,
+    /// True when the client is `meta.key.server`.
+    pub swapped: bool,
+    /// Client bytes that followed the request (the HTTP/2 preface), and their time.
+    pub client_bytes: Vec<u8>,
+    /// Time of the first of `client_bytes`.
+    pub client_ts: Timestamp,
+    /// Offset in the input being parsed where the server's HTTP/2 bytes start.
+    pub server_offset: usize,
+}
+
+/// What parsing some bytes led to.
+enum Step {
+    /// Input bytes used (possibly none when the state changed).
+    Consumed(usize),
+    /// The connection continues as HTTP/2 from here.
+    Switch(H2Switch),
+}
+
+#[derive(Debug)]
+enum SideState {
+    /// Expecting a message head; `Side::buf` holds a partial one.
+    Head,
+    /// Inside a body.
+    Body(Framing),
+    /// Lost sync: scanning for the next start line; `Side::buf` holds the partial line.
+    Lost,
+    /// Client side after an upgrade or CONNECT request: bytes are held until
+    /// the response says which protocol they are.
+    Held,
+    /// No more HTTP/1 on this side (after an upgrade, or not HTTP at all).
+    Stopped,
+}
+
+#[derive(Debug)]
+struct Side {
+    state: SideState,
+    /// Partial head, partial resync line, or held bytes.
+    buf: Vec<u8>,
+    /// Time of the first byte in `buf`.
+    buf_ts: Timestamp,
+    /// The queue entry the current message belongs to (`None`: discarded).
+    target: Option<u64>,
+    /// While lost: drop the rest of the current line before scanning (it
+    /// held a start line that failed to parse).
+    skip_line: bool,
+}
+
+impl Side {
+    fn new(state: SideState) -> Self {
+        Self {
+            state,
+            buf: Vec::new(),
+            buf_ts: Timestamp(0),
+            target: None,
+            skip_line: false,
+        }
+    }
+}
+
+/// The kind of request method that changes how its response is framed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Method {
+    Head,
+    Connect,
+    Other,
+}
+
+/// A request and, once seen, its response.
+#[derive(Debug)]
+struct Entry {
+    /// `None` for a request lost in capture or a response with no request.
+    request: Option<Request>,
+    req_version: u8,
+    req_done: bool,
+    method: Method,
+    upgrade: bool,
+    upgrade_h2c: bool,
+    response: Option<Response>,
+    resp_version: u8,
+    resp_done: bool,
+    flags: Vec<Flag>,
+}
+
+impl Entry {
+    fn placeholder(flag: Flag) -> Self {
+        Self {
+            request: None,
+            req_version: 1,
+            req_done: true,
+            method: Method::Other,
+            upgrade: false,
+            upgrade_h2c: false,
+            response: None,
+            resp_version: 1,
+            resp_done: false,
+            flags: vec![flag],
+        }
+    }
+
+    fn flag(&mut self, flag: Flag) {
+        if !self.flags.contains(&flag) {
+            self.flags.push(flag);
+        }
+    }
+}
+
+/// The HTTP/1 state of one connection.
+#[derive(Debug)]
+pub(crate) struct Http1 {
+    config: Arc<HttpConfig>,
+    /// The direction requests travel in, once known.
+    client: Option<Direction>,
+    sides: [Side; 2],
+    queue: VecDeque<Entry>,
+    /// Id of `queue.front()`; ids grow by one per entry pushed.
+    front_id: u64,
+    /// Entries at the front whose response has started (or was given up).
+    answered: usize,
+    /// Final responses seen on this connection.
+    responses_seen: u64,
+    /// A message head was parsed on this connection.
+    parsed_any: bool,
+    /// Bytes scanned while lost, before any head was parsed.
+    lost_bytes: u64,
+}
+
+/// Bytes that are part of no message, counted once.
+fn unparsed(out: &mut Output<'_>, n: usize) {
+    if n > 0 {
+        out.dropped(DropReason::UnparsedBytes, n as u64);
+    }
+}
+
+/// End of a message head in `buf ++ input`: the index in `input` just after
+/// the empty line, looking back at most two bytes into `buf`.
+fn head_end(buf: &[u8], input: &[u8]) -> Option<usize> {
+    let back = |i: usize, k: usize| -> Option<u8> {
+        // Byte k positions before input[i], reaching into buf when needed.
+        if i >= k {
+            input.get(i - k).copied()
+        } else {
+            buf.len()
+                .checked_sub(k - i)
+                .and_then(|j| buf.get(j).copied())
+        }
+    };
+    memchr::memchr_iter(b'\n', input)
+        .find(|&i| {
+            back(i, 1) == Some(b'\n') || (back(i, 1) == Some(b'\r') && back(i, 2) == Some(b'\n'))
+        })
+        .map(|i| i + 1)
+}
+
+impl Http1 {
+    /// A parser that saw a request (or response) start in `client`'s
+    /// direction (or the other one).
+    pub(crate) fn new(config: Arc<HttpConfig>, client: Direction) -> Self {
+        Self {
+            config,
+            client: Some(client),
+            sides: [Side::new(SideState::Head), Side::new(SideState::Head)],
+            queue: VecDeque::new(),
+            front_id: 0,
+            answered: 0,
+            responses_seen: 0,
+            parsed_any: false,
+            lost_bytes: 0,
+        }
+    }
+
+    /// A parser for a connection joined mid-message: both sides scan for a
+    /// start line, which also tells the roles.
+    pub(crate) fn lost(config: Arc<HttpConfig>) -> Self {
+        let mut p = Self::new(config, Direction::ClientToServer);
+        p.client = None;
+        p.sides = [Side::new(SideState::Lost), Side::new(SideState::Lost)];
+        p
+    }
+
+    fn is_client(&self, dir: Direction) -> Option<bool> {
+        self.client.map(|c| c == dir)
+    }
+
+    fn swapped(&self) -> bool {
+        self.client == Some(Direction::ServerToClient)
+    }
+
+    fn side(&mut self, dir: Direction) -> &mut Side {
+        let [a, b] = &mut self.sides;
+        match dir {
+            Direction::ClientToServer => a,
+            Direction::ServerToClient => b,
+        }
+    }
+
+    fn entry(&mut self, id: u64) -> Option<&mut Entry> {
+        let idx = usize::try_from(id.checked_sub(self.front_id)?).ok()?;
+        self.queue.get_mut(idx)
+    }
+
+    fn push(&mut self, entry: Entry) -> u64 {
+        let id = self.front_id + self.queue.len() as u64;
+        self.queue.push_back(entry);
+        id
+    }
+
+    // ---------------------------------------------------------------- data
+
+    /// Parses the next bytes of `dir`. Returns the switch to HTTP/2 when an
+    /// h2c upgrade was accepted.
+    pub(crate) fn data(
+        &mut self,
+        meta: &ConnMeta,
+        dir: Direction,
+        ts: Timestamp,
+        bytes: &[u8],
+        out: &mut Output<'_>,
+    ) -> Option<H2Switch> {
+        let mut pos = 0;
+        let mut idle = 0;
+        while let Some(rest) = bytes.get(pos..).filter(|r| !r.is_empty()) {
+            let step = match self.side(dir).state {
+                SideState::Head => match self.is_client(dir) {
+                    Some(true) => self.request_head(meta, dir, ts, rest, out),
+                    Some(false) => self.response_head(meta, dir, ts, rest, out),
+                    None => {
+                        self.side(dir).state = SideState::Lost;
+                        Step::Consumed(0)
+                    }
+                },
+                SideState::Body(_) => self.body(meta, dir, rest, out),
+                SideState::Lost => self.scan(dir, ts, rest, out),
+                SideState::Held => {
+                    let cap = self.config.max_header_bytes;
+                    let side = self.side(dir);
+                    if side.buf.is_empty() {
+                        side.buf_ts = ts;
+                    }
+                    let room = cap.saturating_sub(side.buf.len()).min(rest.len());
+                    side.buf
+                        .extend_from_slice(rest.get(..room).unwrap_or_default());
+                    unparsed(out, rest.len() - room);
+                    Step::Consumed(rest.len())
+                }
+                SideState::Stopped => {
+                    unparsed(out, rest.len());
+                    Step::Consumed(rest.len())
+                }
+            };
+            match step {
+                Step::Consumed(0) => {
+                    // A state change uses no input; a parser that keeps
+                    // using none is stuck: drop the rest rather than spin.
+                    idle += 1;
+                    if idle > 4 {
+                        debug_assert!(false, "HTTP/1 parser made no progress");
+                        unparsed(out, rest.len());
+                        return None;
+                    }
+                }
+                Step::Consumed(n) => {
+                    idle = 0;
+                    pos += n;
+                }
+                Step::Switch(mut switch) => {
+                    switch.server_offset += pos;
+                    return Some(switch);
+                }
+            }
+        }
+        None
+    }
+
+    /// Reads (part of) a head from `rest`: returns the head's bytes and
+    /// length when complete, else what was used.
+    fn head_bytes<'a>(&mut self, dir: Direction, rest: &'a [u8]) -> HeadInput<'a> {
+        let max = self.config.max_header_bytes;
+        let side = self.side(dir);
+        if side.buf.is_empty() {
+            // Empty lines between messages are allowed (and common after bodies).
+            let blank = rest
+                .iter()
+                .take_while(|&&b| b == b'\r' || b == b'\n')
+                .count();
+            if blank > 0 {
+                return HeadInput::Skip(blank);
+            }
+            return HeadInput::Direct(rest);
+        }
+        match head_end(&side.buf, rest) {
+            Some(end) => {
+                if side.buf.len() + end > max {
+                    return HeadInput::TooLarge(end);
+                }
+                side.buf
+                    .extend_from_slice(rest.get(..end).unwrap_or_default());
+                HeadInput::Buffered(end)
+            }
+            None => {
+                if side.buf.len() + rest.len() > max {
+                    return HeadInput::TooLarge(rest.len());
+                }
+                side.buf.extend_from_slice(rest);
+                HeadInput::Skip(rest.len())
+            }
+        }
+    }
+
+    /// A head too large to keep: drop it and resynchronise.
+    fn head_too_large(&mut self, dir: Direction, used: usize, out: &mut Output<'_>) -> Step {
+        if self.is_client(dir) == Some(true) {
+            self.lost_request(Flag::Malformed);
+        } else {
+            self.lost_response(Flag::Malformed);
+        }
+        let side = self.side(dir);
+        let n = side.buf.len() + used;
+        side.buf.clear();
+        side.state = SideState::Lost;
+        unparsed(out, n);
+        out.dropped(DropReason::HeaderListTooLarge, 1);
+        Step::Consumed(used)
+    }
+
+    fn request_head(
+        &mut self,
+        meta: &ConnMeta,
+        dir: Direction,
+        ts: Timestamp,
+        rest: &[u8],
+        out: &mut Output<'_>,
+    ) -> Step {
+        match self.head_bytes(dir, rest) {
+            HeadInput::Skip(n) => Step::Consumed(n),
+            HeadInput::TooLarge(n) => self.head_too_large(dir, n, out),
+            HeadInput::Direct(input) => match head::parse_request(input, ts) {
+                Parsed::Complete(_, len) if len > self.config.max_header_bytes => {
+                    self.head_too_large(dir, len, out)
+                }
+                Parsed::Complete(head, len) => {
+                    self.on_request(meta, dir, head, out);
+                    Step::Consumed(len)
+                }
+                Parsed::Partial => self.start_buffer(dir, ts, input, out),
+                Parsed::Invalid => self.bad_request(dir, out),
+            },
+            HeadInput::Buffered(used) => {
+                let side = self.side(dir);
+                let buf = std::mem::take(&mut side.buf);
+                let step = match head::parse_request(&buf, side.buf_ts) {
+                    Parsed::Complete(head, len) => {
+                        unparsed(out, buf.len().saturating_sub(len));
+                        self.on_request(meta, dir, head, out);
+                        Step::Consumed(used)
+                    }
+                    Parsed::Partial => {
+                        self.side(dir).buf = buf;
+                        return Step::Consumed(used);
+                    }
+                    Parsed::Invalid => {
+                        unparsed(out, buf.len());
+                        self.lost_request(Flag::Malformed);
+                        out.dropped(DropReason::ParseError, 1);
+                        self.side(dir).state = SideState::Lost;
+                        Step::Consumed(used)
+                    }
+                };
+                let mut buf = buf;
+                buf.clear();
+                let side = self.side(dir);
+                if side.buf.is_empty() {
+                    side.buf = buf;
+                }
+                step
+            }
+        }
+    }
+
+    /// Starts buffering a partial head.
+    fn start_buffer(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        input: &[u8],
+        out: &mut Output<'_>,
+    ) -> Step {
+        if input.len() > self.config.max_header_bytes {
+            return self.head_too_large(dir, input.len(), out);
+        }
+        let side = self.side(dir);
+        side.buf.extend_from_slice(input);
+        side.buf_ts = ts;
+        Step::Consumed(input.len())
+    }
+
+    /// Not a request head: lose sync (the bytes are counted by the scan).
+    fn bad_request(&mut self, dir: Direction, out: &mut Output<'_>) -> Step {
+        out.dropped(DropReason::ParseError, 1);
+        self.lost_request(Flag::Malformed);
+        let side = self.side(dir);
+        side.state = SideState::Lost;
+        side.skip_line = true;
+        Step::Consumed(0)
+    }
+
+    /// A request was lost (gap, malformed): a placeholder keeps responses
+    /// paired with the right requests.
+    fn lost_request(&mut self, flag: Flag) {
+        if self.queue.len() < self.config.max_pending_requests {
+            self.push(Entry::placeholder(flag));
+        }
+    }
+
+    fn on_request(
+        &mut self,
+        meta: &ConnMeta,
+        dir: Direction,
+        head: RequestHead,
+        out: &mut Output<'_>,
+    ) {
+        self.parsed_any = true;
+        let RequestHead {
+            request,
+            version,
+            framed,
+        } = head;
+        let method = match request.method.as_str() {
+            "HEAD" => Method::Head,
+            "CONNECT" => Method::Connect,
+            _ => Method::Other,
+        };
+        let mut entry = Entry {
+            request: Some(request),
+            req_version: version,
+            req_done: false,
+            method,
+            upgrade: framed.upgrade,
+            upgrade_h2c: framed.upgrade_h2c,
+            response: None,
+            resp_version: version,
+            resp_done: false,
+            flags: Vec::new(),
+        };
+        let framing = if framed.chunked {
+            Some(Framing::Chunked(Chunked::default()))
+        } else if framed.transfer_encoding || framed.bad_length {
+            // A request body without a usable length cannot be delimited.
+            entry.flag(Flag::Malformed);
+            None
+        } else {
+            framed
+                .content_length
+                .filter(|&n| n > 0)
+                .map(Framing::Length)
+        };
+        let lost = entry.flags.contains(&Flag::Malformed);
+        let target = if self.queue.len() < self.config.max_pending_requests {
+            Some(self.push(entry))
+        } else {
+            out.dropped(DropReason::PendingRequestLimit, 1);
+            None
+        };
+        let side = self.side(dir);
+        side.target = target;
+        match framing {
+            Some(f) => side.state = SideState::Body(f),
+            None => {
+                self.finish_request(meta, dir, out);
+                if lost {
+                    self.side(dir).state = SideState::Lost;
+                }
+            }
+        }
+    }
+
+    fn finish_request(&mut self, meta: &ConnMeta, dir: Direction, out: &mut Output<'_>) {
+        let target = self.side(dir).target.take();
+        let mut hold = false;
+        if let Some(e) = target.and_then(|id| self.entry(id)) {
+            e.req_done = true;
+            // After an upgrade or CONNECT request the next bytes may not be
+            // HTTP/1: hold them until the response tells.
+            hold = (e.upgrade || e.method == Method::Connect) && !e.resp_done;
+        }
+        self.side(dir).state = if hold {
+            SideState::Held
+        } else {
+            SideState::Head
+        };
+        self.emit_ready(meta, out);
+    }
+
+    fn response_head(
+        &mut self,
+        meta: &ConnMeta,
+        dir: Direction,
+        ts: Timestamp,
+        rest: &[u8],
+        out: &mut Output<'_>,
+    ) -> Step {
+        // A reply that does not start with "HTTP/" to the first request is HTTP/0.9.
+        let side = self.side(dir);
+        let seen = side.buf.len().min(5);
+        let start: Vec<u8>;
+        let prefix: &[u8] = if side.buf.is_empty() {
+            let skip = rest
+                .iter()
+                .take_while(|&&b| b == b'\r' || b == b'\n')
+                .count();
+            rest.get(skip..).unwrap_or_default()
+        } else {
+            start = side
+                .buf
+                .iter()
+                .take(seen)
+                .chain(rest.iter().take(5 - seen))
+                .copied()
+                .collect();
+            &start
+        };
+        let n = prefix.len().min(5);
+        if n > 0 && prefix.get(..n) != b"HTTP/".get(..n) {
+            return self.not_a_status_line(meta, dir, ts, out);
+        }
+        match self.head_bytes(dir, rest) {
+            HeadInput::Skip(n) => Step::Consumed(n),
+            HeadInput::TooLarge(n) => self.head_too_large(dir, n, out),
+            HeadInput::Direct(input) => match head::parse_response(input, ts) {
+                Parsed::Complete(_, len) if len > self.config.max_header_bytes => {
+                    self.head_too_large(dir, len, out)
+                }
+                Parsed::Complete(head, len) => self.on_response(meta, dir, head, len, out),
+                Parsed::Partial => self.start_buffer(dir, ts, input, out),
+                Parsed::Invalid => {
+                    out.dropped(DropReason::ParseError, 1);
+                    self.lost_response(Flag::Malformed);
+                    let side = self.side(dir);
+                    side.state = SideState::Lost;
+                    side.skip_line = true;
+                    Step::Consumed(0)
+                }
+            },
+            HeadInput::Buffered(used) => {
+                let side = self.side(dir);
+                let mut buf = std::mem::take(&mut side.buf);
+                let step = match head::parse_response(&buf, side.buf_ts) {
+                    Parsed::Complete(head, len) => {
+                        unparsed(out, buf.len().saturating_sub(len));
+                        match self.on_response(meta, dir, head, 0, out) {
+                            Step::Consumed(_) => Step::Consumed(used),
+                            Step::Switch(mut s) => {
+                                s.server_offset = used;
+                                Step::Switch(s)
+                            }
+                        }
+                    }
+                    Parsed::Partial => {
+                        self.side(dir).buf = buf;
+                        return Step::Consumed(used);
+                    }
+                    Parsed::Invalid => {
+                        unparsed(out, buf.len());
+                        out.dropped(DropReason::ParseError, 1);
+                        self.lost_response(Flag::Malformed);
+                        self.side(dir).state = SideState::Lost;
+                        Step::Consumed(used)
+                    }
+                };
+                buf.clear();
+                let side = self.side(dir);
+                if side.buf.is_empty() {
+                    side.buf = buf;
+                }
+                step
+            }
+        }
+    }
+
+    /// Server bytes that are not a status line where one was expected.
+    fn not_a_status_line(
+        &mut self,
+        meta: &ConnMeta,
+        dir: Direction,
+        ts: Timestamp,
+        out: &mut Output<'_>,
+    ) -> Step {
+        let answered = self.answered;
+        let unanswered = answered < self.queue.len();
+        if self.responses_seen == 0 && unanswered {
+            // HTTP/0.9: the whole reply until close is the body.
+            let side = self.side(dir);
+            let buf = std::mem::take(&mut side.buf);
+            let resp_ts = if buf.is_empty() { ts } else { side.buf_ts };
+            let mut response = Response {
+                ts: resp_ts,
+                status: 0,
+                ..Default::default()
+            };
+            let limit = self.config.body_limit;
+            response.body.append(&buf, limit);
+            self.responses_seen += 1;
+            let id = self.front_id + answered as u64;
+            self.answered += 1;
+            if let Some(e) = self.entry(id) {
+                e.response = Some(response);
+                e.resp_version = 0;
+                e.flag(Flag::Http09);
+            }
+            let side = self.side(dir);
+            side.target = Some(id);
+            side.state = SideState::Body(Framing::Close);
+            let _ = meta;
+            return Step::Consumed(0);
+        }
+        out.dropped(DropReason::ParseError, 1);
+        self.lost_response(Flag::Malformed);
+        self.side(dir).state = SideState::Lost;
+        Step::Consumed(0)
+    }
+
+    /// The response to the next unanswered request was lost (gap, malformed).
+    fn lost_response(&mut self, flag: Flag) {
+        if let Some(e) = self.queue.get_mut(self.answered) {
+            e.resp_done = true;
+            e.flag(flag);
+            self.answered += 1;
+        }
+    }
+
+    fn on_response(
+        &mut self,
+        meta: &ConnMeta,
+        dir: Direction,
+        head: ResponseHead,
+        len: usize,
+        out: &mut Output<'_>,
+    ) -> Step {
+        self.parsed_any = true;
+        let ResponseHead {
+            response,
+            version,
+            framed,
+        } = head;
+        let status = response.status;
+        let next = self.queue.get(self.answered);
+        let (method, upgrade_h2c) =
+            next.map_or((Method::Other, false), |e| (e.method, e.upgrade_h2c));
+        if (100..200).contains(&status) {
+            if status == 101 {
+                if upgrade_h2c
+                    && self.answered == 0
+                    && let Some(switch) = self.h2c_switch(len)
+                {
+                    return Step::Switch(switch);
+                }
+                self.upgrade(meta, dir, response, version, out);
+                return Step::Consumed(len);
+            }
+            // Interim (100 Continue, 102, 103): not the final response.
+            return Step::Consumed(len);
+        }
+        self.responses_seen += 1;
+        let id = if self.answered < self.queue.len() {
+            let id = self.front_id + self.answered as u64;
+            self.answered += 1;
+            Some(id)
+        } else if self.queue.len() < self.config.max_pending_requests.saturating_mul(2) {
+            let mut e = Entry::placeholder(Flag::NoRequest);
+            e.resp_version = version;
+            self.answered += 1;
+            Some(self.push(e))
+        } else {
+            out.dropped(DropReason::PendingRequestLimit, 1);
+            None
+        };
+        let tunnel = method == Method::Connect && (200..300).contains(&status);
+        let mut flags = Vec::new();
+        let framing = if method == Method::Head || status == 204 || status == 304 || tunnel {
+            None
+        } else if framed.chunked {
+            Some(Framing::Chunked(Chunked::default()))
+        } else if framed.transfer_encoding {
+            Some(Framing::Close)
+        } else if framed.bad_length {
+            flags.push(Flag::Malformed);
+            Some(Framing::Close)
+        } else {
+            match framed.content_length {
+                Some(0) => None,
+                Some(n) => Some(Framing::Length(n)),
+                None => Some(Framing::Close),
+            }
+        };
+        let held = if let Some(e) = id.and_then(|id| self.entry(id)) {
+            e.response = Some(response);
+            e.resp_version = version;
+            for f in flags {
+                e.flag(f);
+            }
+            e.upgrade || e.method == Method::Connect
+        } else {
+            false
+        };
+        if tunnel {
+            if let Some(e) = id.and_then(|id| self.entry(id)) {
+                e.flag(Flag::Upgrade);
+                e.resp_done = true;
+            }
+            self.stop(out);
+            self.emit_ready(meta, out);
+            return Step::Consumed(len);
+        }
+        let side = self.side(dir);
+        side.target = id;
+        match framing {
+            Some(f) => side.state = SideState::Body(f),
+            None => self.finish_response(meta, dir, out),
+        }
+        if held {
+            self.release_held(meta, out);
+        }
+        Step::Consumed(len)
+    }
+
+    /// An upgrade that was refused: the held client bytes are HTTP/1 after all.
+    fn release_held(&mut self, meta: &ConnMeta, out: &mut Output<'_>) {
+        let Some(client) = self.client else { return };
+        let side = self.side(client);
+        if !matches!(side.state, SideState::Held) {
+            return;
+        }
+        side.state = SideState::Head;
+        let held = std::mem::take(&mut side.buf);
+        let ts = side.buf_ts;
+        if !held.is_empty() {
+            // Client bytes never switch the protocol.
+            let _ = self.data(meta, client, ts, &held, out);
+        }
+    }
+
+    /// `101 Switching Protocols` to an `Upgrade: h2c` request.
+    fn h2c_switch(&mut self, len: usize) -> Option<H2Switch> {
+        let swapped = self.swapped();
+        let client = self.client?;
+        let entry = self.queue.pop_front()?;
+        self.front_id += 1;
+        let request = entry.request?;
+        let side = self.side(client);
+        let client_bytes = std::mem::take(&mut side.buf);
+        let client_ts = side.buf_ts;
+        Some(H2Switch {
+            request,
+            swapped,
+            client_bytes,
+            client_ts,
+            server_offset: len,
+        })
+    }
+
+    /// 101 to any other upgrade: report it and stop parsing.
+    fn upgrade(
+        &mut self,
+        meta: &ConnMeta,
+        dir: Direction,
+        response: Response,
+        version: u8,
+        out: &mut Output<'_>,
+    ) {
+        self.responses_seen += 1;
+        let id = if self.answered < self.queue.len() {
+            Some(self.front_id + self.answered as u64)
+        } else {
+            Some(self.push(Entry::placeholder(Flag::NoRequest)))
+        };
+        self.answered += 1;
+        if let Some(e) = id.and_then(|id| self.entry(id)) {
+            e.response = Some(response);
+            e.resp_version = version;
+            e.resp_done = true;
+            e.flag(Flag::Upgrade);
+        }
+        let _ = dir;
+        self.stop(out);
+        self.emit_ready(meta, out);
+    }
+
+    /// Stops HTTP/1 parsing on both sides; held bytes count as unparsed.
+    fn stop(&mut self, out: &mut Output<'_>) {
+        for side in &mut self.sides {
+            unparsed(out, side.buf.len());
+            side.buf = Vec::new();
+            if let SideState::Body(_) = side.state {
+                // A request body still in flight is cut here.
+            }
+            side.state = SideState::Stopped;
+        }
+        // Requests whose body was in flight are complete as far as we go.
+        for e in &mut self.queue {
+            if !e.req_done {
+                e.req_done = true;
+                e.flag(Flag::Incomplete);
+            }
+        }
+    }
+
+    fn finish_response(&mut self, meta: &ConnMeta, dir: Direction, out: &mut Output<'_>) {
+        let target = self.side(dir).target.take();
+        if let Some(e) = target.and_then(|id| self.entry(id)) {
+            e.resp_done = true;
+        }
+        self.side(dir).state = SideState::Head;
+        self.emit_ready(meta, out);
+    }
+
+    fn body(&mut self, meta: &ConnMeta, dir: Direction, rest: &[u8], out: &mut Output<'_>) -> Step {
+        let client = self.is_client(dir) == Some(true);
+        let limit = self.config.body_limit;
+        let max_trailers = self.config.max_header_bytes;
+        let target = self.side(dir).target;
+        let idx = target
+            .and_then(|id| id.checked_sub(self.front_id))
+            .and_then(|i| usize::try_from(i).ok());
+        let Self {
+            sides: [a, b],
+            queue,
+            ..
+        } = self;
+        let side = if dir == Direction::ClientToServer {
+            a
+        } else {
+            b
+        };
+        let SideState::Body(framing) = &mut side.state else {
+            return Step::Consumed(0);
+        };
+        let entry = idx.and_then(|i| queue.get_mut(i));
+        let mut scratch = Vec::new();
+        let (mut body, trailers) = match entry {
+            Some(e) if client => match e.request.as_mut() {
+                Some(r) => (Some(&mut r.body), &mut r.trailers),
+                None => (None, &mut scratch),
+            },
+            Some(e) => match e.response.as_mut() {
+                Some(r) => (Some(&mut r.body), &mut r.trailers),
+                None => (None, &mut scratch),
+            },
+            None => (None, &mut scratch),
+        };
+        let mut sink = |b: &[u8]| {
+            if let Some(body) = body.as_deref_mut() {
+                body.append(b, limit);
+            }
+        };
+        let result = framing.read(rest, max_trailers, &mut sink, trailers);
+        match result {
+            Ok(step) => {
+                if step.done {
+                    if client {
+                        self.finish_request(meta, dir, out);
+                    } else {
+                        self.finish_response(meta, dir, out);
+                    }
+                }
+                Step::Consumed(step.consumed)
+            }
+            Err(Failure {
+                error,
+                consumed,
+                discarded,
+            }) => {
+                unparsed(out, discarded);
+                if error == FramingError::TrailersTooLarge {
+                    out.dropped(DropReason::HeaderListTooLarge, 1);
+                } else {
+                    out.dropped(DropReason::ParseError, 1);
+                }
+                if let Some(entry) = target.and_then(|id| self.entry(id)) {
+                    entry.flag(Flag::Malformed);
+                }
+                if client {
+                    self.finish_request(meta, dir, out);
+                } else {
+                    self.finish_response(meta, dir, out);
+                }
+                self.side(dir).state = SideState::Lost;
+                Step::Consumed(consumed)
+            }
+        }
+    }
+
+    /// Lost: scan lines for the next start line.
+    fn scan(&mut self, dir: Direction, ts: Timestamp, rest: &[u8], out: &mut Output<'_>) -> Step {
+        let role = self.is_client(dir);
+        let side = self.side(dir);
+        if side.skip_line {
+            let n = memchr::memchr(b'\n', rest).map_or(rest.len(), |lf| {
+                side.skip_line = false;
+                lf + 1
+            });
+            unparsed(out, n);
+            return self.scanned(n, out);
+        }
+        let Some(lf) = memchr::memchr(b'\n', rest) else {
+            if side.buf.is_empty() {
+                side.buf_ts = ts;
+            }
+            side.buf.extend_from_slice(rest);
+            if side.buf.len() > RESYNC_LINE_MAX {
+                // Keep the tail, where a start line may begin.
+                let cut = side.buf.len() - 256;
+                side.buf.drain(..cut);
+                unparsed(out, cut);
+            }
+            return self.scanned(rest.len(), out);
+        };
+        let part = rest.get(..lf).unwrap_or_default();
+        let found = if side.buf.is_empty() {
+            resync::find_start_line(part, role).map(|s| (s, part.len()))
+        } else {
+            side.buf.extend_from_slice(part);
+            resync::find_start_line(&side.buf, role).map(|s| (s, side.buf.len()))
+        };
+        let Some((start, line_len)) = found else {
+            unparsed(out, side.buf.len().max(part.len()) + 1);
+            side.buf.clear();
+            return self.scanned(lf + 1, out);
+        };
+        let (at, is_request) = match start {
+            StartLine::Request(at) => (at, true),
+            StartLine::Status(at) => (at, false),
+        };
+        let line_ts = if side.buf.is_empty() { ts } else { side.buf_ts };
+        let mut line = if side.buf.is_empty() {
+            part.to_vec()
+        } else {
+            std::mem::take(&mut side.buf)
+        };
+        let _ = line_len;
+        line.drain(..at.min(line.len()));
+        unparsed(out, at);
+        line.push(b'\n');
+        side.buf = line;
+        side.buf_ts = line_ts;
+        side.state = SideState::Head;
+        if role.is_none() {
+            self.client = Some(if is_request { dir } else { dir.reverse() });
+        }
+        Step::Consumed(lf + 1)
+    }
+
+    /// Accounts scanned bytes; gives up on connections that never show HTTP/1.
+    fn scanned(&mut self, n: usize, out: &mut Output<'_>) -> Step {
+        if !self.parsed_any {
+            self.lost_bytes += n as u64;
+            if self.lost_bytes > GIVE_UP_AFTER {
+                self.stop(out);
+            }
+        }
+        Step::Consumed(n)
+    }
+
+    // ----------------------------------------------------------------- gap
+
+    /// `len` bytes of `dir` were lost in capture.
+    pub(crate) fn gap(&mut self, meta: &ConnMeta, dir: Direction, len: u64, out: &mut Output<'_>) {
+        let client = self.is_client(dir);
+        let target = self.side(dir).target;
+        let side = self.side(dir);
+        let n = side.buf.len();
+        match &mut side.state {
+            SideState::Stopped => {}
+            SideState::Lost | SideState::Held => {
+                side.buf.clear();
+                side.skip_line = false;
+                unparsed(out, n);
+            }
+            SideState::Head => {
+                side.buf.clear();
+                unparsed(out, n);
+                side.state = SideState::Lost;
+                match client {
+                    Some(true) => self.lost_request(Flag::Gap),
+                    Some(false) => self.lost_response(Flag::Gap),
+                    None => {}
+                }
+            }
+            SideState::Body(framing) => {
+                let skip = len <= framing.skippable();
+                if skip {
+                    framing.skip(len);
+                }
+                let done = skip && framing.is_done();
+                if let Some(e) = target.and_then(|id| self.entry(id)) {
+                    e.flag(Flag::Gap);
+                    let body = if client == Some(true) {
+                        e.request.as_mut().map(|r| &mut r.body)
+                    } else {
+                        e.response.as_mut().map(|r| &mut r.body)
+                    };
+                    if let Some(body) = body {
+                        if skip {
+                            body.size += len;
+                        }
+                        body.truncated = true;
+                    }
+                }
+                if !skip || done {
+                    if client == Some(true) {
+                        self.finish_request(meta, dir, out);
+                    } else {
+                        self.finish_response(meta, dir, out);
+                    }
+                }
+                if !skip {
+                    // The rest of the gap held the start of the next message.
+                    self.side(dir).state = SideState::Lost;
+                    match client {
+                        Some(true) => self.lost_request(Flag::Gap),
+                        Some(false) => self.lost_response(Flag::Gap),
+                        None => {}
+                    }
+                }
+            }
+        }
+    }
+
+    // --------------------------------------------------------------- close
+
+    /// The connection ended: close-delimited bodies end, everything pending
+    /// is emitted with flags saying what is missing.
+    pub(crate) fn close(&mut self, meta: &ConnMeta, reason: CloseReason, out: &mut Output<'_>) {
+        let cut = match reason {
+            CloseReason::Fin => None,
+            CloseReason::Reset => Some(Flag::Reset),
+            CloseReason::Timeout | CloseReason::Evicted | CloseReason::Shutdown => {
+                Some(Flag::Incomplete)
+            }
+        };
+        for dir in [Direction::ClientToServer, Direction::ServerToClient] {
+            let client = self.is_client(dir) == Some(true);
+            let target = self.side(dir).target.take();
+            let side = self.side(dir);
+            unparsed(out, side.buf.len());
+            side.buf = Vec::new();
+            let state = std::mem::replace(&mut side.state, SideState::Stopped);
+            let SideState::Body(framing) = state else {
+                continue;
+            };
+            let Some(e) = target.and_then(|id| self.entry(id)) else {
+                continue;
+            };
+            let complete = matches!(framing, Framing::Close);
+            if client {
+                e.req_done = true;
+            } else {
+                e.resp_done = true;
+            }
+            match (complete, cut) {
+                (true, Some(Flag::Incomplete)) | (false, _) => {
+                    e.flag(cut.unwrap_or(Flag::Incomplete))
+                }
+                _ => {}
+            }
+        }
+        while let Some(mut e) = self.queue.pop_front() {
+            self.front_id += 1;
+            if !e.req_done {
+                e.flag(cut.unwrap_or(Flag::Incomplete));
+            }
+            self.emit(meta, e, out);
+        }
+        self.answered = 0;
+    }
+
+    // ---------------------------------------------------------------- emit
+
+    fn emit_ready(&mut self, meta: &ConnMeta, out: &mut Output<'_>) {
+        while self
+            .queue
+            .front()
+            .is_some_and(|e| e.req_done && e.resp_done)
+        {
+            let Some(e) = self.queue.pop_front() else {
+                break;
+            };
+            self.front_id += 1;
+            self.answered = self.answered.saturating_sub(1);
+            self.emit(meta, e, out);
+        }
+    }
+
+    fn emit(&self, meta: &ConnMeta, e: Entry, out: &mut Output<'_>) {
+        let version = if e.request.is_some() {
+            e.req_version
+        } else {
+            e.resp_version
+        };
+        let protocol = if version == 0 {
+            Protocol::Http10
+        } else {
+            Protocol::Http11
+        };
+        let mut ex = Exchange::new(protocol, meta, self.swapped());
+        for f in e.flags {
+            ex.flag(f);
+        }
+        ex.request = e.request;
+        ex.response = e.response;
+        if ex.request.is_none() {
+            ex.flag(Flag::NoRequest);
+        }
+        if ex.response.is_none() {
+            ex.flag(Flag::NoResponse);
+        }
+        if self.config.decompress {
+            let limit = self.config.decompressed_limit.min(self.config.body_limit);
+            let mut failed = false;
+            if let Some(r) = ex.request.as_mut() {
+                failed |= decode(&r.headers, &mut r.body, limit);
+            }
+            if let Some(r) = ex.response.as_mut() {
+                failed |= decode(&r.headers, &mut r.body, limit);
+            }
+            if failed {
+                ex.flag(Flag::DecodeFailed);
+            }
+        }
+        out.exchange(ex);
+    }
+}
+
+/// Decodes a body per its `Content-Encoding`; true on failure.
+fn decode(
+    headers: &[capture_core::model::Header],
+    b: &mut capture_core::model::Body,
+    limit: usize,
+) -> bool {
+    if b.data.is_empty() {
+        return false;
+    }
+    match find_header(headers, "content-encoding") {
+        Some(enc) => body::decode(b, enc, limit) == Decoding::Failed,
+        None => false,
+    }
+}
+
+/// How head bytes are available.
+enum HeadInput<'a> {
+    /// Use this many bytes and come back.
+    Skip(usize),
+    /// Nothing buffered: parse straight from the input.
+    Direct(&'a [u8]),
+    /// The head is complete in the side's buffer, using this many input bytes.
+    Buffered(usize),
+    /// The head is over the limit; this many input bytes belong to it.
+    TooLarge(usize),
+}
