@@ -133,6 +133,8 @@ struct sys_call {
 	__u32 kind;
 };
 
+#define CT_MSG_PEEK 2
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
@@ -531,8 +533,9 @@ static __always_inline int sys_exit(long ret, __u8 dir)
 		first = (__u64)v.iov_base;
 	}
 	__u8 head[3] = {};
-	if (ret >= 3 && !bpf_probe_read_user(head, 3, (void *)first) && head[0] >= 0x14 &&
-	    head[0] <= 0x17 && head[1] == 0x03 && head[2] <= 0x04) {
+	__u32 have = ret < 3 ? ret : 3;
+	if (!bpf_probe_read_user(head, have, (void *)first) && head[0] >= 0x14 && head[0] <= 0x17 &&
+	    (have < 2 || head[1] == 0x03) && (have < 3 || head[2] <= 0x04)) {
 		c->tls = 1;
 		return 0;
 	}
@@ -578,6 +581,9 @@ int tp_exit_read(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_recvfrom")
 int tp_enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
 {
+	/* A peek consumes nothing: the bytes come again in a later read. */
+	if (ARG(3) & CT_MSG_PEEK)
+		return 0;
 	return sys_enter(ARG(0), ARG(1), 0, SYS_BUF);
 }
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
@@ -637,6 +643,8 @@ static __always_inline int msg_enter(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_enter_recvmsg")
 int tp_enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
 {
+	if (ARG(2) & CT_MSG_PEEK)
+		return 0;
 	return msg_enter(ctx);
 }
 SEC("tracepoint/syscalls/sys_exit_recvmsg")

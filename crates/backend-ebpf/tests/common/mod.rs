@@ -236,3 +236,79 @@ pub fn run(cmd: &mut Command, limit: Duration) -> (u32, Vec<u8>) {
     let out = child.wait_with_output().expect("output");
     (pid, out.stdout)
 }
+
+/// A self-signed certificate and key in `dir` (openssl), as (cert, key).
+pub fn self_signed(dir: &Path) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    ok.then_some((cert, key))
+}
+
+/// The pids of processes named `comm` whose parent is `ppid`.
+pub fn children_named(ppid: u32, comm: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let parent: u32 = rest
+            .split(' ')
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if parent == ppid && name.trim_end() == comm {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Asserts that no chunk of `pid` looks like TLS ciphertext, and returns
+/// how many syscall chunks `pid` has on `port`.
+pub fn assert_no_ciphertext(cap: &Capture, pid: u32, port: u16) -> usize {
+    let mut syscall = 0;
+    for g in cap
+        .of_pid(pid)
+        .filter(|g| g.key.server.port() == port || g.key.client.port() == port)
+    {
+        if g.offset == 0 {
+            let head = g.data.get(..3).unwrap_or_default();
+            assert!(
+                !(head.len() == 3 && (0x14..=0x17).contains(&head[0]) && head[1] == 3),
+                "pid {pid}: TLS record emitted as plaintext: {:?}",
+                &g.data[..g.data.len().min(16)]
+            );
+        }
+        if g.source == CaptureSource::EbpfSyscall {
+            syscall += 1;
+        }
+    }
+    syscall
+}

@@ -1,0 +1,283 @@
+//! TLS plaintext at SSL_read/SSL_write: nginx and curl (shared libssl,
+//! SSL_read/SSL_write), python's ssl module (SSL_read_ex/SSL_write_ex).
+#![allow(clippy::indexing_slicing, clippy::print_stdout)]
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use backend_ebpf::EbpfConfig;
+use capture_core::model::{CaptureSource, Direction, TrafficDirection};
+use common::*;
+
+fn nginx_conf(
+    dir: &std::path::Path,
+    port: u16,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> String {
+    let d = dir.display();
+    format!(
+        "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+         events {{ worker_connections 64; }}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+           fastcgi_temp_path {d}/fcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+           client_max_body_size 64m;\n\
+           server {{\n    listen 127.0.0.1:{port} ssl;\n    ssl_certificate {};\n    ssl_certificate_key {};\n\
+             location /hello {{ return 200 \"hello from nginx tls\\n\"; }}\n  }}\n}}\n",
+        cert.display(),
+        key.display()
+    )
+}
+
+#[test]
+fn nginx_and_curl_plaintext_once_from_each_side() {
+    let name = "nginx_curl_tls";
+    if !can_run(name) {
+        return;
+    }
+    if !have("nginx") || !have("curl") || !have("openssl") {
+        eprintln!("SKIP {name}: needs nginx, curl and openssl");
+        return;
+    }
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(dir.path()).expect("openssl req");
+    let port = free_port();
+    std::fs::write(
+        dir.path().join("nginx.conf"),
+        nginx_conf(dir.path(), port, &cert, &key),
+    )
+    .unwrap();
+    let nginx = Kid(Command::new("nginx")
+        .arg("-p")
+        .arg(dir.path())
+        .arg("-c")
+        .arg(dir.path().join("nginx.conf"))
+        .arg("-e")
+        .arg(dir.path().join("error.log"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap());
+    assert!(
+        wait_port(port, Duration::from_secs(10)),
+        "nginx did not start"
+    );
+    let Some(mut src) = open(EbpfConfig::default(), name) else {
+        return;
+    };
+    assert!(
+        src.attached().iter().any(|t| t.path.contains("libssl")),
+        "libssl not probed: {:?}",
+        src.attached()
+    );
+    let workers = children_named(nginx.0.id(), "nginx");
+    assert_eq!(workers.len(), 1, "one nginx worker");
+    let worker = workers[0];
+
+    let url = format!("https://127.0.0.1:{port}/hello");
+    let (curl_pid, body) = run(
+        Command::new("curl").args(["-sk", "--http1.1", "-H", "X-Test: ebpf", &url]),
+        Duration::from_secs(10),
+    );
+    assert_eq!(body, b"hello from nginx tls\n");
+
+    let mut cap = Capture::default();
+    poll_until(&mut src, &mut cap, Duration::from_secs(5), |c| {
+        c.of_pid(worker)
+            .any(|g| contains(&g.data, b"hello from nginx tls"))
+            && c.of_pid(curl_pid)
+                .any(|g| contains(&g.data, b"hello from nginx tls"))
+    });
+    let streams = cap.streams();
+    for (who, pid, traffic) in [
+        ("curl", curl_pid, TrafficDirection::Outbound),
+        ("nginx", worker, TrafficDirection::Inbound),
+    ] {
+        let tls: Vec<_> = streams
+            .iter()
+            .filter(|((_, _, src), s)| {
+                s.key.unwrap().pid == Some(pid) && *src == CaptureSource::EbpfTls
+            })
+            .collect();
+        let req = tls
+            .iter()
+            .find(|((_, d, _), _)| *d == Direction::ClientToServer)
+            .unwrap_or_else(|| {
+                panic!(
+                    "{who}: no TLS request stream; chunks of pid: {:?}",
+                    cap.of_pid(pid).collect::<Vec<_>>()
+                )
+            });
+        let resp = tls
+            .iter()
+            .find(|((_, d, _), _)| *d == Direction::ServerToClient)
+            .expect("response");
+        let (req_bytes, gaps) = req.1.assemble();
+        assert!(gaps.is_empty(), "{who}: gaps {gaps:?}");
+        assert!(
+            req_bytes.starts_with(b"GET /hello HTTP/1.1\r\n"),
+            "{who}: {:?}",
+            String::from_utf8_lossy(&req_bytes)
+        );
+        assert_eq!(count(&req_bytes, b"X-Test: ebpf"), 1, "{who}: request once");
+        let (resp_bytes, gaps) = resp.1.assemble();
+        assert!(gaps.is_empty(), "{who}: gaps {gaps:?}");
+        assert!(
+            resp_bytes.starts_with(b"HTTP/1.1 200 OK\r\n"),
+            "{who}: {:?}",
+            String::from_utf8_lossy(&resp_bytes)
+        );
+        assert_eq!(
+            count(&resp_bytes, b"hello from nginx tls"),
+            1,
+            "{who}: response once"
+        );
+        let key = req.1.key.unwrap();
+        assert_eq!(key.server.to_string(), format!("127.0.0.1:{port}"), "{who}");
+        assert_eq!(
+            req.1.pieces[0].0, 0,
+            "{who}: plaintext starts at position 0"
+        );
+        let g = cap
+            .of_pid(pid)
+            .find(|g| g.source == CaptureSource::EbpfTls)
+            .unwrap();
+        assert_eq!(g.traffic, Some(traffic), "{who}");
+        let syscall_chunks = assert_no_ciphertext(&cap, pid, port);
+        assert_eq!(
+            syscall_chunks, 0,
+            "{who}: the TLS connection also appeared at the syscall layer"
+        );
+        println!("{who}: pid {pid} comm {:?} {key:?}", g.comm);
+    }
+    let k_curl = cap.of_pid(curl_pid).next().unwrap().key;
+    let k_nginx = cap
+        .of_pid(worker)
+        .find(|g| g.key.client == k_curl.client)
+        .expect("nginx saw curl's port")
+        .key;
+    assert_eq!(k_nginx.server, k_curl.server);
+}
+
+const PY_SERVER: &str = r#"
+import http.server, ssl, sys
+port, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        body = b"hello from python tls\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_POST(self):
+        n = int(self.headers["Content-Length"])
+        data = self.rfile.read(n)
+        body = open(sys.argv[5], "rb").read() if len(sys.argv) > 5 else b"got %d\n" % len(data)
+        if len(sys.argv) > 4:
+            open(sys.argv[4], "wb").write(data)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+srv = http.server.HTTPServer(("127.0.0.1", port), H)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()
+"#;
+
+const PY_CLIENT: &str = r#"
+import http.client, ssl, sys
+port = int(sys.argv[1])
+ctx = ssl._create_unverified_context()
+c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx)
+if len(sys.argv) > 2:
+    body = open(sys.argv[2], "rb").read()
+    c.request("POST", "/big", body=body, headers={"Content-Type": "application/octet-stream"})
+else:
+    c.request("GET", "/py", headers={"X-Test": "python"})
+r = c.getresponse()
+data = r.read()
+sys.stdout.buffer.write(data[:64])
+"#;
+
+pub(crate) fn python_server(dir: &std::path::Path, port: u16, extra: &[&std::path::Path]) -> Kid {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let script = dir.join("server.py");
+    std::fs::write(&script, PY_SERVER).unwrap();
+    let mut cmd = Command::new("python3");
+    cmd.arg(&script).arg(port.to_string()).arg(&cert).arg(&key);
+    for e in extra {
+        cmd.arg(e);
+    }
+    Kid(cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap())
+}
+
+#[test]
+fn python_ssl_ex_functions() {
+    let name = "python_tls";
+    if !can_run(name) {
+        return;
+    }
+    if !have("python3") || !have("openssl") {
+        eprintln!("SKIP {name}: needs python3 and openssl");
+        return;
+    }
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    self_signed(dir.path()).expect("openssl req");
+    let port = free_port();
+    let server = python_server(dir.path(), port, &[]);
+    assert!(
+        wait_port(port, Duration::from_secs(10)),
+        "python server did not start"
+    );
+    let Some(mut src) = open(EbpfConfig::default(), name) else {
+        return;
+    };
+    let client = dir.path().join("client.py");
+    std::fs::write(&client, PY_CLIENT).unwrap();
+    let (client_pid, out) = run(
+        Command::new("python3").arg(&client).arg(port.to_string()),
+        Duration::from_secs(10),
+    );
+    assert_eq!(out, b"hello from python tls\n");
+    let server_pid = server.0.id();
+    let mut cap = Capture::default();
+    poll_until(&mut src, &mut cap, Duration::from_secs(5), |c| {
+        c.of_pid(server_pid)
+            .any(|g| contains(&g.data, b"hello from python tls"))
+            && c.of_pid(client_pid)
+                .any(|g| contains(&g.data, b"hello from python tls"))
+    });
+    for (who, pid) in [("client", client_pid), ("server", server_pid)] {
+        let all: Vec<u8> = cap
+            .of_pid(pid)
+            .filter(|g| g.source == CaptureSource::EbpfTls)
+            .flat_map(|g| g.data.clone())
+            .collect();
+        assert_eq!(
+            count(&all, b"GET /py HTTP/1.1"),
+            1,
+            "{who}: {:?}",
+            String::from_utf8_lossy(&all)
+        );
+        assert_eq!(count(&all, b"hello from python tls"), 1, "{who}");
+        assert_eq!(
+            assert_no_ciphertext(&cap, pid, port),
+            0,
+            "{who}: syscall chunks on a TLS connection"
+        );
+        println!("{who}: pid {pid} ok");
+    }
+}
