@@ -1,0 +1,104 @@
+//! The live interface source on the host's loopback, and its errors.
+//!
+//! Needs root (packet capture); skips otherwise.
+#![cfg(feature = "live")]
+#![allow(clippy::indexing_slicing)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use backend_pcap::Error;
+use backend_pcap::live::{LiveConfig, LiveSource};
+use backend_pcap::netns::discovery::current_netns;
+use capture_core::DropReason;
+use capture_core::model::Input;
+use capture_core::stage::{Poll, Source};
+use capture_core::stats::Counters;
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[test]
+fn loopback_segments_carry_the_plaintext_and_the_host_namespace() {
+    if !is_root() {
+        eprintln!("skipped: needs root for packet capture");
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut config = LiveConfig::default();
+    config.capture.device = "lo".into();
+    config.capture.filter = Some(format!("tcp port {port}"));
+    let mut source = LiveSource::open(config).unwrap();
+
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 256];
+        let n = s.read(&mut buf).unwrap();
+        s.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").unwrap();
+        n
+    });
+    let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    client
+        .write_all(b"GET /live-lo HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut reply = [0u8; 64];
+    let _ = client.read(&mut reply).unwrap();
+    assert!(server.join().unwrap() > 0);
+    drop(client);
+
+    let counters = Counters::default();
+    let host = current_netns().unwrap();
+    let (mut request, mut response, mut syn, mut other_ns) = (false, false, 0, 0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !(request && response) && Instant::now() < deadline {
+        let mut sink = |input: Input<'_>| {
+            if let Input::Segment(s) = input {
+                request |= s.payload.starts_with(b"GET /live-lo HTTP/1.1\r\n");
+                response |= s.payload.starts_with(b"HTTP/1.1 204");
+                syn += usize::from(s.flags.syn());
+                other_ns += usize::from(s.netns != host);
+                assert!(s.src.port() == port || s.dst.port() == port);
+            }
+        };
+        source.poll(&mut sink, &counters).unwrap();
+    }
+    assert!(
+        request && response,
+        "request {request}, response {response}"
+    );
+    // SYN and SYN-ACK, each once: `lo` shows a packet once.
+    assert_eq!(syn, 2);
+    assert_eq!(other_ns, 0);
+    assert_eq!(counters.drops(DropReason::DuplicatePacket), 0);
+    source.update_stats(&counters);
+    assert_eq!(counters.drops(DropReason::KernelDropped), 0);
+
+    // Nothing more arrives: the poll comes back promptly, idle.
+    let t = Instant::now();
+    let mut ignore = |_: Input<'_>| {};
+    assert_eq!(source.poll(&mut ignore, &counters).unwrap(), Poll::Idle);
+    assert!(t.elapsed() < Duration::from_secs(1));
+}
+
+#[test]
+fn a_missing_interface_or_a_bad_filter_says_what_and_where() {
+    if !is_root() {
+        eprintln!("skipped: needs root for packet capture");
+        return;
+    }
+    let mut config = LiveConfig::default();
+    config.capture.device = "ctp-nosuch0".into();
+    let e = LiveSource::open(config).unwrap_err();
+    assert!(matches!(e, Error::Pcap { .. }));
+    assert!(e.to_string().contains("ctp-nosuch0"), "{e}");
+
+    let mut config = LiveConfig::default();
+    config.capture.device = "lo".into();
+    config.capture.filter = Some("tcp port banana".into());
+    let e = LiveSource::open(config).unwrap_err();
+    assert!(e.to_string().contains("cannot capture on lo"), "{e}");
+}
