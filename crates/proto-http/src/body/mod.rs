@@ -10,6 +10,7 @@ pub(crate) enum Decoding {
     /// No encoding to undo (none, identity, an unknown coding, or the feature is off).
     Unchanged,
     /// `body.data` now holds the decoded bytes.
+    #[cfg_attr(not(feature = "decompress"), allow(dead_code))]
     Decoded,
     /// The body could not be decoded; it is kept as sent.
     Failed,
