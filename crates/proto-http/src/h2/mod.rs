@@ -213,7 +213,14 @@ impl H2Parser {
     }
 
     /// A parser for a connection joined mid-stream: frames without a preface.
+    ///
+    /// When the connection's start was seen (`meta.mid_stream` false: the
+    /// server's SETTINGS merely came before the client preface), nothing is
+    /// missing and this is [`H2Parser::new`].
     pub fn joined_mid_stream(config: &H2Config, meta: &ConnMeta) -> Self {
+        if !meta.mid_stream {
+            return Self::new(config, meta);
+        }
         let dec = || hpack::Decoder::joined_mid_stream(config.hpack_table_limit);
         let mut p = Self::new(config, meta);
         p.readers = [
@@ -311,7 +318,10 @@ impl H2Parser {
                     }
                 }
                 Read::Resync => {
-                    if plausible_frames(bytes, true) {
+                    let k = bytes.len().min(frame::PREFACE.len());
+                    if bytes.get(..k) == frame::PREFACE.get(..k) {
+                        r.read = Read::Preface(0);
+                    } else if plausible_frames(bytes, true) {
                         r.read = Read::Header;
                     } else {
                         out.dropped(DropReason::UnparsedBytes, bytes.len() as u64);
