@@ -71,9 +71,10 @@ pub struct PodSource {
     last_scan: Option<Instant>,
     /// Kernel drops of threads that ended.
     retired_kernel_drops: u64,
-    /// Namespaces whose capture failed, by the pid it was tried through:
-    /// logged once, retried quietly at each rescan.
-    failed: BTreeMap<NetnsId, u32>,
+    /// Namespaces whose capture failed, with the pid it was tried through
+    /// and when: logged once, retried after [`FAILED_RETRY`] or through
+    /// another process.
+    failed: BTreeMap<NetnsId, (u32, Instant)>,
     events: Vec<Event>,
 }
 
@@ -85,6 +86,10 @@ impl std::fmt::Debug for PodSource {
             .finish()
     }
 }
+
+/// How long a namespace whose capture failed is left alone before it is
+/// tried again through the same process.
+const FAILED_RETRY: Duration = Duration::from_secs(30);
 
 /// Events handed out per poll at most, so that a busy source still returns promptly.
 const EVENTS_PER_POLL: usize = 64;
@@ -186,6 +191,12 @@ impl PodSource {
             let Some(pid) = pod.processes.first().map(|p| p.pid) else {
                 continue;
             };
+            if let Some((failed_pid, when)) = self.failed.get(&netns)
+                && *failed_pid == pid
+                && when.elapsed() < FAILED_RETRY
+            {
+                continue;
+            }
             match NamespaceCapture::spawn(
                 netns,
                 pid,
@@ -228,7 +239,8 @@ impl PodSource {
                 }
                 match error {
                     Some(e) => {
-                        if self.failed.insert(netns, pid) == Some(pid) {
+                        let before = self.failed.insert(netns, (pid, Instant::now()));
+                        if before.is_some_and(|(p, _)| p == pid) {
                             log::debug!("{e}");
                         } else {
                             log::warn!(
@@ -237,7 +249,10 @@ impl PodSource {
                             );
                         }
                     }
-                    None => log::info!("capture of network namespace {} ended", netns.0),
+                    None => {
+                        self.failed.remove(&netns);
+                        log::info!("capture of network namespace {} ended", netns.0);
+                    }
                 }
                 out.input(Input::NetnsClosed {
                     ts: Timestamp::now(),
