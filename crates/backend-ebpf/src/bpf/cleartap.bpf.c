@@ -387,6 +387,22 @@ static __always_inline void emit_buf(struct emit_ctx *ctx)
 	bpf_loop(loops, emit_chunk, ctx, 0);
 }
 
+/* A payload-less event at the end of a call whose bytes were not all
+ * captured: the stream reached position end, so the missing bytes are a
+ * gap even when nothing follows them. */
+static __always_inline void emit_end(const struct ct_event *tmpl, __u64 end)
+{
+	__u32 zero = 0;
+	struct ct_buf *b = bpf_map_lookup_elem(&scratch, &zero);
+	if (!b)
+		return;
+	__builtin_memcpy(&b->hdr, tmpl, sizeof(b->hdr));
+	b->hdr.pos = end;
+	b->hdr.chunk_len = 0;
+	if (bpf_ringbuf_output(&events, &b->hdr, sizeof(b->hdr), 0))
+		count(CT_CNT_RINGBUF_FULL, 1);
+}
+
 struct iov_ctx {
 	struct emit_ctx e;
 	__u64 iov;
@@ -552,6 +568,8 @@ static __always_inline int sys_exit(long ret, __u8 dir)
 		e.len = (__u64)ret < budget ? (__u64)ret : budget;
 		e.pos = pos;
 		emit_buf(&e);
+		if ((__u64)ret > budget)
+			emit_end(&e.hdr, pos + ret);
 	} else {
 		struct iov_ctx v = {};
 		fill_hdr(&v.e.hdr, CT_KIND_DATA, CT_SRC_SYSCALL, dir, pid, tid, sc.fd, c);
@@ -562,6 +580,8 @@ static __always_inline int sys_exit(long ret, __u8 dir)
 		v.left = ret;
 		v.budget = budget;
 		bpf_loop(CT_MAX_IOV, emit_iov, &v, 0);
+		if (v.left || (__u64)ret > budget)
+			emit_end(&v.e.hdr, pos + ret);
 	}
 	return 0;
 }
@@ -867,6 +887,8 @@ static __always_inline int ssl_return(long ret, int is_ex)
 	e.len = n < budget ? n : budget;
 	e.pos = pos;
 	emit_buf(&e);
+	if (n > budget)
+		emit_end(&e.hdr, pos + n);
 	return 0;
 }
 

@@ -312,3 +312,64 @@ pub fn assert_no_ciphertext(cap: &Capture, pid: u32, port: u16) -> usize {
     }
     syscall
 }
+
+pub const PY_SERVER: &str = r#"
+import http.server, ssl, sys
+port, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        body = b"hello from python tls\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_POST(self):
+        n = int(self.headers["Content-Length"])
+        data = self.rfile.read(n)
+        body = open(sys.argv[5], "rb").read() if len(sys.argv) > 5 else b"got %d\n" % len(data)
+        if len(sys.argv) > 4:
+            open(sys.argv[4], "wb").write(data)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+srv = http.server.HTTPServer(("127.0.0.1", port), H)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()
+"#;
+
+pub const PY_CLIENT: &str = r#"
+import http.client, ssl, sys
+port = int(sys.argv[1])
+ctx = ssl._create_unverified_context()
+c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx)
+if len(sys.argv) > 2:
+    body = open(sys.argv[2], "rb").read()
+    c.request("POST", "/big", body=body, headers={"Content-Type": "application/octet-stream"})
+else:
+    c.request("GET", "/py", headers={"X-Test": "python"})
+r = c.getresponse()
+data = r.read()
+sys.stdout.buffer.write(data[:64])
+"#;
+
+pub fn python_server(dir: &std::path::Path, port: u16, extra: &[&std::path::Path]) -> Kid {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let script = dir.join("server.py");
+    std::fs::write(&script, PY_SERVER).unwrap();
+    let mut cmd = Command::new("python3");
+    cmd.arg(&script).arg(port.to_string()).arg(&cert).arg(&key);
+    for e in extra {
+        cmd.arg(e);
+    }
+    Kid(cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap())
+}
