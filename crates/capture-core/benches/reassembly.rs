@@ -1,6 +1,7 @@
 //! Reassembler throughput in bytes/s: in-order segments (the fast path,
 //! no copy) and segments reordered in pairs (every other one held).
 #![allow(missing_docs)]
+#![allow(clippy::indexing_slicing)]
 
 use std::hint::black_box;
 use std::net::SocketAddr;

@@ -47,6 +47,8 @@
 //! r.push(seg(100, TcpFlags::SYN, b""), &mut out);
 //! r.push(seg(106, TcpFlags::ACK, b"world"), &mut out);
 //! r.push(seg(101, TcpFlags::ACK, b"hello"), &mut out);
+//! // The server never answered in this capture: flushing hands out what is held.
+//! r.flush(Timestamp(1_000), &mut out);
 //! assert_eq!(out.0, b"helloworld");
 //! ```
 

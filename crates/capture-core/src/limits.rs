@@ -23,7 +23,8 @@ pub struct Limits {
     /// connection before it is declared a gap, once the peer acknowledged
     /// the missing bytes: this is the reordering the reassembler absorbs.
     pub reorder_window_segments: u32,
-    /// …or for this long in packet time.
+    /// …or for this long in packet time, once a quarter of that many
+    /// segments followed (a time jump alone never declares a gap).
     pub reorder_window_time: Duration,
     /// Closed connections are remembered this long to absorb late duplicates.
     pub closed_linger: Duration,

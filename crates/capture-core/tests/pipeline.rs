@@ -1,5 +1,7 @@
 //! The pipeline runner: sharding, batching, shutdown, stats and the Stream.
 
+#![allow(clippy::indexing_slicing)]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -127,7 +129,10 @@ fn traffic(
         let client: SocketAddr = format!("10.0.1.{}:{}", c % 200 + 1, 20_000 + c)
             .parse()
             .unwrap();
-        let mut segs = vec![(client, server, 100, TcpFlags::SYN, vec![])];
+        let mut segs = vec![
+            (client, server, 100, TcpFlags::SYN, vec![]),
+            (server, client, 900, TcpFlags::SYN | TcpFlags::ACK, vec![]),
+        ];
         let mut seq = 101;
         for l in 0..lines {
             let line = format!("conn{c}-line{l}\n").into_bytes();
@@ -147,7 +152,6 @@ fn traffic(
         seq += 15;
         if !leave_open {
             segs.push((client, server, seq, TcpFlags::FIN | TcpFlags::ACK, vec![]));
-            segs.push((server, client, 900, TcpFlags::SYN | TcpFlags::ACK, vec![]));
             segs.push((server, client, 901, TcpFlags::FIN | TcpFlags::ACK, vec![]));
         }
         per_conn.push(segs);

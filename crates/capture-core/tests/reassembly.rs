@@ -1,5 +1,7 @@
 //! The TCP reassembler, case by case, with crafted segments.
 
+#![allow(clippy::indexing_slicing)]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -239,7 +241,10 @@ fn rst_closes_with_reset_and_delivers_what_it_can() {
         w.seg(false, 900, RST, b""),
     ];
     let (rec, _, left) = run(&inputs, Limits::default());
-    assert_eq!(left, 0);
+    assert_eq!(
+        left, 1,
+        "segments reordered behind a RST are still waited for"
+    );
     assert_eq!(rec.closes(), vec![CloseReason::Reset]);
     assert_eq!(rec.stream(C2S), b"abczzz");
     assert_eq!(
@@ -326,7 +331,11 @@ fn tcp_fast_open_data_in_the_syn() {
 #[test]
 fn a_lost_segment_is_a_gap_of_its_exact_length() {
     let mut w = Wire::new();
-    let mut inputs = vec![w.seg(true, 100, SYN, b""), w.seg(true, 101, ACK, b"aaaa")];
+    let mut inputs = vec![
+        w.seg(true, 100, SYN, b""),
+        w.seg(false, 499, SYN | ACK, b""),
+        w.seg(true, 101, ACK, b"aaaa"),
+    ];
     // 7 bytes at 105..112 never arrive.
     inputs.push(w.seg(true, 112, ACK, b"bbbb"));
     // Enough later traffic to exhaust the reordering window.
@@ -582,4 +591,80 @@ fn a_vanished_namespace_closes_only_its_connections() {
     );
     assert_eq!(r.connections(), 1);
     assert_eq!(rec.closes(), vec![CloseReason::Fin]);
+}
+
+#[test]
+fn data_reordered_behind_a_rst_is_kept_and_the_reset_closes_after_the_window() {
+    let mut w = Wire::new();
+    let limits = Limits {
+        reorder_window_segments: 3,
+        ..Limits::default()
+    };
+    let inputs = [
+        w.seg(true, 100, SYN, b""),
+        w.seg(false, 900, SYN | ACK, b""),
+        w.seg(true, 101, ACK, b"abc"),
+        w.seg(false, 901, RST, b""),
+        // Sent before the RST, captured after it.
+        w.seg(true, 104, ACK, b"def"),
+    ];
+    let (mut r, _) = reassembler(limits);
+    let mut rec = Recorder::default();
+    for i in &inputs {
+        r.push(*i, &mut rec);
+    }
+    assert_eq!(r.connections(), 1);
+    assert_eq!(rec.stream(C2S), b"abcdef");
+    r.push(w.seg(true, 107, ACK, b"g"), &mut rec);
+    assert_eq!(r.connections(), 1);
+    r.push(w.seg(true, 108, ACK, b"h"), &mut rec);
+    assert_eq!(r.connections(), 0, "closed three segments after the RST");
+    assert_eq!(rec.closes(), vec![CloseReason::Reset]);
+}
+
+#[test]
+fn a_reset_connection_closes_after_the_reordering_time() {
+    let mut w = Wire::new();
+    let (mut r, _) = reassembler(Limits::default());
+    let mut rec = Recorder::default();
+    r.push(w.seg(true, 100, SYN, b""), &mut rec);
+    r.push(w.seg(true, 101, ACK, b"abc"), &mut rec);
+    r.push(w.seg(false, 900, RST, b""), &mut rec);
+    r.advance(Timestamp(w.ts + 100_000_000), &mut rec);
+    assert_eq!(r.connections(), 1);
+    r.advance(Timestamp(w.ts + 600_000_000), &mut rec);
+    assert_eq!(r.connections(), 0);
+    assert_eq!(rec.closes(), vec![CloseReason::Reset]);
+}
+
+#[test]
+fn a_response_is_not_delivered_before_the_request_it_acknowledges() {
+    let mut w = Wire::new();
+    let inputs = [
+        w.seg(true, 100, SYN, b""),
+        w.seg(false, 900, SYN | ACK, b""),
+        // The response (acknowledging the 7-byte request) is captured first.
+        Input::Segment(Segment {
+            ack: 108,
+            ..seg_of(w.seg(false, 901, ACK, b"200 OK\n"))
+        }),
+        w.seg(true, 101, ACK, b"GET /a\n"),
+    ];
+    let (rec, _, _) = run(&inputs, Limits::default());
+    let order: Vec<_> = rec
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Data(d, _) => Some(*d),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order, vec![C2S, S2C], "request first, then its response");
+}
+
+fn seg_of(input: Input<'static>) -> Segment<'static> {
+    match input {
+        Input::Segment(s) => s,
+        _ => unreachable!(),
+    }
 }

@@ -1,5 +1,7 @@
 //! The reassembler stays within its limits under a flood of connections.
 
+#![allow(clippy::indexing_slicing)]
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
@@ -68,6 +70,19 @@ fn hundred_thousand_connections_without_fin_stay_within_the_caps() {
             })
         };
         r.push(seg(1, TcpFlags::SYN, b""), &mut out);
+        r.push(
+            Input::Segment(Segment {
+                ts: Timestamp(u64::from(i) * 1_000),
+                src: server,
+                dst: client,
+                netns: NetnsId::UNKNOWN,
+                seq: 700,
+                ack: 2,
+                flags: TcpFlags(TcpFlags::SYN | TcpFlags::ACK),
+                payload: b"",
+            }),
+            &mut out,
+        );
         r.push(seg(2, TcpFlags::ACK, b"GET / HTTP/1.1\r\n"), &mut out);
         // Out of order: held until the connection is evicted.
         let held = Input::Segment(Segment {

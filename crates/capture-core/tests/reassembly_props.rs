@@ -1,6 +1,8 @@
 //! Properties of the reassembler over random segmentations, reorderings,
 //! duplications and losses of a byte stream.
 
+#![allow(clippy::indexing_slicing)]
+
 use std::sync::Arc;
 
 use capture_core::Limits;

@@ -14,6 +14,25 @@ pub(crate) const BIAS: u64 = 1 << 32;
 pub(crate) struct Held {
     pub(crate) data: Vec<u8>,
     pub(crate) ts: Timestamp,
+    /// The acknowledgment number the segment carried: its bytes may not be
+    /// delivered before the peer's bytes up to there (a response is not
+    /// handed out before the request it answers).
+    pub(crate) ack: Option<u32>,
+}
+
+/// The peer may be at most this far behind an acknowledgment (its FIN takes
+/// one sequence number but no byte).
+const ACK_SLACK: u64 = 1;
+
+/// Whether bytes that carried an acknowledgment may be delivered yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Block {
+    /// Yes.
+    Clear,
+    /// Not before the peer delivered up to this position.
+    Need(u64),
+    /// The peer's start is not known yet: wait a little for it.
+    Unknown,
 }
 
 /// Where a segment's bytes fall relative to what was delivered.
@@ -55,6 +74,8 @@ pub(crate) struct HalfStream {
     pub(crate) hole_since_ts: Timestamp,
     /// True once any byte or gap of this direction was delivered.
     pub(crate) delivered_any: bool,
+    /// The peer's start stayed unknown for a whole wait: stop waiting for it.
+    pub(crate) peer_unknown_ok: bool,
 }
 
 impl HalfStream {
@@ -116,7 +137,7 @@ impl HalfStream {
     }
 
     /// Holds bytes at `pos`; false if an identical or larger copy is already held.
-    pub(crate) fn hold(&mut self, pos: u64, data: &[u8], ts: Timestamp) -> bool {
+    pub(crate) fn hold(&mut self, pos: u64, data: &[u8], ts: Timestamp, ack: Option<u32>) -> bool {
         if let Some(((_, _), h)) = self.held.range((pos, 0)..=(pos, u64::MAX)).next()
             && h.data.len() >= data.len()
         {
@@ -129,6 +150,7 @@ impl HalfStream {
             Held {
                 data: data.to_vec(),
                 ts,
+                ack,
             },
         );
         true
@@ -139,10 +161,37 @@ impl HalfStream {
         self.held.keys().next().map(|(p, _)| *p)
     }
 
-    /// Takes the first held run if it starts at or before `next`.
-    pub(crate) fn take_ready(&mut self) -> Option<(u64, Held)> {
-        let (&(pos, n), _) = self.held.iter().next()?;
-        if pos > self.next {
+    /// Whether bytes that acknowledged `ack` of `peer` may go out now.
+    pub(crate) fn ack_block(&self, ack: Option<u32>, peer: &HalfStream) -> Block {
+        let Some(ack) = ack else { return Block::Clear };
+        if !peer.anchored {
+            return if self.peer_unknown_ok {
+                Block::Clear
+            } else {
+                Block::Unknown
+            };
+        }
+        let need = peer.position(ack);
+        if need > peer.next.saturating_add(ACK_SLACK) {
+            Block::Need(need)
+        } else {
+            Block::Clear
+        }
+    }
+
+    /// What keeps the first held run from going out, when it is contiguous.
+    pub(crate) fn front_block(&self, peer: &HalfStream) -> Block {
+        match self.held.iter().next() {
+            Some((&(pos, _), h)) if pos <= self.next => self.ack_block(h.ack, peer),
+            _ => Block::Clear,
+        }
+    }
+
+    /// Takes the first held run if it starts at or before `next` and may go
+    /// out (`patient` false: whatever it acknowledged).
+    pub(crate) fn take_ready(&mut self, peer: &HalfStream, patient: bool) -> Option<(u64, Held)> {
+        let (&(pos, n), h) = self.held.iter().next()?;
+        if pos > self.next || (patient && self.ack_block(h.ack, peer) != Block::Clear) {
             return None;
         }
         let h = self.held.remove(&(pos, n))?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use foldhash::fast::RandomState;
 
-use super::half::{BIAS, HalfStream, Placement};
+use super::half::{BIAS, Block, HalfStream, Placement};
 use super::table::Table;
 use crate::limits::Limits;
 use crate::model::{
@@ -28,8 +28,8 @@ struct Conn {
     last_seen: Timestamp,
     /// Segments of this connection, both directions.
     segments: u64,
-    /// A RST was seen.
-    reset: bool,
+    /// A RST was seen, when the connection had this many segments.
+    reset: Option<u64>,
 }
 
 /// The TCP reassembler: segments in, ordered bytes and gaps per direction out.
@@ -66,6 +66,8 @@ pub struct TcpReassembler {
     /// Recently closed connections: canonical key → linger deadline.
     closed: HashMap<ConnKey, Timestamp, RandomState>,
     closed_order: VecDeque<(Timestamp, ConnKey)>,
+    /// Connections reset, by when: closed once the reordering window passed.
+    resets: VecDeque<(Timestamp, ConnKey)>,
     now: Timestamp,
 }
 
@@ -79,6 +81,7 @@ impl TcpReassembler {
             held_total: 0,
             closed: HashMap::with_hasher(RandomState::default()),
             closed_order: VecDeque::new(),
+            resets: VecDeque::new(),
             now: Timestamp::default(),
         }
     }
@@ -103,7 +106,9 @@ impl TcpReassembler {
                     conn.is_some_and(|c| {
                         let d = direction_of(&c.meta.key, &observed);
                         let h = c.dirs.get(d);
-                        h.anchored && h.delivered_any && h.position(seg.seq.wrapping_add(1)) != BIAS
+                        h.anchored
+                            && (h.delivered_any || !h.held.is_empty())
+                            && h.position(seg.seq.wrapping_add(1)) != BIAS
                     })
                 };
                 if reused {
@@ -157,7 +162,10 @@ impl TcpReassembler {
             conn.oriented = true;
         }
         let dir = direction_of(&conn.meta.key, &observed);
-        let half = conn.dirs.get_mut(dir);
+        // What this segment acknowledges of the peer: its bytes must not
+        // overtake the peer's bytes up to there.
+        let ack = flags.ack().then_some(seg.ack);
+        let (half, peer) = conn.dirs.split_mut(dir);
 
         if flags.syn() {
             if !half.anchored {
@@ -190,9 +198,11 @@ impl TcpReassembler {
             } else {
                 Placement::Ahead
             };
+            let overtakes =
+                half.ack_block(ack, peer) != Block::Clear || half.front_block(peer) != Block::Clear;
             match placement {
                 Placement::Old => self.counters.dropped(DropReason::Retransmission, 1),
-                Placement::InOrder { skip } => {
+                Placement::InOrder { skip } if !overtakes => {
                     let bytes = payload.get(skip..).unwrap_or_default();
                     if skip > 0 {
                         self.counters.dropped(DropReason::Retransmission, 1);
@@ -204,10 +214,10 @@ impl TcpReassembler {
                     Counters::add(&self.counters.stream_bytes, bytes.len() as u64);
                     out.data(ConnId(slot), &conn.meta, dir, seg.ts, bytes);
                 }
-                Placement::Ahead => {
+                Placement::InOrder { .. } | Placement::Ahead => {
                     if self.held_total + payload.len() > total_cap {
                         self.counters.dropped(DropReason::TotalBufferFull, 1);
-                    } else if half.hold(pos, payload, seg.ts) {
+                    } else if half.hold(pos, payload, seg.ts, ack) {
                         self.held_total += payload.len();
                     } else {
                         self.counters.dropped(DropReason::Retransmission, 1);
@@ -216,19 +226,25 @@ impl TcpReassembler {
             }
         }
 
-        if flags.rst() {
-            conn.reset = true;
+        if flags.rst() && conn.reset.is_none() {
+            conn.reset = Some(conn.segments);
+            self.resets.push_back((seg.ts, canon));
         }
 
         // Release streams whose start was never anchored, once the wait is over.
         for d in [Direction::ClientToServer, Direction::ServerToClient] {
             let h = conn.dirs.get_mut(d);
             if h.seen && !h.anchored {
-                let waited_long = h.held.len() as u64 >= u64::from(window)
-                    || h.held
-                        .values()
-                        .next()
-                        .is_some_and(|f| seg.ts.since(f.ts) >= window_time);
+                // Time alone is not enough: a reordering that spans a slow
+                // link's round trip must not be mistaken for a missing SYN.
+                let held = h.held.len() as u64;
+                let aged = h
+                    .held
+                    .values()
+                    .next()
+                    .is_some_and(|f| seg.ts.since(f.ts) >= window_time);
+                let waited_long =
+                    held >= u64::from(window) || (aged && held >= min_segments(window));
                 if waited_long || flags.rst() {
                     let start = h.first_held().unwrap_or(BIAS);
                     h.anchor_at(start);
@@ -238,22 +254,30 @@ impl TcpReassembler {
         }
 
         // Deliver what is ready, declaring holes that waited long enough.
-        for d in [Direction::ClientToServer, Direction::ServerToClient] {
-            if conn.dirs.get(d).held_bytes > conn_cap {
-                self.counters.dropped(DropReason::ConnBufferFull, 1);
-            }
-            let wait = Wait {
-                segments: window,
-                time: window_time,
-                held_cap: conn_cap,
-            };
-            self.held_total -= Self::drain(conn, slot, d, seg.ts, wait, &self.counters, out);
+        if conn.dirs.get(dir).held_bytes > conn_cap {
+            self.counters.dropped(DropReason::ConnBufferFull, 1);
         }
+        let wait = Wait {
+            segments: window,
+            time: window_time,
+            held_cap: conn_cap,
+        };
+        self.held_total -= Self::drain_both(conn, slot, seg.ts, wait, &self.counters, out);
 
-        if conn.reset {
+        // After a RST, segments reordered behind it are still taken for a
+        // while: the reordering window, in segments here or in time in `advance`.
+        let reset_over = conn
+            .reset
+            .is_some_and(|at| conn.segments - at >= u64::from(window));
+        if reset_over {
             self.close_slot(slot, CloseReason::Reset, out);
         } else if conn.dirs.both(|h| h.finished) {
-            self.close_slot(slot, CloseReason::Fin, out);
+            let reason = if conn.reset.is_some() {
+                CloseReason::Reset
+            } else {
+                CloseReason::Fin
+            };
+            self.close_slot(slot, reason, out);
         }
     }
 
@@ -282,7 +306,7 @@ impl TcpReassembler {
                         oriented: true,
                         last_seen: chunk.ts,
                         segments: 0,
-                        reset: false,
+                        reset: None,
                     },
                 )
             }
@@ -330,7 +354,7 @@ impl TcpReassembler {
                 Placement::Ahead => {
                     if self.held_total + chunk.data.len() > total_cap {
                         self.counters.dropped(DropReason::TotalBufferFull, 1);
-                    } else if half.hold(pos, chunk.data, chunk.ts) {
+                    } else if half.hold(pos, chunk.data, chunk.ts, None) {
                         self.held_total += chunk.data.len();
                     }
                 }
@@ -344,7 +368,8 @@ impl TcpReassembler {
             time: window_time,
             held_cap: conn_cap,
         };
-        self.held_total -= Self::drain(conn, slot, dir, chunk.ts, wait, &self.counters, out);
+        self.held_total -=
+            Self::drain(conn, slot, dir, chunk.ts, wait, &self.counters, out).released;
     }
 
     /// Creates a connection for a segment with no table entry.
@@ -386,7 +411,7 @@ impl TcpReassembler {
                 oriented,
                 last_seen: seg.ts,
                 segments: 0,
-                reset: false,
+                reset: None,
             },
         )
     }
@@ -411,8 +436,9 @@ impl TcpReassembler {
 
     /// Delivers held runs of one direction that have become contiguous;
     /// declares the hole before the first run a gap when it waited long
-    /// enough, or while more than `wait.held_cap` bytes are held. Returns
-    /// the bytes released from holding.
+    /// enough, or while more than `wait.held_cap` bytes are held. A run that
+    /// acknowledged peer bytes not yet delivered waits for them; if they do
+    /// not come within the same wait, they are declared a gap of the peer.
     fn drain<H: StreamHandler>(
         conn: &mut Conn,
         slot: u32,
@@ -421,16 +447,18 @@ impl TcpReassembler {
         wait: Wait,
         counters: &Counters,
         out: &mut H,
-    ) -> usize {
-        let mut released = 0;
+    ) -> Drained {
+        let mut drained = Drained::default();
         let segments = conn.segments;
+        let force = wait.segments == 0;
         loop {
-            let half = conn.dirs.get_mut(dir);
+            let (half, peer) = conn.dirs.split_mut(dir);
             if !half.anchored {
                 break;
             }
-            if let Some((pos, held)) = half.take_ready() {
-                released += held.data.len();
+            if let Some((pos, held)) = half.take_ready(peer, !force) {
+                drained.released += held.data.len();
+                drained.progressed = true;
                 let skip = (half.next - pos) as usize;
                 if skip >= held.data.len() {
                     counters.dropped(DropReason::Retransmission, 1);
@@ -439,35 +467,66 @@ impl TcpReassembler {
                 let bytes = held.data.get(skip..).unwrap_or_default();
                 half.next += bytes.len() as u64;
                 half.delivered_any = true;
+                half.hole_since_segments = None;
                 Counters::add(&counters.stream_bytes, bytes.len() as u64);
                 Self::emit_open(conn, slot, out);
                 out.data(ConnId(slot), &conn.meta, dir, held.ts, bytes);
                 continue;
             }
+            let block = half.front_block(peer);
             // The hole ends at the first held run, or at a FIN beyond the last byte seen.
-            let first = match (half.first_held(), half.fin_at) {
-                (Some(first), _) => first,
-                (None, Some(fin)) if fin > half.next => fin,
+            let first = match (block, half.first_held(), half.fin_at) {
+                (Block::Need(_) | Block::Unknown, _, _) => half.next,
+                (Block::Clear, Some(first), _) => first,
+                (Block::Clear, None, Some(fin)) if fin > half.next => fin,
                 _ => {
                     half.hole_since_segments = None;
                     break;
                 }
             };
-            // A hole sits before `first`.
+            // A hole sits before `first`, or the first run waits for the peer.
             let since = *half.hole_since_segments.get_or_insert(segments);
             if since == segments {
                 half.hole_since_ts = now;
             }
-            let waited = segments.saturating_sub(since) >= u64::from(wait.segments)
-                || now.since(half.hole_since_ts) >= wait.time;
-            if !(waited || wait.segments == 0 || half.held_bytes > wait.held_cap) {
+            let later = segments.saturating_sub(since);
+            let waited = later >= u64::from(wait.segments)
+                || (now.since(half.hole_since_ts) >= wait.time
+                    && later >= min_segments(wait.segments));
+            if !(waited || force || half.held_bytes > wait.held_cap) {
                 break;
+            }
+            match block {
+                Block::Unknown => {
+                    // The peer's start never showed: stop waiting for it.
+                    half.peer_unknown_ok = true;
+                    drained.progressed = true;
+                    continue;
+                }
+                Block::Need(need) => {
+                    half.hole_since_segments = None;
+                    // The peer's acknowledged bytes never came: they are the gap.
+                    let peer = conn.dirs.get_mut(dir.reverse());
+                    let upto = peer.first_held().map_or(need, |f| f.min(need));
+                    if upto > peer.next {
+                        let len = upto - peer.next;
+                        peer.next = upto;
+                        peer.delivered_any = true;
+                        counters.dropped(DropReason::GapBytes, len);
+                        Self::emit_open(conn, slot, out);
+                        out.gap(ConnId(slot), &conn.meta, dir.reverse(), now, len);
+                        drained.progressed = true;
+                    }
+                    // The peer now has to deliver before this direction can go on.
+                    break;
+                }
+                Block::Clear => half.hole_since_segments = None,
             }
             let len = first - half.next;
             half.next = first;
-            half.hole_since_segments = None;
             half.delivered_any = true;
             counters.dropped(DropReason::GapBytes, len);
+            drained.progressed = true;
             Self::emit_open(conn, slot, out);
             out.gap(ConnId(slot), &conn.meta, dir, now, len);
         }
@@ -479,6 +538,48 @@ impl TcpReassembler {
         {
             half.finished = true;
         }
+        drained
+    }
+
+    /// Drains both directions until neither makes progress: delivering one
+    /// side can unblock the other.
+    fn drain_both<H: StreamHandler>(
+        conn: &mut Conn,
+        slot: u32,
+        now: Timestamp,
+        wait: Wait,
+        counters: &Counters,
+        out: &mut H,
+    ) -> usize {
+        let mut released = 0;
+        // Each round that progresses consumes a held run or declares a gap.
+        let mut rounds =
+            conn.dirs.client_to_server.held.len() + conn.dirs.server_to_client.held.len() + 4;
+        loop {
+            let a = Self::drain(
+                conn,
+                slot,
+                Direction::ClientToServer,
+                now,
+                wait,
+                counters,
+                out,
+            );
+            let b = Self::drain(
+                conn,
+                slot,
+                Direction::ServerToClient,
+                now,
+                wait,
+                counters,
+                out,
+            );
+            released += a.released + b.released;
+            rounds = rounds.saturating_sub(1);
+            if !(a.progressed || b.progressed) || rounds == 0 {
+                break;
+            }
+        }
         released
     }
 
@@ -486,6 +587,12 @@ impl TcpReassembler {
     fn close_slot<H: StreamHandler>(&mut self, slot: u32, reason: CloseReason, out: &mut H) {
         let Some(mut conn) = self.table.remove(slot) else {
             return;
+        };
+        let reason = match reason {
+            CloseReason::Shutdown | CloseReason::Timeout if conn.reset.is_some() => {
+                CloseReason::Reset
+            }
+            other => other,
         };
         let now = conn.last_seen.max(self.now);
         for d in [Direction::ClientToServer, Direction::ServerToClient] {
@@ -500,7 +607,8 @@ impl TcpReassembler {
                 time: Default::default(),
                 held_cap: 0,
             };
-            self.held_total -= Self::drain(&mut conn, slot, d, now, wait, &self.counters, out);
+            self.held_total -=
+                Self::drain(&mut conn, slot, d, now, wait, &self.counters, out).released;
         }
         if conn.opened {
             out.close(ConnId(slot), &conn.meta, now, reason);
@@ -530,6 +638,17 @@ impl TcpReassembler {
             }
             self.counters.dropped(DropReason::ConnectionTimeout, 1);
             self.close_slot(oldest, CloseReason::Timeout, out);
+        }
+        while let Some(&(at, key)) = self.resets.front() {
+            if now.since(at) < self.limits.reorder_window_time {
+                break;
+            }
+            self.resets.pop_front();
+            if let Some(slot) = self.table.find(&key)
+                && self.table.get_mut(slot).is_some_and(|c| c.reset.is_some())
+            {
+                self.close_slot(slot, CloseReason::Reset, out);
+            }
         }
         while let Some(&(until, key)) = self.closed_order.front() {
             if until > now {
@@ -581,9 +700,32 @@ impl Dirs {
         std::mem::swap(&mut self.client_to_server, &mut self.server_to_client);
     }
 
+    /// This direction mutably, and its peer.
+    fn split_mut(&mut self, dir: Direction) -> (&mut HalfStream, &HalfStream) {
+        match dir {
+            Direction::ClientToServer => (&mut self.client_to_server, &self.server_to_client),
+            Direction::ServerToClient => (&mut self.server_to_client, &self.client_to_server),
+        }
+    }
+
     fn both(&self, f: impl Fn(&HalfStream) -> bool) -> bool {
         f(&self.client_to_server) && f(&self.server_to_client)
     }
+}
+
+/// Segments that must follow a hole before its age alone declares it:
+/// timestamps of reordered packets can jump, segment counts cannot.
+fn min_segments(window: u32) -> u64 {
+    u64::from((window / 4).max(1))
+}
+
+/// What one `drain` call did.
+#[derive(Clone, Copy, Debug, Default)]
+struct Drained {
+    /// Bytes that left holding.
+    released: usize,
+    /// Something was delivered or declared lost.
+    progressed: bool,
 }
 
 /// How long a hole is waited for before it is declared a gap.

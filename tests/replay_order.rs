@@ -1,0 +1,197 @@
+//! Replay gives the same exchanges whatever the worker count, and whatever
+//! the packet order within a window: real captures, shuffled and with
+//! duplicated packets.
+#![cfg(all(feature = "pcap", feature = "http"))]
+
+use std::path::Path;
+
+use cleartap::core::model::{Exchange, Input, NetnsId, Segment, TcpFlags, Timestamp};
+use cleartap::core::pipeline::Pipeline;
+use cleartap::core::sink::MemorySink;
+use cleartap::core::stage::{InputSink, Poll, Source, SourceError};
+use cleartap::core::stats::Counters;
+use cleartap::http::HttpProtocol;
+use cleartap::pcap::{CaptureFile, FileSource, decode_packet};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// A decoded segment with its payload owned, so it can be reordered.
+#[derive(Clone)]
+struct Owned {
+    seg: Segment<'static>,
+    payload: Vec<u8>,
+}
+
+fn segments(path: &Path) -> Vec<Owned> {
+    let file = CaptureFile::open(path).unwrap();
+    let mut out = Vec::new();
+    for packet in file.packets().flatten() {
+        if let Ok(seg) = decode_packet(packet.link, packet.ts, packet.data, NetnsId::UNKNOWN) {
+            let payload = seg.payload.to_vec();
+            out.push(Owned {
+                seg: Segment {
+                    payload: &[],
+                    ..seg
+                },
+                payload,
+            });
+        }
+    }
+    out
+}
+
+/// Segments from memory, in the order given, as a file-like source.
+struct Segments(Vec<Owned>, bool);
+
+impl Source for Segments {
+    fn poll(&mut self, out: &mut dyn InputSink, counters: &Counters) -> Result<Poll, SourceError> {
+        if std::mem::replace(&mut self.1, true) {
+            return Ok(Poll::Finished);
+        }
+        for o in &self.0 {
+            Counters::add(&counters.packets, 1);
+            out.input(Input::Segment(Segment {
+                payload: &o.payload,
+                ..o.seg
+            }));
+        }
+        Ok(Poll::Ready)
+    }
+    fn is_live(&self) -> bool {
+        false
+    }
+}
+
+fn digest(bytes: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
+}
+
+/// The lines in one list and not the other, for a readable failure.
+fn differences(a: &[String], b: &[String]) -> Vec<String> {
+    let only_a = a
+        .iter()
+        .filter(|x| !b.contains(x))
+        .map(|x| format!("- {x}"));
+    let only_b = b
+        .iter()
+        .filter(|x| !a.contains(x))
+        .map(|x| format!("+ {x}"));
+    only_a.chain(only_b).collect()
+}
+
+/// What a user compares: the pairs, their bodies and flags, in a stable order.
+fn summary(exchanges: Vec<Exchange>) -> Vec<String> {
+    let mut v: Vec<String> = exchanges
+        .into_iter()
+        .map(|e| {
+            let req = e.request.as_ref().map(|r| {
+                (
+                    r.method.clone(),
+                    r.path.clone(),
+                    r.body.size,
+                    digest(&r.body.data),
+                )
+            });
+            let resp = e
+                .response
+                .as_ref()
+                .map(|r| (r.status, r.body.size, digest(&r.body.data)));
+            let mut flags: Vec<String> = e.flags.iter().map(|f| format!("{f:?}")).collect();
+            flags.sort();
+            format!(
+                "{} {} {:?} {:?} {:?}",
+                e.conn.client, e.conn.server, req, resp, flags
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn run(source: Box<dyn Source>, workers: usize) -> Vec<String> {
+    let sink = MemorySink::new(1 << 20);
+    Pipeline::builder(HttpProtocol::default())
+        .workers(workers)
+        .source(source)
+        .sink(sink.clone())
+        .build()
+        .unwrap()
+        .run()
+        .unwrap();
+    summary(sink.drain())
+}
+
+/// Permutes every run of `window` consecutive segments at random (so none
+/// moves more than `window - 1` places) and duplicates about one in ten.
+fn shuffle_and_duplicate(mut segs: Vec<Owned>, window: usize, seed: u64) -> Vec<Owned> {
+    use rand::seq::SliceRandom;
+    let mut rng = StdRng::seed_from_u64(seed);
+    for block in segs.chunks_mut(window) {
+        block.shuffle(&mut rng);
+    }
+    let mut out = Vec::with_capacity(segs.len() * 11 / 10);
+    for s in segs {
+        if rng.gen_ratio(1, 10) {
+            out.push(s.clone());
+        }
+        out.push(s);
+    }
+    out
+}
+
+const CAPTURES: &[&str] = &[
+    "testdata/pipelined-requests.pcap",
+    "testdata/1000-requests-one-dropped-response.pcap",
+    "testdata/http-range-file__input.pcap",
+    "testdata/vnd.ms-cab-compressed-multi-conn.pcap",
+    "testdata/http-post-large.pcap",
+    "testdata/100-continue.pcap",
+];
+
+#[test]
+fn same_exchanges_with_any_worker_count() {
+    for capture in CAPTURES {
+        let baseline = run(Box::new(FileSource::open(capture).unwrap()), 1);
+        assert!(!baseline.is_empty(), "{capture}: no exchanges");
+        for workers in [2, 3, 4] {
+            let other = run(Box::new(FileSource::open(capture).unwrap()), workers);
+            assert!(
+                other == baseline,
+                "{capture} with {workers} workers: {:#?}",
+                differences(&baseline, &other)
+            );
+        }
+    }
+}
+
+#[test]
+fn same_exchanges_with_packets_shuffled_within_a_window_and_duplicated() {
+    for capture in CAPTURES {
+        let segs = segments(Path::new(capture));
+        let baseline = run(Box::new(Segments(segs.clone(), false)), 1);
+        assert!(!baseline.is_empty(), "{capture}: no exchanges");
+        for seed in 0..4 {
+            let shuffled = shuffle_and_duplicate(segs.clone(), 5, seed);
+            let got = run(Box::new(Segments(shuffled, false)), 1 + seed as usize % 2);
+            assert!(
+                got == baseline,
+                "{capture} seed {seed}: {:#?}",
+                differences(&baseline, &got)
+            );
+        }
+    }
+}
+
+#[test]
+fn file_source_and_decoded_segments_agree() {
+    // Guards the test's own decoding against drifting from FileSource.
+    for capture in CAPTURES {
+        let a = run(Box::new(FileSource::open(capture).unwrap()), 1);
+        let b = run(Box::new(Segments(segments(Path::new(capture)), false)), 1);
+        assert_eq!(a, b, "{capture}");
+    }
+    let _ = (TcpFlags(0), Timestamp(0));
+}
