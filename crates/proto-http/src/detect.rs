@@ -15,6 +15,8 @@ use crate::http1::Http1;
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// Bytes of one direction looked at, at most, to decide.
 const DETECT_MAX: usize = 64;
+/// Bytes kept, at most, while neither direction has shown its protocol.
+const UNDETECTED_MAX: usize = 16 * 1024;
 /// Longest method token accepted by detection.
 const METHOD_MAX: usize = 32;
 
@@ -96,8 +98,12 @@ enum Event {
 #[derive(Default)]
 struct Undetected {
     events: Vec<Event>,
+    /// Bytes in `events`.
+    buffered: usize,
     /// The first bytes of each direction, up to [`DETECT_MAX`].
     seen: [Vec<u8>; 2],
+    /// Directions whose first bytes are not HTTP.
+    unknown: [bool; 2],
 }
 
 enum State {
@@ -239,40 +245,52 @@ impl Parser for HttpParser {
         if bytes.is_empty() {
             return;
         }
-        let verdict = if u.events.is_empty() {
+        let [a, b] = &mut u.seen;
+        let seen = if dir == Direction::ClientToServer {
+            a
+        } else {
+            b
+        };
+        let verdict = if seen.is_empty() {
             detect(bytes)
         } else {
-            let [a, b] = &mut u.seen;
-            let seen = if dir == Direction::ClientToServer {
-                a
-            } else {
-                b
-            };
             let room = DETECT_MAX.saturating_sub(seen.len()).min(bytes.len());
             seen.extend_from_slice(bytes.get(..room).unwrap_or_default());
             detect(seen)
         };
-        if verdict == Detected::NeedMore && bytes.len() < DETECT_MAX && u.events.len() < 64 {
-            if u.events.is_empty() {
-                let [a, b] = &mut u.seen;
-                let seen = if dir == Direction::ClientToServer {
-                    a
-                } else {
-                    b
-                };
-                seen.extend_from_slice(bytes);
-            }
-            let full = u.seen.iter().any(|s| s.len() >= DETECT_MAX);
-            u.events.push(Event::Data(dir, ts, bytes.to_vec()));
-            if !full {
-                return;
-            }
-            let state = self.decide(meta, dir, Detected::Unknown);
-            return self.enter(meta, state, out);
+        let verdict = match verdict {
+            Detected::NeedMore if seen.len() >= DETECT_MAX => Detected::Unknown,
+            v => v,
+        };
+        let decisive = !matches!(verdict, Detected::NeedMore | Detected::Unknown);
+        let both_unknown = verdict == Detected::Unknown
+            && u.unknown
+                .get(dir.reverse().index())
+                .copied()
+                .unwrap_or(false);
+        if decisive || both_unknown {
+            let state = self.decide(meta, dir, verdict);
+            self.enter(meta, state, out);
+            return self.parse(meta, dir, ts, bytes, out);
         }
-        let state = self.decide(meta, dir, verdict);
-        self.enter(meta, state, out);
-        self.parse(meta, dir, ts, bytes, out);
+        // Not known yet, or not HTTP in this direction while the other one
+        // may still tell (a malformed request answered by a status line):
+        // keep the bytes, within bounds.
+        if seen.is_empty() {
+            let room = DETECT_MAX.min(bytes.len());
+            seen.extend_from_slice(bytes.get(..room).unwrap_or_default());
+        }
+        if verdict == Detected::Unknown {
+            if let Some(flag) = u.unknown.get_mut(dir.index()) {
+                *flag = true;
+            }
+        }
+        u.buffered += bytes.len();
+        u.events.push(Event::Data(dir, ts, bytes.to_vec()));
+        if u.buffered > UNDETECTED_MAX || u.events.len() > 64 {
+            let state = self.decide(meta, dir, Detected::Unknown);
+            self.enter(meta, state, out);
+        }
     }
 
     fn gap(

@@ -549,9 +549,45 @@ fn tls_and_unknown_binary_are_ignored_and_counted() {
     assert!(o.exchanges.is_empty());
     assert_eq!(o.drop(DropReason::UnparsedBytes), hello.len() as u64 + 7);
     let binary: &[u8] = b"\x00\x00\x01\x02garbage that is not http at all";
-    let o = check(&[Ev::C(binary), Ev::Close(CloseReason::Fin)]);
+    let reply: &[u8] = b"\x00\x07binary reply";
+    let o = check(&[
+        Ev::C(binary),
+        Ev::S(reply),
+        Ev::C(b"more"),
+        Ev::Close(CloseReason::Fin),
+    ]);
     assert_eq!(o.detected, "ignored");
+    assert_eq!(
+        o.drop(DropReason::UnparsedBytes),
+        (binary.len() + reply.len() + 4) as u64
+    );
+    // Bytes of one direction that never tell are counted at close.
+    let o = check(&[Ev::C(binary), Ev::Close(CloseReason::Fin)]);
     assert_eq!(o.drop(DropReason::UnparsedBytes), binary.len() as u64);
+    assert!(o.exchanges.is_empty());
+}
+
+#[test]
+fn broken_request_answered_by_a_status_line_is_reported() {
+    let broken: &[u8] = b"OPTIONSHTTP/1.1\r\nHost: h\r\n\r\n";
+    let reply: &[u8] = b"HTTP/1.0 400 Bad Request\r\nContent-Length: 2\r\n\r\nno";
+    let o = check(&[Ev::C(broken), Ev::S(reply), Ev::Close(CloseReason::Fin)]);
+    assert_eq!(o.detected, "http/1");
+    assert_eq!(o.exchanges.len(), 1);
+    let ex = &o.exchanges[0];
+    assert!(ex.request.is_none() && ex.has_flag(Flag::NoRequest) && ex.has_flag(Flag::Malformed));
+    assert_eq!(resp(ex).status, 400);
+    assert_eq!(ex.protocol, Protocol::Http10);
+    // A request line missing its target is still read, as Wireshark does.
+    let lenient: &[u8] = b"OPTIONS HTTP/1.1\r\nHost: h\r\n\r\n";
+    let o = check(&[Ev::C(lenient), Ev::S(reply), Ev::Close(CloseReason::Fin)]);
+    let ex = &o.exchanges[0];
+    assert_eq!(
+        (req(ex).method.as_str(), req(ex).path.as_str()),
+        ("OPTIONS", "HTTP/1.1")
+    );
+    assert!(ex.has_flag(Flag::Malformed));
+    assert_eq!(resp(ex).body.data, b"no");
 }
 
 #[test]

@@ -43,6 +43,8 @@ pub(crate) struct RequestHead {
     /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub version: u8,
     pub framed: Framed,
+    /// The request line was invalid and was read leniently.
+    pub malformed: bool,
 }
 
 /// A parsed response head.
@@ -83,13 +85,67 @@ pub(crate) fn parse_request(buf: &[u8], ts: Timestamp) -> Parsed<RequestHead> {
                     request,
                     version: req.version.unwrap_or(1),
                     framed,
+                    malformed: false,
                 },
                 len,
             )
         }
         Ok(httparse::Status::Partial) => Parsed::Partial,
-        Err(_) => Parsed::Invalid,
+        Err(_) => parse_request_lenient(buf, ts),
     }
+}
+
+/// Reads a request whose request line httparse refuses (`GET / HTTP/1.`,
+/// `OPTIONS HTTP/1.1`) the way Wireshark does: method, then target if
+/// any. Only an upper-case method token is accepted, to keep garbage out.
+fn parse_request_lenient(buf: &[u8], ts: Timestamp) -> Parsed<RequestHead> {
+    let Some(line_end) = memchr::memchr(b'\n', buf) else {
+        return Parsed::Partial;
+    };
+    let line = buf.get(..line_end).unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut tokens = line.split(|&b| b == b' ').filter(|t| !t.is_empty());
+    let method = tokens.next().unwrap_or_default();
+    let method_ok = !method.is_empty()
+        && method.len() <= 32
+        && method
+            .iter()
+            .all(|&b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    let path = tokens.next().unwrap_or_default();
+    if !method_ok || path.iter().any(|&b| b < b' ' || b == 0x7f) {
+        return Parsed::Invalid;
+    }
+    let version = match tokens.next() {
+        Some(b"HTTP/1.0") => 0,
+        _ => 1,
+    };
+    let Some(end) = super::head_end(&[], buf) else {
+        return Parsed::Partial;
+    };
+    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let block = buf.get(line_end + 1..end).unwrap_or_default();
+    let parsed = match httparse::parse_headers(block, &mut fields) {
+        Ok(httparse::Status::Complete((_, h))) => convert(h),
+        _ => convert(&[]),
+    };
+    let (headers, framed, authority) = parsed;
+    let request = Request {
+        ts,
+        method: lossy(method),
+        path: lossy(path),
+        authority,
+        headers,
+        ..Default::default()
+    };
+    Parsed::Complete(
+        RequestHead {
+            request,
+            version,
+            framed,
+            malformed: true,
+        },
+        end,
+    )
 }
 
 /// Parses a response head at the start of `buf`.
@@ -205,6 +261,33 @@ mod tests {
             .collect();
         assert_eq!(names, ["hOsT", "X-Multi", "x-multi", "Content-Length"]);
         assert_eq!(head.framed.content_length, Some(3));
+    }
+
+    #[test]
+    fn broken_request_lines_are_read_leniently() {
+        let wire = b"OPTIONS HTTP/1.1\r\nHost: h\r\n\r\n";
+        let Parsed::Complete(head, len) = parse_request(wire, Timestamp(0)) else {
+            panic!("not parsed")
+        };
+        assert_eq!(len, wire.len());
+        assert!(head.malformed);
+        assert_eq!(
+            (head.request.method.as_str(), head.request.path.as_str()),
+            ("OPTIONS", "HTTP/1.1")
+        );
+        assert_eq!(head.request.authority.as_deref(), Some("h"));
+        assert!(matches!(
+            parse_request(b"GET / HTTP/1.\r\nHost: h\r\n", Timestamp(0)),
+            Parsed::Partial
+        ));
+        assert!(matches!(
+            parse_request(b"OPTIONSHTTP/1.1\r\n\r\n", Timestamp(0)),
+            Parsed::Invalid
+        ));
+        assert!(matches!(
+            parse_request(b"{GET} / HTTP/1.1\r\n\r\n", Timestamp(0)),
+            Parsed::Invalid
+        ));
     }
 
     #[test]

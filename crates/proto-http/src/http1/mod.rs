@@ -171,7 +171,7 @@ fn unparsed(out: &mut Output<'_>, n: usize) {
 
 /// End of a message head in `buf ++ input`: the index in `input` just after
 /// the empty line, looking back at most two bytes into `buf`.
-fn head_end(buf: &[u8], input: &[u8]) -> Option<usize> {
+pub(crate) fn head_end(buf: &[u8], input: &[u8]) -> Option<usize> {
     let back = |i: usize, k: usize| -> Option<u8> {
         // Byte k positions before input[i], reaching into buf when needed.
         if i >= k {
@@ -461,6 +461,7 @@ impl Http1 {
             request,
             version,
             framed,
+            malformed,
         } = head;
         let method = match request.method.as_str() {
             "HEAD" => Method::Head,
@@ -479,9 +480,13 @@ impl Http1 {
             resp_done: false,
             flags: Vec::new(),
         };
+        if malformed {
+            entry.flag(Flag::Malformed);
+        }
+        let lost = !framed.chunked && (framed.transfer_encoding || framed.bad_length);
         let framing = if framed.chunked {
             Some(Framing::Chunked(Chunked::default()))
-        } else if framed.transfer_encoding || framed.bad_length {
+        } else if lost {
             // A request body without a usable length cannot be delimited.
             entry.flag(Flag::Malformed);
             None
@@ -491,7 +496,6 @@ impl Http1 {
                 .filter(|&n| n > 0)
                 .map(Framing::Length)
         };
-        let lost = entry.flags.contains(&Flag::Malformed);
         let target = if self.queue.len() < self.config.max_pending_requests {
             Some(self.push(entry))
         } else {
