@@ -280,10 +280,10 @@ impl Parser for HttpParser {
             let room = DETECT_MAX.min(bytes.len());
             seen.extend_from_slice(bytes.get(..room).unwrap_or_default());
         }
-        if verdict == Detected::Unknown {
-            if let Some(flag) = u.unknown.get_mut(dir.index()) {
-                *flag = true;
-            }
+        if verdict == Detected::Unknown
+            && let Some(flag) = u.unknown.get_mut(dir.index())
+        {
+            *flag = true;
         }
         u.buffered += bytes.len();
         u.events.push(Event::Data(dir, ts, bytes.to_vec()));
