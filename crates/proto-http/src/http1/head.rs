@@ -106,7 +106,7 @@ fn parse_request_lenient(buf: &[u8], ts: Timestamp) -> Parsed<RequestHead> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let mut tokens = line.split(|&b| b == b' ').filter(|t| !t.is_empty());
     let method = tokens.next().unwrap_or_default();
-    let method_ok = !method.is_empty()
+    let method_ok = method.first().is_some_and(u8::is_ascii_uppercase)
         && method.len() <= 32
         && method
             .iter()
