@@ -221,8 +221,17 @@ static __always_inline int traced(__u32 pid)
 	if (c->filter_pids && !bpf_map_lookup_elem(&pid_filter, &pid))
 		return 0;
 	if (c->filter_cgroups) {
+		/* The process's cgroup or any cgroup above it (a pod's cgroup
+		 * sits below kubepods.slice). */
 		__u64 cg = bpf_get_current_cgroup_id();
-		if (!bpf_map_lookup_elem(&cgroup_filter, &cg))
+		int found = bpf_map_lookup_elem(&cgroup_filter, &cg) != 0;
+		for (int level = 1; level <= 12 && !found; level++) {
+			__u64 up = bpf_get_current_ancestor_cgroup_id(level);
+			if (!up)
+				break;
+			found = bpf_map_lookup_elem(&cgroup_filter, &up) != 0;
+		}
+		if (!found)
 			return 0;
 	}
 	if (c->filter_comms) {
