@@ -166,12 +166,20 @@ impl HttpParser {
     /// Switches to `state` and replays what was seen before.
     fn enter(&mut self, meta: &ConnMeta, state: State, out: &mut Output<'_>) {
         let old = std::mem::replace(&mut self.state, state);
-        if let State::Undetected(u) = old {
-            for event in u.events {
-                match event {
-                    Event::Data(dir, ts, bytes) => self.parse(meta, dir, ts, &bytes, out),
+        let State::Undetected(u) = old else { return };
+        // Consecutive pieces of one direction are handed over as one.
+        let mut merged: Vec<Event> = Vec::with_capacity(u.events.len());
+        for event in u.events {
+            let Event::Data(dir, ts, bytes) = event;
+            match merged.last_mut() {
+                Some(Event::Data(last_dir, _, last)) if *last_dir == dir => {
+                    last.extend_from_slice(&bytes)
                 }
+                _ => merged.push(Event::Data(dir, ts, bytes)),
             }
+        }
+        for Event::Data(dir, ts, bytes) in merged {
+            self.parse(meta, dir, ts, &bytes, out);
         }
     }
 
@@ -269,9 +277,18 @@ impl Parser for HttpParser {
                 .copied()
                 .unwrap_or(false);
         if decisive || both_unknown {
+            // What this direction sent before is replayed together with
+            // these bytes, so the parser sees the start in one piece.
+            let replay = !u.events.is_empty();
+            if replay {
+                u.events.push(Event::Data(dir, ts, bytes.to_vec()));
+            }
             let state = self.decide(meta, dir, verdict);
             self.enter(meta, state, out);
-            return self.parse(meta, dir, ts, bytes, out);
+            if !replay {
+                self.parse(meta, dir, ts, bytes, out);
+            }
+            return;
         }
         // Not known yet, or not HTTP in this direction while the other one
         // may still tell (a malformed request answered by a status line):

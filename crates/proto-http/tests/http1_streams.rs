@@ -296,6 +296,59 @@ fn expect_continue_interim_responses_are_not_final() {
 }
 
 #[test]
+fn refused_expect_continue_body_may_be_skipped_or_sent() {
+    let head: &[u8] = b"POST /up HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n";
+    let refused: &[u8] = b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n";
+    // The client gives up the body and sends its next request.
+    let o = check(&[Ev::C(head), Ev::S(refused), Ev::C(GET), Ev::S(OK)]);
+    let got: Vec<_> = o
+        .exchanges
+        .iter()
+        .map(|e| (req(e).path.clone(), req(e).body.size, resp(e).status))
+        .collect();
+    assert_eq!(
+        got,
+        [("/up".into(), 0, 401), ("/users/1?x=y".into(), 0, 200)]
+    );
+    // The client sends the body anyway.
+    let o = check(&[
+        Ev::C(head),
+        Ev::S(refused),
+        Ev::C(b"0123456789"),
+        Ev::C(GET),
+        Ev::S(OK),
+    ]);
+    let got: Vec<_> = o
+        .exchanges
+        .iter()
+        .map(|e| (req(e).path.clone(), req(e).body.size, resp(e).status))
+        .collect();
+    assert_eq!(
+        got,
+        [("/up".into(), 10, 401), ("/users/1?x=y".into(), 0, 200)]
+    );
+    // A JSON body the client sends anyway is a body.
+    let o = check(&[
+        Ev::C(head),
+        Ev::S(refused),
+        Ev::C(br#"{"k":"vv"}"#),
+        Ev::C(GET),
+        Ev::S(OK),
+    ]);
+    assert_eq!(req(&o.exchanges[0]).body.data, br#"{"k":"vv"}"#);
+    assert_eq!(o.exchanges.len(), 2);
+}
+
+#[test]
+fn http2_frames_without_preface_go_to_the_http2_parser() {
+    // A SETTINGS frame and a PING: a connection joined after its preface.
+    let frames: &[u8] =
+        b"\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x00\x08\x06\x00\x00\x00\x00\x00pingping";
+    let o = check_with(&HttpConfig::default(), true, &[Ev::C(frames)]);
+    assert_eq!(o.detected, "h2");
+}
+
+#[test]
 fn websocket_upgrade_stops_parsing() {
     let request: &[u8] =
         b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";

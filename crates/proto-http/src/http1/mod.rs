@@ -81,6 +81,11 @@ struct Side {
     /// While lost: drop the rest of the current line before scanning (it
     /// held a start line that failed to parse).
     skip_line: bool,
+    /// Client side: the server gave its final answer to an
+    /// `Expect: 100-continue` request before any body byte, so the client
+    /// may skip the body and send its next request instead. `buf` holds
+    /// the first bytes until they tell which.
+    body_optional: bool,
 }
 
 impl Side {
@@ -91,6 +96,7 @@ impl Side {
             buf_ts: Timestamp(0),
             target: None,
             skip_line: false,
+            body_optional: false,
         }
     }
 }
@@ -113,6 +119,8 @@ struct Entry {
     method: Method,
     upgrade: bool,
     upgrade_h2c: bool,
+    /// `Expect: 100-continue`, and no `100` seen yet.
+    awaits_continue: bool,
     response: Option<Response>,
     resp_version: u8,
     resp_done: bool,
@@ -128,6 +136,7 @@ impl Entry {
             method: Method::Other,
             upgrade: false,
             upgrade_h2c: false,
+            awaits_continue: false,
             response: None,
             resp_version: 1,
             resp_done: false,
@@ -257,6 +266,7 @@ impl Http1 {
         let mut pos = 0;
         let mut idle = 0;
         while let Some(rest) = bytes.get(pos..).filter(|r| !r.is_empty()) {
+            let optional = self.side(dir).body_optional;
             let step = match self.side(dir).state {
                 SideState::Head => match self.is_client(dir) {
                     Some(true) => self.request_head(meta, dir, ts, rest, out),
@@ -266,6 +276,7 @@ impl Http1 {
                         Step::Consumed(0)
                     }
                 },
+                SideState::Body(_) if optional => self.optional_body(meta, dir, ts, rest, out),
                 SideState::Body(_) => self.body(meta, dir, rest, out),
                 SideState::Lost => self.scan(dir, ts, rest, out),
                 SideState::Held => {
@@ -475,6 +486,7 @@ impl Http1 {
             method,
             upgrade: framed.upgrade,
             upgrade_h2c: framed.upgrade_h2c,
+            awaits_continue: framed.expect_continue,
             response: None,
             resp_version: version,
             resp_done: false,
@@ -516,6 +528,7 @@ impl Http1 {
     }
 
     fn finish_request(&mut self, meta: &ConnMeta, dir: Direction, out: &mut Output<'_>) {
+        self.side(dir).body_optional = false;
         let target = self.side(dir).target.take();
         let mut hold = false;
         if let Some(e) = target.and_then(|id| self.entry(id)) {
@@ -699,6 +712,11 @@ impl Http1 {
                 return Step::Consumed(len);
             }
             // Interim (100 Continue, 102, 103): not the final response.
+            if status == 100
+                && let Some(e) = self.queue.get_mut(self.answered)
+            {
+                e.awaits_continue = false;
+            }
             return Step::Consumed(len);
         }
         self.responses_seen += 1;
@@ -733,16 +751,26 @@ impl Http1 {
                 None => Some(Framing::Close),
             }
         };
+        let mut skippable_body = false;
         let held = if let Some(e) = id.and_then(|id| self.entry(id)) {
             e.response = Some(response);
             e.resp_version = version;
             for f in flags {
                 e.flag(f);
             }
+            skippable_body = e.awaits_continue
+                && !e.req_done
+                && e.request.as_ref().is_some_and(|r| r.body.size == 0);
             e.upgrade || e.method == Method::Connect
         } else {
             false
         };
+        if skippable_body
+            && let Some(client) = self.client
+            && self.side(client).target == id
+        {
+            self.side(client).body_optional = true;
+        }
         if tunnel {
             if let Some(e) = id.and_then(|id| self.entry(id)) {
                 e.flag(Flag::Upgrade);
@@ -852,6 +880,51 @@ impl Http1 {
         }
         self.side(dir).state = SideState::Head;
         self.emit_ready(meta, out);
+    }
+
+    /// The client may skip the body the server refused: its next bytes
+    /// tell whether they are that body or the next request.
+    fn optional_body(
+        &mut self,
+        meta: &ConnMeta,
+        dir: Direction,
+        ts: Timestamp,
+        rest: &[u8],
+        out: &mut Output<'_>,
+    ) -> Step {
+        let side = self.side(dir);
+        let mut probe = side.buf.clone();
+        probe.extend_from_slice(rest.get(..rest.len().min(64)).unwrap_or_default());
+        match crate::detect::detect(&probe) {
+            crate::detect::Detected::Request => {
+                // No body after all: the next request starts here.
+                side.body_optional = false;
+                let buf = std::mem::take(&mut side.buf);
+                let buf_ts = side.buf_ts;
+                self.finish_request(meta, dir, out);
+                let side = self.side(dir);
+                side.buf = buf;
+                side.buf_ts = buf_ts;
+                Step::Consumed(0)
+            }
+            crate::detect::Detected::NeedMore if probe.len() < 64 => {
+                if side.buf.is_empty() {
+                    side.buf_ts = ts;
+                }
+                side.buf.extend_from_slice(rest);
+                Step::Consumed(rest.len())
+            }
+            _ => {
+                // It is the body: replay what was held back, then go on.
+                side.body_optional = false;
+                let held = std::mem::take(&mut side.buf);
+                let held_ts = side.buf_ts;
+                if !held.is_empty() {
+                    let _ = self.data(meta, dir, held_ts, &held, out);
+                }
+                Step::Consumed(0)
+            }
+        }
     }
 
     fn body(&mut self, meta: &ConnMeta, dir: Direction, rest: &[u8], out: &mut Output<'_>) -> Step {
@@ -1008,6 +1081,12 @@ impl Http1 {
         let client = self.is_client(dir);
         let target = self.side(dir).target;
         let side = self.side(dir);
+        if side.body_optional {
+            // What the held bytes were is lost with the gap.
+            side.body_optional = false;
+            unparsed(out, side.buf.len());
+            side.buf.clear();
+        }
         let n = side.buf.len();
         match &mut side.state {
             SideState::Stopped => {}
