@@ -1,0 +1,364 @@
+//! End to end: curl → TLS → nginx, captured by `examples/akto_agent` with
+//! eBPF, read back from the `akto.api.logs` topic of a tansu broker.
+//!
+//! Needs root, nginx, openssl, curl, tansu and the example binary (built by
+//! `cargo test --all-features`, or `cargo build --example akto_agent
+//! --features ebpf,kafka,http`; `AKTO_AGENT_BIN` points elsewhere). Skips
+//! with the reason otherwise.
+#![allow(clippy::indexing_slicing, clippy::print_stderr)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{Broker, free_port, wait_for};
+use serde_json::Value;
+
+/// Kills a child process when dropped.
+struct Guard(Option<Child>);
+
+impl Guard {
+    fn pid(&self) -> u32 {
+        self.0.as_ref().map_or(0, Child::id)
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn skip(why: &str) {
+    eprintln!("SKIP akto_agent end-to-end: {why}");
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+    })
+}
+
+fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The example binary: `AKTO_AGENT_BIN`, or `target/<profile>/examples/akto_agent`.
+fn agent_bin() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("AKTO_AGENT_BIN") {
+        return Some(PathBuf::from(p));
+    }
+    // This test runs from target/<profile>/deps/.
+    let exe = std::env::current_exe().ok()?;
+    let profile_dir = exe.parent()?.parent()?;
+    let p = profile_dir.join("examples").join("akto_agent");
+    p.is_file().then_some(p)
+}
+
+fn tls_server(dir: &Path, port: u16) -> Guard {
+    let ok = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+        ])
+        .args(["/CN=shop.test", "-keyout"])
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(ok.success(), "openssl req failed");
+    let d = dir.display();
+    let conf = format!(
+        r#"daemon off; master_process off; worker_processes 1;
+pid {d}/nginx.pid; error_log {d}/error.log;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
+  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+  server {{
+    listen 127.0.0.1:{port} ssl;
+    server_name shop.test;
+    ssl_certificate {d}/cert.pem; ssl_certificate_key {d}/key.pem;
+    location /api/ {{ default_type application/json; return 200 '{{"ok":true}}'; }}
+    location = /orders {{ default_type application/json; return 201 '{{"id":9}}'; }}
+  }}
+}}
+"#
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    let child = Command::new("nginx")
+        .arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .arg("-e")
+        .arg(dir.join("error.log"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx");
+    let g = Guard(Some(child));
+    assert!(
+        wait_for(Duration::from_secs(10), || std::net::TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok()),
+        "nginx did not listen: {}",
+        std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+    );
+    g
+}
+
+/// One curl request; returns the response body.
+fn curl(port: u16, host: &str, path: &str, headers: &[&str], body: Option<&str>) -> String {
+    let url = format!("https://{host}:{port}{path}");
+    let mut c = Command::new("curl");
+    c.args(["-sS", "-k", "--http1.1", "--max-time", "5", "--resolve"])
+        .arg(format!("shop.test:{port}:127.0.0.1"));
+    for h in headers {
+        c.args(["-H", h]);
+    }
+    if let Some(b) = body {
+        c.args(["-H", "Content-Type: application/json", "--data", b]);
+    }
+    let out = c.arg(url).output().expect("curl");
+    assert!(
+        out.status.success(),
+        "curl {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn tls_requests_become_akto_messages_with_the_header_rules_applied() {
+    if !is_root() {
+        return skip("not root (eBPF needs it)");
+    }
+    for cmd in ["nginx", "openssl", "curl"] {
+        if !have(cmd) {
+            return skip(&format!("{cmd} is not installed"));
+        }
+    }
+    let Some(agent) = agent_bin() else {
+        return skip(
+            "examples/akto_agent is not built: cargo build --example akto_agent --features \
+             ebpf,kafka,http (or set AKTO_AGENT_BIN)",
+        );
+    };
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    broker.create_topic("akto.api.logs");
+
+    let dir = std::env::temp_dir().join(format!("cleartap-akto-e2e-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let nginx = tls_server(&dir, port);
+    let started = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+
+    let mut child = Command::new(&agent)
+        .env("AKTO_KAFKA_BROKER_MAL", broker.addr())
+        .env("AKTO_TRAFFIC_BATCH_TIME_SECS", "1")
+        .env(
+            "AKTO_MODULE_DISCOVERY_CONFIG",
+            r#"[{"key":{"eq":"X-Tenant","ifAbsent":"reject"},"value":{"regex":"^blue$"}}]"#,
+        )
+        .env("AKTO_IGNORE_IP_TRAFFIC", "true")
+        .env("TRAFFIC_INACTIVITY_THRESHOLD", "2")
+        .env("UPROBE_POLL_INTERVAL", "0.05")
+        .env("PROBE_ALL_PID", "true")
+        .env("KAFKA_POLL_INTERVAL", "0.1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start akto_agent");
+    let log = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stderr = child.stderr.take().unwrap();
+    let agent_pid = child.id();
+    let mut agent_guard = Guard(Some(child));
+    {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[agent] {line}");
+                log.lock().unwrap().push(line);
+            }
+        });
+    }
+    let ready = wait_for(Duration::from_secs(60), || {
+        log.lock().unwrap().iter().any(|l| l.contains("capturing"))
+    });
+    if !ready {
+        let lines = log.lock().unwrap().join("\n");
+        panic!("akto_agent did not start capturing within 60 s:\n{lines}");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+
+    // (path, method, tenant header, host, body, expected response)
+    let blue = ["X-Tenant: blue"];
+    assert_eq!(
+        curl(port, "shop.test", "/api/items/1?full=1", &blue, None),
+        r#"{"ok":true}"#
+    );
+    assert_eq!(
+        curl(port, "shop.test", "/orders", &blue, Some(r#"{"item":7}"#)),
+        r#"{"id":9}"#
+    );
+    curl(port, "shop.test", "/api/items/2", &["X-Tenant: red"], None);
+    curl(port, "shop.test", "/api/items/3", &[], None);
+    curl(port, "127.0.0.1", "/api/items/4", &blue, None);
+
+    let reader = broker.reader("akto.api.logs");
+    let mut got: Vec<Value> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let inbound_paths = |got: &[Value]| -> Vec<String> {
+        got.iter()
+            .filter(|v| v["direction"] == "1")
+            .map(|v| v["path"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    while Instant::now() < deadline && inbound_paths(&got).len() < 2 {
+        for m in reader.read(1, Duration::from_millis(500)) {
+            got.push(serde_json::from_slice(&m.payload).expect("message is JSON"));
+        }
+    }
+    // Anything that should not be there has had the same time to arrive.
+    std::thread::sleep(Duration::from_secs(3));
+    for m in reader.read(100, Duration::from_secs(2)) {
+        got.push(serde_json::from_slice(&m.payload).expect("message is JSON"));
+    }
+
+    // Stop the agent: it flushes and exits 0.
+    let _ = Command::new("kill")
+        .args(["-TERM", &agent_pid.to_string()])
+        .status();
+    let mut child = agent_guard.0.take().unwrap();
+    let exited = wait_for(Duration::from_secs(30), || {
+        child.try_wait().ok().flatten().is_some()
+    });
+    let status = child.try_wait().ok().flatten();
+    if !exited {
+        let _ = child.kill();
+    }
+    eprintln!("akto_agent exit: {status:?}; {} message(s)", got.len());
+    for v in &got {
+        eprintln!(
+            "  {} {} {} dir={} pid={}",
+            v["method"], v["path"], v["statusCode"], v["direction"], v["process_id"]
+        );
+    }
+
+    // Only blue requests to a named host passed the rules.
+    for v in &got {
+        let headers: HashMap<String, String> =
+            serde_json::from_str::<HashMap<String, String>>(v["requestHeaders"].as_str().unwrap())
+                .unwrap()
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .collect();
+        assert_eq!(
+            headers.get("x-tenant").map(String::as_str),
+            Some("blue"),
+            "{v}"
+        );
+        assert_eq!(headers["host"], format!("shop.test:{port}"), "{v}");
+        let path = v["path"].as_str().unwrap();
+        assert!(
+            path == "/api/items/1?full=1" || path == "/orders",
+            "unexpected {path}"
+        );
+    }
+
+    // nginx's side (inbound): exactly the two requests, field by field.
+    let inbound: Vec<&Value> = got.iter().filter(|v| v["direction"] == "1").collect();
+    assert_eq!(inbound.len(), 2, "inbound: {inbound:?}");
+    let by_path = |p: &str| *inbound.iter().find(|v| v["path"] == p).expect(p);
+    let get = by_path("/api/items/1?full=1");
+    let post = by_path("/orders");
+    for (v, method, code, status, req_body, resp_body) in [
+        (get, "GET", "200", "200 OK", "", r#"{"ok":true}"#),
+        (
+            post,
+            "POST",
+            "201",
+            "201 Created",
+            r#"{"item":7}"#,
+            r#"{"id":9}"#,
+        ),
+    ] {
+        assert_eq!(v["method"], method);
+        assert_eq!(v["type"], "HTTP/1.1");
+        assert_eq!(v["statusCode"], code);
+        assert_eq!(v["status"], status);
+        assert_eq!(v["requestPayload"], req_body);
+        assert_eq!(v["responsePayload"], resp_body);
+        assert_eq!(v["ip"], "127.0.0.1");
+        assert_eq!(v["destIp"], "127.0.0.1");
+        assert_eq!(v["process_id"], nginx.pid().to_string());
+        assert_ne!(v["socket_id"], "0");
+        assert_eq!(v["akto_account_id"], "1000000");
+        assert_eq!(v["source"], "MIRRORING");
+        assert_eq!(v["is_pending"], "false");
+        let t: u64 = v["time"].as_str().unwrap().parse().unwrap();
+        assert!(
+            t >= started && t <= started + 120,
+            "time {t} vs start {started}"
+        );
+        let rh: HashMap<String, String> =
+            serde_json::from_str(v["responseHeaders"].as_str().unwrap()).unwrap();
+        let ct = rh
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+        assert_eq!(ct.map(|(_, v)| v.as_str()), Some("application/json"));
+    }
+    // curl's side (outbound): the same two requests, from curl's processes.
+    let outbound: Vec<&Value> = got.iter().filter(|v| v["direction"] == "2").collect();
+    let mut paths: Vec<&str> = outbound
+        .iter()
+        .map(|v| v["path"].as_str().unwrap())
+        .collect();
+    paths.sort_unstable();
+    assert_eq!(
+        paths,
+        ["/api/items/1?full=1", "/orders"],
+        "outbound: {outbound:?}"
+    );
+    for v in &outbound {
+        assert_ne!(v["process_id"], nginx.pid().to_string());
+        assert_eq!(v["ip"], "127.0.0.1");
+        let is_post = v["path"] == "/orders";
+        assert_eq!(v["method"], if is_post { "POST" } else { "GET" });
+        assert_eq!(
+            v["responsePayload"],
+            if is_post {
+                r#"{"id":9}"#
+            } else {
+                r#"{"ok":true}"#
+            }
+        );
+    }
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "agent exit status");
+    let _ = std::fs::remove_dir_all(&dir);
+}
