@@ -1,2 +1,221 @@
-//! HTTP/2 parsing throughput (filled in below).
-fn main() {}
+//! HTTP/2 parsing throughput: a connection of realistic request/response
+//! header blocks (HPACK with dynamic-table hits and Huffman literals) and
+//! small DATA frames, fed to `H2Parser` in packet-sized chunks, in bytes/s.
+#![allow(missing_docs, clippy::indexing_slicing)]
+
+use capture_core::model::{CaptureSource, ConnKey, ConnMeta, Direction, NetnsId, Timestamp};
+use capture_core::stage::{Output, Parser};
+use capture_core::stats::Counters;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use proto_http::h2::frame::{FrameType, PREFACE, write_frame};
+use proto_http::h2::{H2Config, H2Parser};
+use proto_http::hpack::encode::{self, Indexing};
+
+/// A minimal HPACK encoder with a dynamic table, as browsers and servers
+/// use it: exact matches indexed, known names referenced, new fields added.
+struct Encoder {
+    table: Vec<(String, String)>,
+}
+
+const STATIC: [(&str, &str); 8] = [
+    (":method", "GET"),
+    (":method", "POST"),
+    (":path", "/"),
+    (":scheme", "https"),
+    (":status", "200"),
+    (":status", "404"),
+    (":authority", ""),
+    ("content-type", ""),
+];
+const STATIC_INDEX: [usize; 8] = [2, 3, 4, 7, 8, 13, 1, 31];
+
+impl Encoder {
+    fn size(&self) -> usize {
+        self.table.iter().map(|(n, v)| n.len() + v.len() + 32).sum()
+    }
+
+    fn field(&mut self, name: &str, value: &str, index: bool, out: &mut Vec<u8>) {
+        if let Some(i) = STATIC.iter().position(|(n, v)| *n == name && *v == value) {
+            return encode::indexed(STATIC_INDEX[i], out);
+        }
+        if let Some(i) = self.table.iter().position(|(n, v)| n == name && v == value) {
+            return encode::indexed(62 + i, out);
+        }
+        let name_ref = STATIC
+            .iter()
+            .position(|(n, _)| *n == name)
+            .map(|i| STATIC_INDEX[i])
+            .or_else(|| {
+                self.table
+                    .iter()
+                    .position(|(n, _)| n == name)
+                    .map(|i| 62 + i)
+            });
+        let indexing = if index {
+            Indexing::Incremental
+        } else {
+            Indexing::Without
+        };
+        encode::literal(
+            name_ref.ok_or(name.as_bytes()),
+            value.as_bytes(),
+            indexing,
+            true,
+            out,
+        );
+        if index {
+            self.table.insert(0, (name.to_owned(), value.to_owned()));
+            while self.size() > 4096 {
+                self.table.pop();
+            }
+        }
+    }
+}
+
+/// Client and server bytes of one connection, as (direction, chunk) in wire order.
+fn connection(streams: u32) -> (Vec<(Direction, Vec<u8>)>, usize) {
+    let (mut req_enc, mut resp_enc) =
+        (Encoder { table: Vec::new() }, Encoder { table: Vec::new() });
+    let mut chunks = Vec::new();
+    let mut client = PREFACE.to_vec();
+    write_frame(
+        FrameType::Settings,
+        0,
+        0,
+        &[0, 3, 0, 0, 0, 100, 0, 4, 0, 0x60, 0, 0],
+        &mut client,
+    );
+    chunks.push((Direction::ClientToServer, client));
+    let mut server = Vec::new();
+    write_frame(
+        FrameType::Settings,
+        0,
+        0,
+        &[0, 3, 0, 0, 0, 128],
+        &mut server,
+    );
+    chunks.push((Direction::ServerToClient, server));
+    let body = vec![b'x'; 600];
+    for i in 0..streams {
+        let id = 2 * i + 1;
+        let mut block = Vec::new();
+        let post = i % 4 == 0;
+        req_enc.field(
+            ":method",
+            if post { "POST" } else { "GET" },
+            false,
+            &mut block,
+        );
+        req_enc.field(":scheme", "https", false, &mut block);
+        req_enc.field(":authority", "api.example.com", true, &mut block);
+        req_enc.field(
+            ":path",
+            &format!("/v1/items/{}?page={}", i % 50, i % 7),
+            false,
+            &mut block,
+        );
+        req_enc.field(
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0",
+            true,
+            &mut block,
+        );
+        req_enc.field(
+            "accept",
+            "application/json, text/plain, */*",
+            true,
+            &mut block,
+        );
+        req_enc.field("accept-language", "en-US,en;q=0.9", true, &mut block);
+        req_enc.field(
+            "cookie",
+            &format!("session=9f86d081884c7d659a2feaa0c55ad015; tz={}", i / 100),
+            true,
+            &mut block,
+        );
+        req_enc.field(
+            "x-request-id",
+            &format!("{:032x}", u128::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            false,
+            &mut block,
+        );
+        let mut c = Vec::new();
+        write_frame(
+            FrameType::Headers,
+            0x4 | u8::from(!post),
+            id,
+            &block,
+            &mut c,
+        );
+        if post {
+            write_frame(FrameType::Data, 0x1, id, &body[..200], &mut c);
+        }
+        chunks.push((Direction::ClientToServer, c));
+
+        let mut block = Vec::new();
+        resp_enc.field(
+            ":status",
+            if i % 10 == 9 { "404" } else { "200" },
+            false,
+            &mut block,
+        );
+        resp_enc.field("server", "envoy", true, &mut block);
+        resp_enc.field(
+            "date",
+            &format!("Mon, 21 Oct 2024 20:13:{:02} GMT", i % 60),
+            true,
+            &mut block,
+        );
+        resp_enc.field("content-type", "application/json", true, &mut block);
+        resp_enc.field("content-length", "600", true, &mut block);
+        resp_enc.field("cache-control", "private, max-age=0", true, &mut block);
+        resp_enc.field(
+            "x-envoy-upstream-service-time",
+            &format!("{}", i % 13),
+            false,
+            &mut block,
+        );
+        let mut s = Vec::new();
+        write_frame(FrameType::Headers, 0x4, id, &block, &mut s);
+        write_frame(FrameType::Data, 0x1, id, &body, &mut s);
+        chunks.push((Direction::ServerToClient, s));
+    }
+    let total = chunks.iter().map(|(_, c)| c.len()).sum();
+    (chunks, total)
+}
+
+fn bench(c: &mut Criterion) {
+    let meta = ConnMeta {
+        key: ConnKey::new(
+            "10.0.0.1:40000".parse().unwrap(),
+            "10.0.0.2:443".parse().unwrap(),
+            NetnsId::UNKNOWN,
+        ),
+        source: CaptureSource::Pcap,
+        comm: None,
+        traffic: None,
+        opened: Timestamp(0),
+        mid_stream: false,
+    };
+    let (chunks, total) = connection(1000);
+    let config = H2Config::default();
+    let mut group = c.benchmark_group("h2");
+    group.throughput(Throughput::Bytes(total as u64));
+    group.bench_function("hpack_streams_1000", |b| {
+        let counters = Counters::default();
+        let mut exchanges = Vec::with_capacity(1024);
+        b.iter(|| {
+            let mut parser = H2Parser::new(&config, &meta);
+            for (i, (dir, chunk)) in chunks.iter().enumerate() {
+                let mut out = Output::new(&mut exchanges, &counters);
+                parser.data(&meta, *dir, Timestamp(i as u64), chunk, &mut out);
+            }
+            assert_eq!(exchanges.len(), 1000);
+            exchanges.clear();
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

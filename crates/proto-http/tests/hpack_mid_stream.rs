@@ -104,7 +104,7 @@ fn request(i: usize) -> Vec<(&'static str, String)> {
     vec![
         (
             ":method",
-            if i % 3 == 0 { "POST" } else { "GET" }.to_owned(),
+            if i.is_multiple_of(3) { "POST" } else { "GET" }.to_owned(),
         ),
         (":path", format!("/api/items/{}", i % 7)),
         ("user-agent", "curl/8.5.0".to_owned()),

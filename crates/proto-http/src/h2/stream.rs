@@ -67,6 +67,19 @@ impl HeaderList {
     }
 }
 
+/// Most trailer fields kept per message: a stream may send any number of
+/// trailer blocks, each within the header-list limit.
+const MAX_TRAILERS: usize = 256;
+
+/// Appends trailer fields up to [`MAX_TRAILERS`]; beyond it the message is flagged.
+fn add_trailers(trailers: &mut Vec<Header>, fields: Vec<Header>, flags: &mut Vec<Flag>) {
+    let room = MAX_TRAILERS.saturating_sub(trailers.len());
+    if fields.len() > room && !flags.contains(&Flag::Malformed) {
+        flags.push(Flag::Malformed);
+    }
+    trailers.extend(fields.into_iter().take(room));
+}
+
 /// The state of one side (request or response) of a stream.
 #[derive(Debug, Default)]
 pub(crate) struct Side {
@@ -123,7 +136,7 @@ impl Stream {
     pub(crate) fn request_headers(&mut self, ts: Timestamp, list: HeaderList, end_stream: bool) {
         self.note(&list);
         match &mut self.request {
-            Some(req) => req.trailers.extend(list.fields),
+            Some(req) => add_trailers(&mut req.trailers, list.fields, &mut self.flags),
             None => {
                 if list.content_type_is_grpc() {
                     self.grpc = true;
@@ -157,7 +170,7 @@ impl Stream {
             .is_some_and(|r| (100..200).contains(&r.status));
         match &mut self.response {
             Some(resp) if !informational || list.status.is_none() => {
-                resp.trailers.extend(list.fields)
+                add_trailers(&mut resp.trailers, list.fields, &mut self.flags)
             }
             _ => {
                 if list.content_type_is_grpc() {
