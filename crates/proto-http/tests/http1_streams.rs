@@ -522,6 +522,25 @@ fn server_gap_between_responses_loses_one_response() {
 }
 
 #[test]
+fn exchange_lost_in_both_directions_leaves_no_empty_record() {
+    let o = check(&[
+        Ev::C(GET),
+        Ev::S(OK),
+        Ev::GapC(80),
+        Ev::GapS(90),
+        Ev::C(GET),
+        Ev::S(OK),
+    ]);
+    assert_eq!(o.exchanges.len(), 2);
+    assert!(
+        o.exchanges
+            .iter()
+            .all(|e| e.request.is_some() && e.response.is_some())
+    );
+    assert!(o.exchanges.iter().all(|e| e.flags.is_empty()));
+}
+
+#[test]
 fn http09_reply_has_status_zero_and_body_until_close() {
     let request: &[u8] = b"GET / HTTP/1.1\r\nHost: old\r\n\r\n";
     let reply: &[u8] = b"<html>hello</html>\n";

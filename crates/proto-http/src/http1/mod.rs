@@ -1211,6 +1211,11 @@ impl Http1 {
     }
 
     fn emit(&self, meta: &ConnMeta, e: Entry, out: &mut Output<'_>) {
+        if e.request.is_none() && e.response.is_none() {
+            // A request lost in capture whose response was lost too: the
+            // bytes are already counted, there is nothing to report.
+            return;
+        }
         let version = if e.request.is_some() {
             e.req_version
         } else {
