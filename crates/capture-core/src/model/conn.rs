@@ -66,6 +66,16 @@ pub enum TrafficDirection {
     Outbound,
 }
 
+impl TrafficDirection {
+    /// The name used in JSON records.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Inbound => "inbound",
+            Self::Outbound => "outbound",
+        }
+    }
+}
+
 /// How the bytes of a connection were captured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum CaptureSource {

@@ -2,6 +2,7 @@
 
 mod conn;
 mod exchange;
+mod json;
 mod segment;
 mod time;
 

@@ -46,7 +46,7 @@ impl<W: Write + Send> Sink for JsonLinesSink<W> {
     fn write(&mut self, batch: &mut Vec<Exchange>) -> Result<(), SinkError> {
         for ex in batch.drain(..) {
             self.line.clear();
-            serde_json::to_writer(&mut self.line, &ex)?;
+            ex.write_json(&mut self.line);
             self.line.push(b'\n');
             self.out.write_all(&self.line)?;
         }

@@ -1,0 +1,373 @@
+//! A fast writer of the JSON record: the same output as the `Serialize`
+//! impls (a test holds them equal), without serde's per-byte escaping or
+//! `fmt` machinery on the hot path of the JSON-lines sink.
+
+use std::net::SocketAddr;
+
+use base64::Engine as _;
+
+use super::{Body, ConnInfo, Exchange, Header, Request, Response};
+
+/// Bytes that must be escaped in a JSON string: controls, `"` and `\`.
+const fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// True if any of the eight bytes in `w` needs escaping (SWAR).
+#[inline]
+fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    // Bytes < 0x20 (ignoring bytes >= 0x80, which never need escaping).
+    let below = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
+    below | has_zero(w ^ (ONES * u64::from(b'"'))) | has_zero(w ^ (ONES * u64::from(b'\\'))) != 0
+}
+
+fn push_escaped_byte(out: &mut Vec<u8>, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    match b {
+        b'"' => out.extend_from_slice(b"\\\""),
+        b'\\' => out.extend_from_slice(b"\\\\"),
+        b'\n' => out.extend_from_slice(b"\\n"),
+        b'\r' => out.extend_from_slice(b"\\r"),
+        b'\t' => out.extend_from_slice(b"\\t"),
+        0x08 => out.extend_from_slice(b"\\b"),
+        0x0c => out.extend_from_slice(b"\\f"),
+        _ => {
+            let hi = HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0');
+            let lo = HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0');
+            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', hi, lo]);
+        }
+    }
+}
+
+/// Writes `s` as a JSON string.
+pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(chunk) = bytes.get(i..i + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            if !word_needs_escape(u64::from_le_bytes(w)) {
+                i += 8;
+                continue;
+            }
+        }
+        let end = (i + 8).min(bytes.len());
+        while i < end {
+            let b = bytes.get(i).copied().unwrap_or(0);
+            if needs_escape(b) {
+                out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
+                push_escaped_byte(out, b);
+                start = i + 1;
+            }
+            i += 1;
+        }
+    }
+    out.extend_from_slice(bytes.get(start..).unwrap_or_default());
+    out.push(b'"');
+}
+
+fn uint(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        if let Some(d) = buf.get_mut(i) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(buf.get(i..).unwrap_or_default());
+}
+
+fn socket_addr(out: &mut Vec<u8>, addr: &SocketAddr) {
+    out.push(b'"');
+    match addr {
+        SocketAddr::V4(v4) => {
+            for (k, octet) in v4.ip().octets().iter().enumerate() {
+                if k > 0 {
+                    out.push(b'.');
+                }
+                uint(out, u64::from(*octet));
+            }
+            out.push(b':');
+            uint(out, u64::from(v4.port()));
+        }
+        SocketAddr::V6(_) => out.extend_from_slice(addr.to_string().as_bytes()),
+    }
+    out.push(b'"');
+}
+
+fn key(out: &mut Vec<u8>, first: &mut bool, name: &str) {
+    if !std::mem::replace(first, false) {
+        out.push(b',');
+    }
+    out.push(b'"');
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+fn opt_uint(out: &mut Vec<u8>, v: Option<u64>) {
+    match v {
+        Some(n) => uint(out, n),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+fn opt_string(out: &mut Vec<u8>, v: Option<&str>) {
+    match v {
+        Some(s) => string(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+fn headers(out: &mut Vec<u8>, list: &[Header]) {
+    out.push(b'[');
+    for (i, h) in list.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'[');
+        string(out, &h.name);
+        out.push(b',');
+        string(out, &h.value);
+        out.push(b']');
+    }
+    out.push(b']');
+}
+
+fn body(out: &mut Vec<u8>, first: &mut bool, b: &Body) {
+    key(out, first, "body_size");
+    uint(out, b.size);
+    match std::str::from_utf8(&b.data) {
+        Ok(s) => {
+            key(out, first, "body");
+            string(out, s);
+            key(out, first, "body_encoding");
+            out.extend_from_slice(b"\"utf8\"");
+        }
+        Err(_) => {
+            key(out, first, "body");
+            out.push(b'"');
+            let start = out.len();
+            let len = base64::encoded_len(b.data.len(), true).unwrap_or(0);
+            out.resize(start + len, 0);
+            if let Some(dst) = out.get_mut(start..) {
+                let written = base64::engine::general_purpose::STANDARD
+                    .encode_slice(&b.data, dst)
+                    .unwrap_or(0);
+                out.truncate(start + written);
+            }
+            out.push(b'"');
+            key(out, first, "body_encoding");
+            out.extend_from_slice(b"\"base64\"");
+        }
+    }
+    key(out, first, "truncated");
+    out.extend_from_slice(if b.truncated { b"true" } else { b"false" });
+}
+
+fn conn(out: &mut Vec<u8>, c: &ConnInfo) {
+    let first = &mut true;
+    out.push(b'{');
+    key(out, first, "client");
+    socket_addr(out, &c.client);
+    key(out, first, "server");
+    socket_addr(out, &c.server);
+    key(out, first, "netns");
+    opt_uint(out, c.netns);
+    key(out, first, "pid");
+    opt_uint(out, c.pid.map(u64::from));
+    key(out, first, "comm");
+    opt_string(out, c.comm.as_deref());
+    if let Some(fd) = c.fd {
+        key(out, first, "fd");
+        uint(out, u64::from(fd));
+    }
+    out.push(b'}');
+}
+
+fn request(out: &mut Vec<u8>, r: &Request) {
+    let first = &mut true;
+    out.push(b'{');
+    key(out, first, "ts");
+    uint(out, r.ts.as_nanos());
+    key(out, first, "method");
+    string(out, &r.method);
+    key(out, first, "path");
+    string(out, &r.path);
+    key(out, first, "authority");
+    opt_string(out, r.authority.as_deref());
+    key(out, first, "headers");
+    headers(out, &r.headers);
+    if !r.trailers.is_empty() {
+        key(out, first, "trailers");
+        headers(out, &r.trailers);
+    }
+    body(out, first, &r.body);
+    out.push(b'}');
+}
+
+fn response(out: &mut Vec<u8>, r: &Response) {
+    let first = &mut true;
+    out.push(b'{');
+    key(out, first, "ts");
+    uint(out, r.ts.as_nanos());
+    key(out, first, "status");
+    uint(out, u64::from(r.status));
+    if let Some(reason) = &r.reason {
+        key(out, first, "reason");
+        string(out, reason);
+    }
+    key(out, first, "headers");
+    headers(out, &r.headers);
+    if !r.trailers.is_empty() {
+        key(out, first, "trailers");
+        headers(out, &r.trailers);
+    }
+    body(out, first, &r.body);
+    out.push(b'}');
+}
+
+/// Appends the JSON record of `ex` to `out`.
+pub(crate) fn exchange(out: &mut Vec<u8>, ex: &Exchange) {
+    let first = &mut true;
+    out.push(b'{');
+    key(out, first, "protocol");
+    string(out, ex.protocol.as_str());
+    key(out, first, "source");
+    string(out, ex.source.as_str());
+    key(out, first, "conn");
+    conn(out, &ex.conn);
+    if let Some(d) = &ex.direction {
+        key(out, first, "direction");
+        string(out, d.as_str());
+    }
+    key(out, first, "stream_id");
+    opt_uint(out, ex.stream_id.map(u64::from));
+    key(out, first, "request");
+    match &ex.request {
+        Some(r) => request(out, r),
+        None => out.extend_from_slice(b"null"),
+    }
+    key(out, first, "response");
+    match &ex.response {
+        Some(r) => response(out, r),
+        None => out.extend_from_slice(b"null"),
+    }
+    if let Some(g) = &ex.grpc {
+        key(out, first, "grpc");
+        // Rare and small: serde is fine here.
+        if serde_json::to_writer(&mut *out, g).is_err() {
+            out.extend_from_slice(b"null");
+        }
+    }
+    key(out, first, "flags");
+    out.push(b'[');
+    for (i, f) in ex.flags.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        string(out, f.as_str());
+    }
+    out.push(b']');
+    out.push(b'}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::*;
+    use proptest::prelude::*;
+
+    fn sample(text: String, binary: Vec<u8>, v6: bool) -> Exchange {
+        let (client, server) = if v6 {
+            (
+                "[fe80::1%3]:40000".parse().unwrap(),
+                "[::1]:443".parse().unwrap(),
+            )
+        } else {
+            (
+                "10.0.0.1:40000".parse().unwrap(),
+                "192.168.255.2:80".parse().unwrap(),
+            )
+        };
+        let meta = ConnMeta {
+            key: ConnKey {
+                client,
+                server,
+                netns: NetnsId(7),
+                pid: Some(42),
+                fd: Some(3),
+            },
+            source: CaptureSource::EbpfTls,
+            comm: Some(Comm::new("cu\"rl")),
+            traffic: Some(TrafficDirection::Outbound),
+            opened: Timestamp(1),
+            mid_stream: true,
+        };
+        let mut ex = Exchange::new(Protocol::Grpc, &meta, false);
+        ex.stream_id = Some(3);
+        let mut req = Request {
+            ts: Timestamp(u64::MAX),
+            method: text.clone(),
+            path: format!("/{text}"),
+            authority: Some(text.clone()),
+            headers: vec![
+                Header::new(text.clone(), "v\u{1}\u{7f}é"),
+                Header::new("a", ""),
+            ],
+            trailers: vec![Header::new("grpc-status", "0")],
+            ..Default::default()
+        };
+        req.body.append(text.as_bytes(), 10);
+        ex.request = Some(req);
+        let mut resp = Response {
+            ts: Timestamp(0),
+            status: 200,
+            reason: Some(text),
+            ..Default::default()
+        };
+        resp.body.append(&binary, 64);
+        ex.response = Some(resp);
+        ex.grpc = Some(GrpcInfo {
+            request_messages: 1,
+            response_messages: 2,
+            status: Some(0),
+            message: None,
+        });
+        ex.flag(Flag::Gap);
+        ex
+    }
+
+    proptest! {
+        #[test]
+        fn the_fast_writer_equals_serde(text in ".{0,40}", ctl in prop::collection::vec(0u8..0x30, 0..20),
+                                        binary in prop::collection::vec(any::<u8>(), 0..80), v6 in any::<bool>()) {
+            let mut text = text;
+            text.extend(ctl.iter().map(|&b| char::from(b)));
+            for ex in [sample(text.clone(), binary.clone(), v6), {
+                let mut e = sample(text, binary, v6);
+                e.request = None;
+                e.grpc = None;
+                e.direction = None;
+                e.conn.pid = None;
+                e
+            }] {
+                let mut fast = Vec::new();
+                exchange(&mut fast, &ex);
+                let slow = serde_json::to_vec(&ex).unwrap();
+                prop_assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(slow).unwrap());
+            }
+        }
+    }
+}
