@@ -68,7 +68,7 @@ fn agent_bin() -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
-fn tls_server(dir: &Path, port: u16) -> Guard {
+fn tls_server(dir: &Path, port: u16, http2: bool) -> Guard {
     let ok = Command::new("openssl")
         .args([
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
@@ -83,6 +83,7 @@ fn tls_server(dir: &Path, port: u16) -> Guard {
         .expect("openssl");
     assert!(ok.success(), "openssl req failed");
     let d = dir.display();
+    let h2 = if http2 { " http2" } else { "" };
     let conf = format!(
         r#"daemon off; master_process off; worker_processes 1;
 pid {d}/nginx.pid; error_log {d}/error.log;
@@ -92,7 +93,7 @@ http {{
   client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
   uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
   server {{
-    listen 127.0.0.1:{port} ssl;
+    listen 127.0.0.1:{port} ssl{h2};
     server_name shop.test;
     ssl_certificate {d}/cert.pem; ssl_certificate_key {d}/key.pem;
     location /api/ {{ default_type application/json; return 200 '{{"ok":true}}'; }}
@@ -127,10 +128,18 @@ http {{
 }
 
 /// One curl request; returns the response body.
-fn curl(port: u16, host: &str, path: &str, headers: &[&str], body: Option<&str>) -> String {
+fn curl(
+    http2: bool,
+    port: u16,
+    host: &str,
+    path: &str,
+    headers: &[&str],
+    body: Option<&str>,
+) -> String {
     let url = format!("https://{host}:{port}{path}");
     let mut c = Command::new("curl");
-    c.args(["-sS", "-k", "--http1.1", "--max-time", "5", "--resolve"])
+    c.args(["-sS", "-k", if http2 { "--http2" } else { "--http1.1" }])
+        .args(["--max-time", "5", "--resolve"])
         .arg(format!("shop.test:{port}:127.0.0.1"));
     for h in headers {
         c.args(["-H", h]);
@@ -147,38 +156,68 @@ fn curl(port: u16, host: &str, path: &str, headers: &[&str], body: Option<&str>)
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[test]
-fn tls_requests_become_akto_messages_with_the_header_rules_applied() {
+/// Agents capture every process: one scenario at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// The agent binary when everything the scenarios need is here.
+fn prerequisites() -> Option<PathBuf> {
     if !is_root() {
-        return skip("not root (eBPF needs it)");
+        skip("not root (eBPF needs it)");
+        return None;
     }
     for cmd in ["nginx", "openssl", "curl"] {
         if !have(cmd) {
-            return skip(&format!("{cmd} is not installed"));
+            skip(&format!("{cmd} is not installed"));
+            return None;
         }
     }
-    let Some(agent) = agent_bin() else {
-        return skip(
+    let agent = agent_bin();
+    if agent.is_none() {
+        skip(
             "examples/akto_agent is not built: cargo build --example akto_agent --features \
              ebpf,kafka,http (or set AKTO_AGENT_BIN)",
         );
-    };
+    }
+    agent
+}
+
+#[test]
+fn http1_tls_requests_become_akto_messages_with_the_header_rules_applied() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(agent) = prerequisites() {
+        scenario(&agent, false);
+    }
+}
+
+#[test]
+fn http2_tls_requests_become_akto_messages_with_the_header_rules_applied() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(agent) = prerequisites() {
+        scenario(&agent, true);
+    }
+}
+
+/// curl sends five requests over TLS to nginx; only the two with
+/// `X-Tenant: blue` to the named host may reach `akto.api.logs`, once from
+/// nginx's side (inbound) and once from curl's (outbound).
+fn scenario(agent: &Path, http2: bool) {
     let Some(broker) = Broker::start() else {
         return;
     };
     broker.create_topic("akto.api.logs");
 
-    let dir = std::env::temp_dir().join(format!("cleartap-akto-e2e-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("cleartap-akto-e2e-{}-{http2}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let port = free_port();
-    let nginx = tls_server(&dir, port);
+    let nginx = tls_server(&dir, port, http2);
     let started = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs();
 
-    let mut child = Command::new(&agent)
+    let mut child = Command::new(agent)
         .env("AKTO_KAFKA_BROKER_MAL", broker.addr())
         .env("AKTO_TRAFFIC_BATCH_TIME_SECS", "1")
         .env(
@@ -216,19 +255,32 @@ fn tls_requests_become_akto_messages_with_the_header_rules_applied() {
     }
     std::thread::sleep(Duration::from_millis(500));
 
-    // (path, method, tenant header, host, body, expected response)
     let blue = ["X-Tenant: blue"];
     assert_eq!(
-        curl(port, "shop.test", "/api/items/1?full=1", &blue, None),
+        curl(http2, port, "shop.test", "/api/items/1?full=1", &blue, None),
         r#"{"ok":true}"#
     );
     assert_eq!(
-        curl(port, "shop.test", "/orders", &blue, Some(r#"{"item":7}"#)),
+        curl(
+            http2,
+            port,
+            "shop.test",
+            "/orders",
+            &blue,
+            Some(r#"{"item":7}"#)
+        ),
         r#"{"id":9}"#
     );
-    curl(port, "shop.test", "/api/items/2", &["X-Tenant: red"], None);
-    curl(port, "shop.test", "/api/items/3", &[], None);
-    curl(port, "127.0.0.1", "/api/items/4", &blue, None);
+    curl(
+        http2,
+        port,
+        "shop.test",
+        "/api/items/2",
+        &["X-Tenant: red"],
+        None,
+    );
+    curl(http2, port, "shop.test", "/api/items/3", &[], None);
+    curl(http2, port, "127.0.0.1", "/api/items/4", &blue, None);
 
     let reader = broker.reader("akto.api.logs");
     let mut got: Vec<Value> = Vec::new();
@@ -262,7 +314,11 @@ fn tls_requests_become_akto_messages_with_the_header_rules_applied() {
     if !exited {
         let _ = child.kill();
     }
-    eprintln!("akto_agent exit: {status:?}; {} message(s)", got.len());
+    eprintln!(
+        "akto_agent exit ({}): {status:?}; {} message(s)",
+        if http2 { "h2" } else { "h1" },
+        got.len()
+    );
     for v in &got {
         eprintln!(
             "  {} {} {} dir={} pid={}",
@@ -309,9 +365,25 @@ fn tls_requests_become_akto_messages_with_the_header_rules_applied() {
         ),
     ] {
         assert_eq!(v["method"], method);
-        assert_eq!(v["type"], "HTTP/1.1");
+        assert_eq!(v["type"], if http2 { "HTTP/2.0" } else { "HTTP/1.1" });
         assert_eq!(v["statusCode"], code);
         assert_eq!(v["status"], status);
+        if http2 {
+            let rh: HashMap<String, String> =
+                serde_json::from_str(v["requestHeaders"].as_str().unwrap()).unwrap();
+            assert!(
+                rh.keys().all(|k| !k.starts_with(':')),
+                "pseudo-headers: {rh:?}"
+            );
+        }
+        if http2 {
+            let rh: HashMap<String, String> =
+                serde_json::from_str(v["requestHeaders"].as_str().unwrap()).unwrap();
+            assert!(
+                rh.keys().all(|k| !k.starts_with(':')),
+                "pseudo-headers: {rh:?}"
+            );
+        }
         assert_eq!(v["requestPayload"], req_body);
         assert_eq!(v["responsePayload"], resp_body);
         assert_eq!(v["ip"], "127.0.0.1");
@@ -361,4 +433,59 @@ fn tls_requests_become_akto_messages_with_the_header_rules_applied() {
     }
     assert_eq!(status.and_then(|s| s.code()), Some(0), "agent exit status");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The agent exits with code 3 once its memory is above `AKTO_MEM_THRESH_RESTART`.
+#[test]
+fn memory_ceiling_exits_with_code_3() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(agent) = prerequisites() else { return };
+    let port = free_port(); // no broker needed: the agent exits before it matters
+    let child = Command::new(agent)
+        .env("AKTO_KAFKA_BROKER_MAL", format!("127.0.0.1:{port}"))
+        .env("AKTO_MEM_THRESH_RESTART", "1")
+        .env("PROBE_ALL_PID", "true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut guard = Guard(Some(child));
+    let child = guard.0.as_mut().unwrap();
+    assert!(wait_for(Duration::from_secs(60), || child
+        .try_wait()
+        .ok()
+        .flatten()
+        .is_some()));
+    let out = guard.0.take().unwrap().wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("AKTO_MEM_THRESH_RESTART"), "{err}");
+}
+
+/// An invalid variable stops the agent before it captures anything, naming it.
+#[test]
+fn invalid_environment_exits_with_code_2_naming_the_variable() {
+    let Some(agent) = agent_bin() else {
+        return skip("examples/akto_agent is not built");
+    };
+    let out = Command::new(agent)
+        .env("AKTO_KAFKA_BROKER_MAL", "127.0.0.1:9")
+        .env(
+            "AKTO_MODULE_DISCOVERY_CONFIG",
+            r#"[{"key":{"eq":"x"},"value":{"regex":"("}}]"#,
+        )
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("AKTO_MODULE_DISCOVERY_CONFIG") && err.contains("regex"),
+        "{err}"
+    );
+    let out = Command::new(agent_bin().unwrap())
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("AKTO_KAFKA_BROKER_MAL is not set"));
 }
