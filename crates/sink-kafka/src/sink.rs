@@ -267,3 +267,62 @@ impl std::fmt::Debug for KafkaSink {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::JsonFormat;
+
+    fn create(cfg: &KafkaConfig) -> Result<KafkaSink, Error> {
+        KafkaSink::new(cfg, JsonFormat, Arc::new(Counters::default()))
+    }
+
+    #[test]
+    fn unknown_librdkafka_property_is_an_error_naming_the_brokers() {
+        let cfg = KafkaConfig::new("127.0.0.1:1", "t").property("no.such.property", "1");
+        let e = create(&cfg).unwrap_err().to_string();
+        assert!(
+            e.contains("127.0.0.1:1") && e.contains("no.such.property"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn invalid_config_is_refused_before_librdkafka() {
+        let cfg = KafkaConfig {
+            queue_capacity: 0,
+            ..KafkaConfig::new("127.0.0.1:1", "t")
+        };
+        assert!(matches!(create(&cfg), Err(Error::Config(_))));
+    }
+
+    #[test]
+    fn sasl_plain_properties_are_accepted() {
+        let cfg = KafkaConfig::new("127.0.0.1:1", "t")
+            .property("security.protocol", "SASL_PLAINTEXT")
+            .property("sasl.mechanism", "PLAIN")
+            .property("sasl.username", "u")
+            .property("sasl.password", "p");
+        assert!(create(&cfg).is_ok());
+    }
+
+    #[cfg(feature = "ssl")]
+    #[test]
+    fn tls_and_scram_properties_are_accepted_with_the_ssl_feature() {
+        let cfg = KafkaConfig::new("127.0.0.1:1", "t")
+            .property("security.protocol", "SASL_SSL")
+            .property("sasl.mechanism", "SCRAM-SHA-512")
+            .property("sasl.username", "u")
+            .property("sasl.password", "p")
+            .property("ssl.endpoint.identification.algorithm", "none");
+        assert!(create(&cfg).is_ok());
+    }
+
+    #[cfg(not(feature = "ssl"))]
+    #[test]
+    fn tls_without_the_ssl_feature_is_a_clear_error() {
+        let cfg = KafkaConfig::new("127.0.0.1:1", "t").property("security.protocol", "SSL");
+        let e = create(&cfg).unwrap_err().to_string();
+        assert!(e.contains("security.protocol"), "{e}");
+    }
+}
