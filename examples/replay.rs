@@ -18,6 +18,11 @@ use cleartap::core::stage::Sink;
 use cleartap::http::{HttpConfig, HttpProtocol};
 use cleartap::pcap::FileSource;
 
+// Exchanges are many small allocations: a faster allocator is the
+// collector's choice to make, not the library's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Files larger than this get a progress bar when stderr is a terminal.
 const PROGRESS_FROM_BYTES: u64 = 64 << 20;
 
@@ -54,7 +59,10 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         Some(path) => Box::new(JsonLinesSink::create(path)?),
         None => Box::new(JsonLinesSink::stdout()),
     };
-    let config = HttpConfig { body_limit: args.body_limit, ..HttpConfig::default() };
+    let config = HttpConfig {
+        body_limit: args.body_limit,
+        ..HttpConfig::default()
+    };
     let started = Instant::now();
     let running = Pipeline::builder(HttpProtocol::try_new(config)?)
         .workers(args.workers)
@@ -63,17 +71,18 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         .build()?
         .spawn()?;
 
-    let bar = (total >= PROGRESS_FROM_BYTES && std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .then(|| {
-            let bar = indicatif::ProgressBar::new(total);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            bar
-        });
+    let bar = (total >= PROGRESS_FROM_BYTES
+        && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+    .then(|| {
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
     if let Some(bar) = &bar {
         while !running.is_finished() {
             bar.set_position(progress.consumed_bytes());
@@ -101,7 +110,11 @@ fn summary(stats: &Stats, file_bytes: u64, elapsed: Duration) {
     if stats.drops.is_empty() {
         eprintln!("drops: none");
     } else {
-        let list: Vec<String> = stats.drops.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let list: Vec<String> = stats
+            .drops
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         eprintln!("drops: {}", list.join(" "));
     }
 }

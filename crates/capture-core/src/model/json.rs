@@ -42,32 +42,35 @@ fn push_escaped_byte(out: &mut Vec<u8>, b: u8) {
     }
 }
 
+/// Where the next byte needing an escape is, from `from` on.
+#[inline]
+fn next_escape(bytes: &[u8], mut from: usize) -> Option<usize> {
+    // A word at a time while no byte in it needs escaping.
+    while let Some(chunk) = bytes.get(from..from + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        if word_needs_escape(u64::from_le_bytes(w)) {
+            break;
+        }
+        from += 8;
+    }
+    bytes
+        .get(from..)?
+        .iter()
+        .position(|&b| needs_escape(b))
+        .map(|i| from + i)
+}
+
 /// Writes `s` as a JSON string.
 pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        if let Some(chunk) = bytes.get(i..i + 8) {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(chunk);
-            if !word_needs_escape(u64::from_le_bytes(w)) {
-                i += 8;
-                continue;
-            }
-        }
-        let end = (i + 8).min(bytes.len());
-        while i < end {
-            let b = bytes.get(i).copied().unwrap_or(0);
-            if needs_escape(b) {
-                out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
-                push_escaped_byte(out, b);
-                start = i + 1;
-            }
-            i += 1;
-        }
+    while let Some(i) = next_escape(bytes, start) {
+        out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
+        push_escaped_byte(out, bytes.get(i).copied().unwrap_or(0));
+        start = i + 1;
     }
     out.extend_from_slice(bytes.get(start..).unwrap_or_default());
     out.push(b'"');
@@ -107,26 +110,23 @@ fn socket_addr(out: &mut Vec<u8>, addr: &SocketAddr) {
     out.push(b'"');
 }
 
-fn key(out: &mut Vec<u8>, first: &mut bool, name: &str) {
-    if !std::mem::replace(first, false) {
-        out.push(b',');
-    }
-    out.push(b'"');
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b"\":");
+/// Appends a literal; inlined so that the copy has a constant size.
+#[inline(always)]
+fn lit(out: &mut Vec<u8>, bytes: &'static [u8]) {
+    out.extend_from_slice(bytes);
 }
 
 fn opt_uint(out: &mut Vec<u8>, v: Option<u64>) {
     match v {
         Some(n) => uint(out, n),
-        None => out.extend_from_slice(b"null"),
+        None => lit(out, b"null"),
     }
 }
 
 fn opt_string(out: &mut Vec<u8>, v: Option<&str>) {
     match v {
         Some(s) => string(out, s),
-        None => out.extend_from_slice(b"null"),
+        None => lit(out, b"null"),
     }
 }
 
@@ -145,18 +145,17 @@ fn headers(out: &mut Vec<u8>, list: &[Header]) {
     out.push(b']');
 }
 
-fn body(out: &mut Vec<u8>, first: &mut bool, b: &Body) {
-    key(out, first, "body_size");
+/// The body fields, each after a comma.
+fn body(out: &mut Vec<u8>, b: &Body) {
+    lit(out, b",\"body_size\":");
     uint(out, b.size);
+    lit(out, b",\"body\":");
     match std::str::from_utf8(&b.data) {
         Ok(s) => {
-            key(out, first, "body");
             string(out, s);
-            key(out, first, "body_encoding");
-            out.extend_from_slice(b"\"utf8\"");
+            lit(out, b",\"body_encoding\":\"utf8\"");
         }
         Err(_) => {
-            key(out, first, "body");
             out.push(b'"');
             let start = out.len();
             let len = base64::encoded_len(b.data.len(), true).unwrap_or(0);
@@ -167,120 +166,115 @@ fn body(out: &mut Vec<u8>, first: &mut bool, b: &Body) {
                     .unwrap_or(0);
                 out.truncate(start + written);
             }
-            out.push(b'"');
-            key(out, first, "body_encoding");
-            out.extend_from_slice(b"\"base64\"");
+            lit(out, b"\",\"body_encoding\":\"base64\"");
         }
     }
-    key(out, first, "truncated");
-    out.extend_from_slice(if b.truncated { b"true" } else { b"false" });
+    lit(
+        out,
+        if b.truncated {
+            b",\"truncated\":true"
+        } else {
+            b",\"truncated\":false"
+        },
+    );
 }
 
 fn conn(out: &mut Vec<u8>, c: &ConnInfo) {
-    let first = &mut true;
-    out.push(b'{');
-    key(out, first, "client");
+    lit(out, b"{\"client\":");
     socket_addr(out, &c.client);
-    key(out, first, "server");
+    lit(out, b",\"server\":");
     socket_addr(out, &c.server);
-    key(out, first, "netns");
+    lit(out, b",\"netns\":");
     opt_uint(out, c.netns);
-    key(out, first, "pid");
+    lit(out, b",\"pid\":");
     opt_uint(out, c.pid.map(u64::from));
-    key(out, first, "comm");
+    lit(out, b",\"comm\":");
     opt_string(out, c.comm.as_deref());
     if let Some(fd) = c.fd {
-        key(out, first, "fd");
+        lit(out, b",\"fd\":");
         uint(out, u64::from(fd));
     }
     out.push(b'}');
 }
 
-fn request(out: &mut Vec<u8>, r: &Request) {
-    let first = &mut true;
-    out.push(b'{');
-    key(out, first, "ts");
-    uint(out, r.ts.as_nanos());
-    key(out, first, "method");
-    string(out, &r.method);
-    key(out, first, "path");
-    string(out, &r.path);
-    key(out, first, "authority");
-    opt_string(out, r.authority.as_deref());
-    key(out, first, "headers");
-    headers(out, &r.headers);
-    if !r.trailers.is_empty() {
-        key(out, first, "trailers");
-        headers(out, &r.trailers);
+fn trailers(out: &mut Vec<u8>, list: &[Header]) {
+    if !list.is_empty() {
+        lit(out, b",\"trailers\":");
+        headers(out, list);
     }
-    body(out, first, &r.body);
+}
+
+fn request(out: &mut Vec<u8>, r: &Request) {
+    lit(out, b"{\"ts\":");
+    uint(out, r.ts.as_nanos());
+    lit(out, b",\"method\":");
+    string(out, &r.method);
+    lit(out, b",\"path\":");
+    string(out, &r.path);
+    lit(out, b",\"authority\":");
+    opt_string(out, r.authority.as_deref());
+    lit(out, b",\"headers\":");
+    headers(out, &r.headers);
+    trailers(out, &r.trailers);
+    body(out, &r.body);
     out.push(b'}');
 }
 
 fn response(out: &mut Vec<u8>, r: &Response) {
-    let first = &mut true;
-    out.push(b'{');
-    key(out, first, "ts");
+    lit(out, b"{\"ts\":");
     uint(out, r.ts.as_nanos());
-    key(out, first, "status");
+    lit(out, b",\"status\":");
     uint(out, u64::from(r.status));
     if let Some(reason) = &r.reason {
-        key(out, first, "reason");
+        lit(out, b",\"reason\":");
         string(out, reason);
     }
-    key(out, first, "headers");
+    lit(out, b",\"headers\":");
     headers(out, &r.headers);
-    if !r.trailers.is_empty() {
-        key(out, first, "trailers");
-        headers(out, &r.trailers);
-    }
-    body(out, first, &r.body);
+    trailers(out, &r.trailers);
+    body(out, &r.body);
     out.push(b'}');
 }
 
 /// Appends the JSON record of `ex` to `out`.
 pub(crate) fn exchange(out: &mut Vec<u8>, ex: &Exchange) {
-    let first = &mut true;
-    out.push(b'{');
-    key(out, first, "protocol");
+    lit(out, b"{\"protocol\":");
     string(out, ex.protocol.as_str());
-    key(out, first, "source");
+    lit(out, b",\"source\":");
     string(out, ex.source.as_str());
-    key(out, first, "conn");
+    lit(out, b",\"conn\":");
     conn(out, &ex.conn);
     if let Some(d) = &ex.direction {
-        key(out, first, "direction");
+        lit(out, b",\"direction\":");
         string(out, d.as_str());
     }
-    key(out, first, "stream_id");
+    lit(out, b",\"stream_id\":");
     opt_uint(out, ex.stream_id.map(u64::from));
-    key(out, first, "request");
+    lit(out, b",\"request\":");
     match &ex.request {
         Some(r) => request(out, r),
-        None => out.extend_from_slice(b"null"),
+        None => lit(out, b"null"),
     }
-    key(out, first, "response");
+    lit(out, b",\"response\":");
     match &ex.response {
         Some(r) => response(out, r),
-        None => out.extend_from_slice(b"null"),
+        None => lit(out, b"null"),
     }
     if let Some(g) = &ex.grpc {
-        key(out, first, "grpc");
+        lit(out, b",\"grpc\":");
         // Rare and small: serde is fine here.
         if serde_json::to_writer(&mut *out, g).is_err() {
-            out.extend_from_slice(b"null");
+            lit(out, b"null");
         }
     }
-    key(out, first, "flags");
-    out.push(b'[');
+    lit(out, b",\"flags\":[");
     for (i, f) in ex.flags.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         string(out, f.as_str());
     }
-    out.push(b']');
-    out.push(b'}');
+    lit(out, b"]}");
 }
 
 #[cfg(test)]

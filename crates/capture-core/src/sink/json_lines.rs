@@ -1,16 +1,22 @@
 //! A sink that writes one JSON object per line.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 
 use crate::model::Exchange;
 use crate::stage::{Sink, SinkError};
 
+/// Bytes gathered before they are written out.
+const FLUSH_AT: usize = 1 << 17;
+
 /// Writes each exchange as one line of JSON (the record contract) to any writer.
+///
+/// Records are written straight into one buffer that goes to the writer
+/// whenever it passes 128 KiB, after each batch, and at `flush`.
 pub struct JsonLinesSink<W: Write + Send> {
-    out: BufWriter<W>,
-    line: Vec<u8>,
+    out: W,
+    buf: Vec<u8>,
 }
 
 impl JsonLinesSink<std::io::Stdout> {
@@ -28,33 +34,80 @@ impl JsonLinesSink<File> {
 }
 
 impl<W: Write + Send> JsonLinesSink<W> {
-    /// Writes to `writer`, buffered.
+    /// Writes to `writer`.
     pub fn new(writer: W) -> Self {
         Self {
-            out: BufWriter::with_capacity(1 << 16, writer),
-            line: Vec::with_capacity(1024),
+            out: writer,
+            buf: Vec::with_capacity(FLUSH_AT + (FLUSH_AT >> 2)),
         }
     }
 
-    /// Flushes and returns the writer.
-    pub fn into_inner(self) -> std::io::Result<W> {
-        self.out.into_inner().map_err(|e| e.into_error())
+    /// Writes out what is buffered and returns the writer.
+    pub fn into_inner(mut self) -> std::io::Result<W> {
+        self.drain_buffer()?;
+        Ok(self.out)
+    }
+
+    fn drain_buffer(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
     }
 }
 
 impl<W: Write + Send> Sink for JsonLinesSink<W> {
     fn write(&mut self, batch: &mut Vec<Exchange>) -> Result<(), SinkError> {
         for ex in batch.drain(..) {
-            self.line.clear();
-            ex.write_json(&mut self.line);
-            self.line.push(b'\n');
-            self.out.write_all(&self.line)?;
+            ex.write_json(&mut self.buf);
+            self.buf.push(b'\n');
+            if self.buf.len() >= FLUSH_AT {
+                self.drain_buffer()?;
+            }
         }
+        // Live captures want their lines out promptly; a batch is the unit.
+        self.drain_buffer()?;
         Ok(())
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
+        self.drain_buffer()?;
         self.out.flush()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::*;
+
+    #[test]
+    fn one_line_per_exchange() {
+        let meta = ConnMeta {
+            key: ConnKey::new(
+                "1.2.3.4:5".parse().unwrap(),
+                "5.6.7.8:80".parse().unwrap(),
+                NetnsId(0),
+            ),
+            source: CaptureSource::Pcap,
+            comm: None,
+            traffic: None,
+            opened: Timestamp(0),
+            mid_stream: false,
+        };
+        let mut sink = JsonLinesSink::new(Vec::new());
+        let mut batch: Vec<Exchange> = (0..3)
+            .map(|_| Exchange::new(Protocol::Http11, &meta, false))
+            .collect();
+        sink.write(&mut batch).unwrap();
+        sink.flush().unwrap();
+        let text = String::from_utf8(sink.into_inner().unwrap()).unwrap();
+        assert_eq!(text.lines().count(), 3);
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v["conn"]["server"], "5.6.7.8:80");
+        }
     }
 }
