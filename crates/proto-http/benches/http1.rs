@@ -67,6 +67,50 @@ fn run(
     parser.close(meta, Timestamp(u64::MAX), CloseReason::Fin, &mut out);
 }
 
+/// Nanoseconds of CPU time this thread has used (user + system, from
+/// `/proc/thread-self/stat`, in clock ticks of 10 ms), if the kernel tells:
+/// the machine may be shared, and wall time then includes waiting for a core.
+fn on_cpu_nanos() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let after_comm = s.rsplit_once(')')?.1;
+    let mut fields = after_comm.split_whitespace();
+    // Fields 14 and 15 of stat(5); `after_comm` starts at field 3.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) * 10_000_000)
+}
+
+/// Throughput per second of CPU time actually used, printed beside
+/// criterion's wall-clock figures.
+fn cpu_time_throughput(
+    protocol: &HttpProtocol,
+    meta: &ConnMeta,
+    msgs: &[(Direction, Vec<u8>)],
+    bytes: usize,
+) {
+    let mut exchanges = Vec::with_capacity(EXCHANGES);
+    let (Some(cpu0), wall0) = (on_cpu_nanos(), std::time::Instant::now()) else {
+        return;
+    };
+    let mut rounds = 0u64;
+    while wall0.elapsed() < std::time::Duration::from_secs(3) {
+        exchanges.clear();
+        run(protocol, meta, black_box(msgs), &mut exchanges);
+        rounds += 1;
+    }
+    let Some(cpu1) = on_cpu_nanos() else { return };
+    let cpu = (cpu1 - cpu0) as f64 / 1e9;
+    let wall = wall0.elapsed().as_secs_f64();
+    println!(
+        "on-CPU time: {:.0} MB/s, {:.0} exchanges/s ({} rounds, {:.2} s on CPU of {:.2} s wall)",
+        (rounds as f64 * bytes as f64) / cpu / 1e6,
+        (rounds as f64 * EXCHANGES as f64) / cpu,
+        rounds,
+        cpu,
+        wall
+    );
+}
+
 fn bench(c: &mut Criterion) {
     let msgs = messages();
     let bytes: usize = msgs.iter().map(|(_, b)| b.len()).sum();
@@ -80,6 +124,7 @@ fn bench(c: &mut Criterion) {
         bytes,
         bytes / EXCHANGES
     );
+    cpu_time_throughput(&protocol, &meta, &msgs, bytes);
 
     let mut g = c.benchmark_group("http1_keepalive_json");
     g.throughput(Throughput::Bytes(bytes as u64));
