@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use backend_pcap::Error;
 use backend_pcap::live::{LiveConfig, LiveSource};
 use backend_pcap::netns::discovery::current_netns;
+use backend_pcap::netns::{PodConfig, PodSource};
 use capture_core::DropReason;
 use capture_core::model::Input;
 use capture_core::stage::{Poll, Source};
@@ -101,4 +102,55 @@ fn a_missing_interface_or_a_bad_filter_says_what_and_where() {
     config.capture.filter = Some("tcp port banana".into());
     let e = LiveSource::open(config).unwrap_err();
     assert!(e.to_string().contains("cannot capture on lo"), "{e}");
+}
+
+#[test]
+fn a_pod_process_in_the_host_namespace_is_captured_without_entering_it() {
+    if !is_root() {
+        eprintln!("skipped: needs root for packet capture");
+        return;
+    }
+    // This test process stands for a proxy running with host networking.
+    let exe = std::env::current_exe().unwrap();
+    let name = exe.file_name().unwrap().to_string_lossy().into_owned();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut config = PodConfig::default();
+    config.discovery.exe_names = vec![name];
+    config.capture.filter = Some(format!("tcp port {port}"));
+    let mut source = PodSource::new(config).unwrap();
+    let host = current_netns().unwrap();
+    assert_eq!(source.host_netns(), host);
+    source.rescan().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !source.capturing().contains(&host) {
+        assert!(Instant::now() < deadline, "host namespace not captured");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(source.capturing().len(), 1);
+
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 256];
+        s.read(&mut buf).unwrap()
+    });
+    let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    client
+        .write_all(b"GET /host-netns HTTP/1.1\r\n\r\n")
+        .unwrap();
+    server.join().unwrap();
+
+    let counters = Counters::default();
+    let mut found = false;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !found && Instant::now() < deadline {
+        let mut sink = |input: Input<'_>| {
+            if let Input::Segment(s) = input {
+                assert_eq!(s.netns, host);
+                found |= s.payload.starts_with(b"GET /host-netns ");
+            }
+        };
+        source.poll(&mut sink, &counters).unwrap();
+    }
+    assert!(found);
 }

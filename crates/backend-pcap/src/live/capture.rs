@@ -21,8 +21,16 @@ pub struct CaptureConfig {
     /// Put the interface in promiscuous mode. Default: off.
     pub promiscuous: bool,
     /// Longest wait for packets in one poll, so that the caller regains
-    /// control promptly. Default: 100 ms.
+    /// control promptly; without immediate mode, also the longest time the
+    /// kernel holds captured packets back to batch them. Default: 100 ms.
     pub timeout: Duration,
+    /// Hand out every packet as soon as it arrives. Lowest latency, but
+    /// libpcap then uses a ring of fixed-size slots (one per snaplen-sized
+    /// packet: a 16 MiB buffer holds only 64 packets at the default
+    /// snaplen), which overflows at a few ten thousand packets per second.
+    /// Off by default: the kernel packs packets into blocks handed out when
+    /// full or after `timeout`. Default: off.
+    pub immediate: bool,
     /// Most packets handed out per read. Default: 1024.
     pub batch_packets: usize,
 }
@@ -36,12 +44,13 @@ impl Default for CaptureConfig {
             buffer_size: 16 << 20,
             promiscuous: false,
             timeout: Duration::from_millis(100),
+            immediate: false,
             batch_packets: 1024,
         }
     }
 }
 
-/// An open live capture: non-blocking, in immediate mode, nanosecond timestamps.
+/// An open live capture: non-blocking, with nanosecond timestamps.
 pub struct Capture {
     handle: pcap::Capture<pcap::Active>,
     device: String,
@@ -76,7 +85,7 @@ impl Capture {
                 .promisc(config.promiscuous)
                 .snaplen(i32::try_from(config.snaplen).unwrap_or(i32::MAX))
                 .buffer_size(i32::try_from(config.buffer_size).unwrap_or(i32::MAX))
-                .immediate_mode(true)
+                .immediate_mode(config.immediate)
                 .timeout(
                     i32::try_from(config.timeout.as_millis())
                         .unwrap_or(i32::MAX)
