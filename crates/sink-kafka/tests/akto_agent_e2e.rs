@@ -84,6 +84,9 @@ fn tls_server(dir: &Path, port: u16, http2: bool) -> Guard {
     assert!(ok.success(), "openssl req failed");
     let d = dir.display();
     let h2 = if http2 { " http2" } else { "" };
+    // Plain HTTP upstream; its traffic has Host 127.0.0.1:… and is dropped
+    // by AKTO_IGNORE_IP_TRAFFIC.
+    let upstream = free_port();
     let conf = format!(
         r#"daemon off; master_process off; worker_processes 1;
 pid {d}/nginx.pid; error_log {d}/error.log;
@@ -97,7 +100,13 @@ http {{
     server_name shop.test;
     ssl_certificate {d}/cert.pem; ssl_certificate_key {d}/key.pem;
     location /api/ {{ default_type application/json; return 200 '{{"ok":true}}'; }}
-    location = /orders {{ default_type application/json; return 201 '{{"id":9}}'; }}
+    # Proxied, so that nginx reads the whole request body before answering
+    # (with `return` it may answer an HTTP/2 request before reading it).
+    location = /orders {{ proxy_pass http://127.0.0.1:{upstream}; }}
+  }}
+  server {{
+    listen 127.0.0.1:{upstream};
+    location / {{ default_type application/json; return 201 '{{"id":9}}'; }}
   }}
 }}
 "#
@@ -368,14 +377,6 @@ fn scenario(agent: &Path, http2: bool) {
         assert_eq!(v["type"], if http2 { "HTTP/2.0" } else { "HTTP/1.1" });
         assert_eq!(v["statusCode"], code);
         assert_eq!(v["status"], status);
-        if http2 {
-            let rh: HashMap<String, String> =
-                serde_json::from_str(v["requestHeaders"].as_str().unwrap()).unwrap();
-            assert!(
-                rh.keys().all(|k| !k.starts_with(':')),
-                "pseudo-headers: {rh:?}"
-            );
-        }
         if http2 {
             let rh: HashMap<String, String> =
                 serde_json::from_str(v["requestHeaders"].as_str().unwrap()).unwrap();
