@@ -9,6 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use backend_pcap::Error;
+use backend_pcap::cidr::CidrFilter;
 use backend_pcap::live::{LiveConfig, LiveSource};
 use backend_pcap::netns::discovery::current_netns;
 use backend_pcap::netns::{PodConfig, PodSource};
@@ -153,4 +154,39 @@ fn a_pod_process_in_the_host_namespace_is_captured_without_entering_it() {
         source.poll(&mut sink, &counters).unwrap();
     }
     assert!(found);
+}
+
+#[test]
+fn denied_subnets_are_dropped_and_counted() {
+    if !is_root() {
+        eprintln!("skipped: needs root for packet capture");
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut config = LiveConfig::default();
+    config.capture.device = "lo".into();
+    config.capture.filter = Some(format!("tcp port {port}"));
+    config.cidr = CidrFilter::parse(&["127.0.0.0/8"], &["127.0.0.1"]).unwrap();
+    let mut source = LiveSource::open(config).unwrap();
+    let server = std::thread::spawn(move || listener.accept().map(|_| ()));
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    server.join().unwrap().unwrap();
+    drop(stream);
+
+    let counters = Counters::default();
+    let mut segments = 0;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    // SYN, SYN-ACK, ACK, then FIN/ACK exchanges: at least 3 packets.
+    while counters.drops(DropReason::AddressFiltered) < 3 && Instant::now() < deadline {
+        let mut sink =
+            |input: Input<'_>| segments += usize::from(matches!(input, Input::Segment(_)));
+        source.poll(&mut sink, &counters).unwrap();
+    }
+    assert_eq!(segments, 0);
+    assert!(counters.drops(DropReason::AddressFiltered) >= 3);
+    assert_eq!(
+        counters.drops(DropReason::AddressFiltered),
+        counters.packets.load(std::sync::atomic::Ordering::Relaxed)
+    );
 }

@@ -24,6 +24,9 @@ use crate::cidr::CidrFilter;
 use crate::decode::LinkType;
 use crate::live::{Capture, CaptureConfig, PacketPath, wait_readable};
 
+/// How often a thread reads its handles' kernel drop counters.
+const KERNEL_STATS_EVERY: Duration = Duration::from_millis(250);
+
 /// What a capture thread sends to the source.
 #[derive(Debug)]
 pub(crate) enum Event {
@@ -302,7 +305,7 @@ fn run(
             }
         }
         outbox.send();
-        if last_stats.elapsed() >= Duration::from_secs(1) {
+        if last_stats.elapsed() >= KERNEL_STATS_EVERY {
             last_stats = Instant::now();
             update_kernel_drops(&mut handles, counts);
         }

@@ -58,7 +58,9 @@ impl Default for PodConfig {
 ///
 /// Polling drives it: the first poll scans `/proc`, later ones rescan at
 /// the configured interval, and each waits at most the capture timeout for
-/// segments. Dropping it stops and joins every capture thread.
+/// segments. It never finishes by itself (pods may come at any time): stop
+/// the pipeline that runs it. Dropping it stops and joins every capture
+/// thread.
 pub struct PodSource {
     discovery: Discovery,
     config: Arc<ThreadConfig>,

@@ -77,21 +77,30 @@ pub struct Scenario {
     bridges: Mutex<Vec<String>>,
 }
 
-/// Index blocks handed to the tests of one process, so that tests running
+/// Index blocks taken by the tests of this process, so that tests running
 /// in parallel never share addresses or interface names.
-static NEXT_BLOCK: Mutex<u32> = Mutex::new(0);
+static TAKEN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
 impl Scenario {
     /// A scenario named `tag` (unique per test), with up to 5 pods.
     pub fn new(tag: &str) -> Self {
         let pid = std::process::id();
-        let block = {
-            let mut n = NEXT_BLOCK.lock().unwrap();
-            *n += 1;
-            *n
+        // 10.231.INDEX.0/24 with INDEX in 1..=250, 5 per test, on a block
+        // whose host interfaces do not exist yet (left over or in use).
+        let base = {
+            let mut taken = TAKEN.lock().unwrap();
+            let free = |b: u32| {
+                !taken.contains(&b)
+                    && (b..b + 5).all(|i| !Path::new(&format!("/sys/class/net/ctp{i}h")).exists())
+            };
+            let start = pid % 50;
+            let base = (0..50)
+                .map(|k| 1 + ((start + k) % 50) * 5)
+                .find(|&b| free(b))
+                .expect("a free block of 10.231.X.0/24 subnets");
+            taken.push(base);
+            base
         };
-        // 10.231.INDEX.0/24 with INDEX in 1..=250, 5 per test.
-        let base = 1 + ((pid * 7 + block * 5) % 50) * 5;
         let work = std::env::temp_dir().join(format!("ctp-{pid}-{tag}"));
         std::fs::create_dir_all(&work).unwrap();
         Self {
