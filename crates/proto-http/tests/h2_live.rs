@@ -208,13 +208,24 @@ fn live_h2c_clients_are_all_seen() {
             &up("curl-up.txt"),
         ]),
     ];
-    std::thread::sleep(Duration::from_millis(300));
     proxy.interrupt_and_wait();
     server.interrupt_and_wait();
-    std::thread::sleep(Duration::from_millis(300));
+    // On a busy machine tcpdump lags: wait until the file stops growing.
+    let (mut last, mut stable_since) = (0, Instant::now());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline && stable_since.elapsed() < Duration::from_millis(700) {
+        let len = std::fs::metadata(&pcap).map_or(0, |m| m.len());
+        if len != last {
+            (last, stable_since) = (len, Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     tcpdump.interrupt_and_wait();
     assert!(ran.iter().all(|r| *r), "a client failed: {ran:?}");
 
+    // Kept for inspection when the test fails.
+    let kept = std::env::temp_dir().join("cleartap-h2-live.pcap");
+    let _ = std::fs::copy(&pcap, &kept);
     let exchanges = replay(&pcap);
     let mut seen: BTreeMap<(u16, String), (usize, usize)> = BTreeMap::new();
     for e in &exchanges {
@@ -233,7 +244,7 @@ fn live_h2c_clients_are_all_seen() {
             entry.1 += 1;
         }
     }
-    eprintln!("seen (requests, 200 over h2) by server port and path: {seen:?}");
+    eprintln!("seen (requests, 200 over h2) by server port and path: {seen:?} (capture: {kept:?})");
     let want = [
         (port, "a.txt", 1),
         (port, "b.txt", 1),
