@@ -371,3 +371,34 @@ mod tests {
         assert!(msg.contains("x-a") && msg.contains("\"(\""), "{msg}");
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text is either a filter or an error, never a panic.
+        #[test]
+        fn any_text_parses_or_errs(s in ".{0,200}") {
+            let _ = HeaderFilter::from_json(&s);
+        }
+
+        /// Any JSON value is either a filter or an error, never a panic.
+        #[test]
+        fn any_rule_shape_parses_or_errs(
+            eq in proptest::option::of(".{0,8}"),
+            if_absent in proptest::option::of("(reject|accept|REJECT|x|)"),
+            regex in proptest::option::of(".{0,8}"),
+            key_is_string in any::<bool>(),
+        ) {
+            let key = if key_is_string {
+                serde_json::json!("k")
+            } else {
+                serde_json::json!({"eq": eq, "ifAbsent": if_absent})
+            };
+            let rules = serde_json::json!([{"key": key, "value": {"regex": regex}}]);
+            let _ = HeaderFilter::from_json(&rules.to_string());
+        }
+    }
+}

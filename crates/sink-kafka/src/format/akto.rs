@@ -470,3 +470,46 @@ mod tests {
         assert!(!AktoFormat::default().encode(&ex, &mut m));
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::format::testing::exchange;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    proptest! {
+        /// Whatever the headers and bodies, the message is a JSON object of
+        /// strings whose header maps parse back, and the key is not empty.
+        #[test]
+        fn any_exchange_encodes_to_string_fields(
+            req_headers in proptest::collection::vec((".{0,12}", ".{0,20}"), 0..8),
+            resp_headers in proptest::collection::vec((".{0,12}", ".{0,20}"), 0..8),
+            req_body in proptest::collection::vec(any::<u8>(), 0..64),
+            resp_body in proptest::collection::vec(any::<u8>(), 0..64),
+            path in ".{0,30}",
+            status in 0u16..1000,
+        ) {
+            let mut ex = exchange();
+            let req = ex.request.as_mut().unwrap();
+            req.headers = req_headers.iter().map(|(n, v)| Header::new(n.as_str(), v.as_str())).collect();
+            req.authority = None;
+            req.body.data = req_body;
+            req.path = path;
+            let resp = ex.response.as_mut().unwrap();
+            resp.headers = resp_headers.iter().map(|(n, v)| Header::new(n.as_str(), v.as_str())).collect();
+            resp.body.data = resp_body;
+            resp.status = status;
+            let mut m = Message::default();
+            prop_assert!(AktoFormat::default().encode(&ex, &mut m));
+            let v: Value = serde_json::from_slice(&m.payload).unwrap();
+            let o = v.as_object().unwrap();
+            prop_assert!(o.values().all(Value::is_string));
+            for k in ["requestHeaders", "responseHeaders"] {
+                let inner: Value = serde_json::from_str(o[k].as_str().unwrap()).unwrap();
+                prop_assert!(inner.as_object().unwrap().values().all(Value::is_string));
+            }
+            prop_assert!(!m.key.is_empty());
+        }
+    }
+}
