@@ -63,6 +63,21 @@ fn load_error(what: &str, e: &libbpf_rs::Error) -> Error {
     }
 }
 
+/// CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN, in the effective set.
+fn has_bpf_capabilities() -> bool {
+    const CAP_SYS_ADMIN: u32 = 21;
+    const CAP_PERFMON: u32 = 38;
+    const CAP_BPF: u32 = 39;
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0);
+    let has = |cap: u32| eff & (1u64 << cap) != 0;
+    has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON))
+}
+
 /// Makes sure tracefs is mounted: libbpf finds syscall tracepoint ids there.
 fn ensure_tracefs() -> Result<(), Error> {
     for dir in [
@@ -104,6 +119,11 @@ impl Probes {
         }
         // SAFETY: geteuid has no preconditions.
         let root = unsafe { libc::geteuid() } == 0;
+        if !root && !has_bpf_capabilities() {
+            return Err(Error::Permission {
+                what: String::from("loading BPF programs"),
+            });
+        }
         match MapType::RingBuf.is_supported() {
             Ok(true) => {}
             Ok(false) => return Err(Error::NoRingBuffer),

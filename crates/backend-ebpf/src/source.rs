@@ -201,6 +201,14 @@ impl Source for EbpfSource {
                 "polling the ring buffer: {e}"
             ))));
         }
+        // The BPF side wakes us only for batches: take what is there anyway.
+        if let Err(e) = self.ring.consume()
+            && e.kind() != libbpf_rs::ErrorKind::Interrupted
+        {
+            return Err(Box::new(Error::Load(format!(
+                "reading the ring buffer: {e}"
+            ))));
+        }
         {
             let Ok(mut q) = self.queue.lock() else {
                 return Err(Box::new(Error::Load(String::from(

@@ -50,23 +50,73 @@ impl ListeningPorts {
 
     /// True if `port` is a listening port in `netns`, as seen through `pid`.
     pub fn contains(&mut self, netns: u64, pid: u32, port: u16) -> bool {
-        let stale = self
-            .by_netns
-            .get(&netns)
-            .is_none_or(|(at, _)| at.elapsed() > Duration::from_secs(2));
+        // A miss is re-checked against a fresh table: /proc/net/tcp is read
+        // in pieces and may skip a socket while the table changes.
+        let stale = self.by_netns.get(&netns).is_none_or(|(at, ports)| {
+            at.elapsed() > Duration::from_secs(2)
+                || (!ports.contains(&port) && at.elapsed() > Duration::from_millis(200))
+        });
         if stale && !self.fixed {
-            let mut ports = HashSet::new();
-            for file in ["tcp", "tcp6"] {
-                if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{file}")) {
-                    ports.extend(parse_listening(&text));
+            // The event's process may be gone already; any process of the
+            // namespace will do, this one included.
+            let own = std::fs::read_link("/proc/self/ns/net")
+                .is_ok_and(|l| l.to_string_lossy() == format!("net:[{netns}]"));
+            let mut read = None;
+            for dir in [format!("/proc/{pid}/net"), String::from("/proc/self/net")] {
+                if dir.starts_with("/proc/self") && !own {
+                    continue;
+                }
+                let mut ports = HashSet::new();
+                let mut ok = false;
+                for file in ["tcp", "tcp6"] {
+                    if let Some(text) = read_whole(&format!("{dir}/{file}")) {
+                        ok = true;
+                        ports.extend(parse_listening(&text));
+                    }
+                }
+                if ok {
+                    read = Some(ports);
+                    break;
                 }
             }
+            // Nothing readable: decide without caching, try again next time.
+            let Some(ports) = read else { return false };
             self.by_netns.insert(netns, (Instant::now(), ports));
         }
         self.by_netns
             .get(&netns)
             .is_some_and(|(_, p)| p.contains(&port))
     }
+}
+
+/// `/proc/sys/net/ipv4/ip_local_port_range`, or Linux's default.
+fn ephemeral_ports() -> std::ops::RangeInclusive<u16> {
+    let text =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let mut it = text
+        .split_whitespace()
+        .filter_map(|p| p.parse::<u16>().ok());
+    match (it.next(), it.next()) {
+        (Some(lo), Some(hi)) if lo <= hi => lo..=hi,
+        _ => 32768..=60999,
+    }
+}
+
+/// Reads a /proc table with large reads, so that the kernel produces it in
+/// as few pieces as possible.
+fn read_whole(path: &str) -> Option<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut buf = Vec::with_capacity(1 << 20);
+    let mut chunk = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut chunk).ok()?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(chunk.get(..n)?);
+    }
+    String::from_utf8(buf).ok()
 }
 
 /// The local ports in state LISTEN (0A) of a `/proc/net/tcp{,6}` table.
@@ -118,6 +168,10 @@ pub struct Translator {
     clock_offset: i128,
     listening: ListeningPorts,
     roles: HashMap<(u32, u32), TrafficDirection>,
+    /// The kernel's ephemeral port range: when no listener is found (the
+    /// server is gone), a fixed local port facing an ephemeral remote one
+    /// still makes the process the server.
+    ephemeral: std::ops::RangeInclusive<u16>,
     held: HashMap<(u32, u64), Vec<Held>>,
     held_bytes: usize,
 }
@@ -164,6 +218,7 @@ impl Translator {
             clock_offset,
             listening,
             roles: HashMap::new(),
+            ephemeral: ephemeral_ports(),
             held: HashMap::new(),
             held_bytes: 0,
         }
@@ -201,7 +256,10 @@ impl Translator {
             Role::Unknown => match self.roles.get(&(ev.pid(), fd)) {
                 Some(t) => *t,
                 None => {
-                    let t = if self.listening.contains(ev.netns(), ev.pid(), local.port()) {
+                    let t = if self.listening.contains(ev.netns(), ev.pid(), local.port())
+                        || (!self.ephemeral.contains(&local.port())
+                            && self.ephemeral.contains(&remote.port()))
+                    {
                         TrafficDirection::Inbound
                     } else {
                         TrafficDirection::Outbound
@@ -519,6 +577,25 @@ mod tests {
     }
 
     #[test]
+    fn without_a_listener_a_fixed_port_facing_an_ephemeral_one_is_the_server() {
+        let mut t = translator(&[]);
+        t.ephemeral = 32768..=60999;
+        let srv_side = EventBuilder::new(1, 1, 1, 0)
+            .ids(5, 5, 9)
+            .v4(SRV.parse().unwrap(), CLI.parse().unwrap())
+            .netns(1)
+            .payload(b"GET");
+        let (got, _) = run(&mut t, &[srv_side]);
+        let Out::Chunk { traffic, key, .. } = &got[0] else {
+            panic!()
+        };
+        assert_eq!(
+            (*traffic, key.server),
+            (TrafficDirection::Inbound, SRV.parse().unwrap())
+        );
+    }
+
+    #[test]
     fn egress_off_and_excluded_ports_drop_and_count() {
         let mut l = ListeningPorts::fixed();
         l.insert(1, []);
@@ -619,5 +696,19 @@ mod tests {
            0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0\n\
            1: 0100007F:9C40 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1\n";
         assert_eq!(parse_listening(text).collect::<Vec<_>>(), vec![8080]);
+    }
+}
+
+#[cfg(test)]
+mod proc_tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_namespace_listeners_from_proc() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let mut ports = ListeningPorts::default();
+        assert!(ports.contains(1, std::process::id(), port));
+        assert!(!ports.contains(1, std::process::id(), 1));
     }
 }

@@ -197,6 +197,17 @@ struct {
 
 /* ---- helpers ------------------------------------------------------------- */
 
+/* Wake the reader only once a batch is waiting: one wakeup per event costs a
+ * context switch per read/write at high rates. The reader polls with a
+ * short timeout, so a lone event waits at most that long. */
+#define CT_WAKEUP_BYTES (256 << 10)
+
+static __always_inline __u64 rb_flags(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > CT_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
+									       : BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline struct ct_config *cfg(void)
 {
 	__u32 zero = 0;
@@ -382,7 +393,7 @@ static long emit_chunk(__u32 i, void *arg)
 		count(CT_CNT_READ_FAULT, n);
 		return 0;
 	}
-	if (bpf_ringbuf_output(&events, b, sizeof(struct ct_event) + n, 0)) {
+	if (bpf_ringbuf_output(&events, b, sizeof(struct ct_event) + n, rb_flags())) {
 		count(CT_CNT_RINGBUF_FULL, 1);
 		count(CT_CNT_RINGBUF_FULL_BYTES, n);
 	}
@@ -408,7 +419,7 @@ static __always_inline void emit_end(const struct ct_event *tmpl, __u64 end)
 	__builtin_memcpy(&b->hdr, tmpl, sizeof(b->hdr));
 	b->hdr.pos = end;
 	b->hdr.chunk_len = 0;
-	if (bpf_ringbuf_output(&events, &b->hdr, sizeof(b->hdr), 0))
+	if (bpf_ringbuf_output(&events, &b->hdr, sizeof(b->hdr), rb_flags()))
 		count(CT_CNT_RINGBUF_FULL, 1);
 }
 
@@ -490,7 +501,7 @@ static __always_inline void ssl_bind(__u32 pid, __u32 tid, __u64 ssl, __u32 fd, 
 	__builtin_memset(&b->hdr, 0, sizeof(b->hdr));
 	fill_hdr(&b->hdr, CT_KIND_ASSOC, CT_SRC_TLS, 0, pid, tid, fd, c);
 	b->hdr.ssl = ssl;
-	if (bpf_ringbuf_output(&events, &b->hdr, sizeof(b->hdr), 0))
+	if (bpf_ringbuf_output(&events, &b->hdr, sizeof(b->hdr), rb_flags()))
 		count(CT_CNT_RINGBUF_FULL, 1);
 }
 
@@ -737,7 +748,7 @@ static __always_inline void emit_close(__u32 pid, __u32 tid, __u32 fd, struct co
 	b->hdr.total_len = c->pos[1];
 	if (c->tls)
 		b->hdr.source = CT_SRC_TLS;
-	if (bpf_ringbuf_output(&events, &b->hdr, sizeof(b->hdr), 0))
+	if (bpf_ringbuf_output(&events, &b->hdr, sizeof(b->hdr), rb_flags()))
 		count(CT_CNT_RINGBUF_FULL, 1);
 }
 

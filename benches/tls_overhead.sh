@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Overhead of eBPF TLS capture on a TLS server: wrk against nginx (TLS,
+# loopback) without and with examples/tls_sniff running, then the ratio of
+# requests/s, the latency percentiles of both runs, and what the capture
+# saw and lost.
+#
+#   benches/tls_overhead.sh                 # 10 s per run, 32 connections
+#   DURATION=30 CONNS=64 benches/tls_overhead.sh
+#   SNIFF_ARGS="--comm nginx" benches/tls_overhead.sh
+#
+# Needs root, nginx, wrk, openssl. Builds tls_sniff in release mode if
+# TLS_SNIFF does not point at a binary.
+set -euo pipefail
+
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-32}
+THREADS=${THREADS:-2}
+SNIFF_ARGS=${SNIFF_ARGS:-}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=${TLS_SNIFF:-$TARGET/release/examples/tls_sniff}
+
+for tool in nginx wrk openssl; do
+    command -v "$tool" >/dev/null || { echo "tls_overhead: $tool not found (scripts/install-deps.sh installs it)" >&2; exit 1; }
+done
+[ "$(id -u)" -eq 0 ] || { echo "tls_overhead: run as root (BPF programs)" >&2; exit 1; }
+if [ ! -x "$BIN" ]; then
+    (cd "$ROOT" && cargo build --release --features ebpf,http --example tls_sniff >&2)
+fi
+
+tmp=$(mktemp -d)
+nginx_pid=""
+sniff_pid=""
+cleanup() {
+    [ -n "$sniff_pid" ] && kill "$sniff_pid" 2>/dev/null || true
+    [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null || true
+    wait 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
+    -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
+body=$(head -c 512 /dev/zero | tr '\0' 'x')
+cat > "$tmp/nginx.conf" <<CONF
+daemon off;
+worker_processes 1;
+pid $tmp/nginx.pid;
+error_log $tmp/error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $tmp/body; proxy_temp_path $tmp/proxy;
+    fastcgi_temp_path $tmp/fcgi; uwsgi_temp_path $tmp/uwsgi; scgi_temp_path $tmp/scgi;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$port ssl;
+        ssl_certificate $tmp/cert.pem;
+        ssl_certificate_key $tmp/key.pem;
+        location / { default_type text/plain; return 200 "$body"; }
+    }
+}
+CONF
+nginx -p "$tmp" -c "$tmp/nginx.conf" -e "$tmp/error.log" &
+nginx_pid=$!
+for _ in $(seq 50); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+done
+
+url="https://127.0.0.1:$port/bench"
+run_wrk() {
+    wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$url" > "$tmp/wrk-$1.txt"
+}
+rps() { awk '/^Requests\/sec:/ {print $2}' "$tmp/wrk-$1.txt"; }
+reqs() { awk '/requests in/ {print $1}' "$tmp/wrk-$1.txt"; }
+pct() { awk -v p="$2" '$1 == p {print $2}' "$tmp/wrk-$1.txt"; }
+
+# Warm-up, then the baseline.
+wrk -t1 -c4 -d2s "$url" >/dev/null
+run_wrk base
+
+# shellcheck disable=SC2086
+"$BIN" --duration $((DURATION + 30)) --output "$tmp/exchanges.jsonl" $SNIFF_ARGS 2> "$tmp/sniff.err" &
+sniff_pid=$!
+for _ in $(seq 100); do
+    grep -q "probing" "$tmp/sniff.err" 2>/dev/null && break
+    sleep 0.1
+done
+sleep 1
+run_wrk sniff
+kill -INT "$sniff_pid"
+wait "$sniff_pid" || true
+sniff_pid=""
+
+base=$(rps base)
+with=$(rps sniff)
+echo "tls_overhead: nginx TLS on loopback, wrk -t$THREADS -c$CONNS -d${DURATION}s, $(nproc) cores"
+printf '%-22s %12s %10s %10s %10s %10s\n' run requests/s p50 p90 p99 requests
+for r in base sniff; do
+    printf '%-22s %12s %10s %10s %10s %10s\n' "$( [ $r = base ] && echo 'without capture' || echo 'with tls_sniff')" \
+        "$(rps $r)" "$(pct $r 50%)" "$(pct $r 90%)" "$(pct $r 99%)" "$(reqs $r)"
+done
+awk -v a="$with" -v b="$base" 'BEGIN { printf "throughput ratio (with/without): %.3f\n", a / b }'
+captured=$(grep -c '"source":"ebpf-tls"' "$tmp/exchanges.jsonl" || true)
+server_side=$(grep -c '"comm":"nginx"' "$tmp/exchanges.jsonl" || true)
+echo "exchanges captured: $captured (nginx side: $server_side of $(reqs sniff) requests sent)"
+echo "capture summary: $(grep 'tls_sniff: [0-9.]* s' "$tmp/sniff.err" | sed 's/^tls_sniff: //')"
