@@ -398,19 +398,21 @@ fn connect_tunnel_stops_parsing() {
 
 #[test]
 fn h2c_upgrade_switches_to_http2() {
-    let request: &[u8] =
-        b"GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n";
+    let request: &[u8] = b"GET /h2 HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n";
     let preface: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
-    let response: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+    // 101, then the server's SETTINGS and its HEADERS on stream 1
+    // (`:status: 200` as HPACK static index 8, END_STREAM | END_HEADERS).
+    let response: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x00\x01\x01\x05\x00\x00\x00\x01\x88";
     let o = check(&[Ev::C(request), Ev::C(preface), Ev::S(response)]);
     assert_eq!(o.detected, "h2");
-    // The upgrade request is HTTP/2 stream 1 now: the HTTP/1 side reports nothing.
-    assert!(
-        o.exchanges.iter().all(|e| e.protocol != Protocol::Http11),
-        "{:?}",
-        o.exchanges
-    );
     assert_eq!(o.drop(DropReason::UnparsedBytes), 0);
+    // The upgrade request is HTTP/2 stream 1, answered over HTTP/2.
+    assert_eq!(o.exchanges.len(), 1, "{:?}", o.exchanges);
+    let ex = &o.exchanges[0];
+    assert_eq!(ex.protocol, Protocol::H2);
+    assert_eq!(ex.stream_id, Some(1));
+    assert_eq!(req(ex).path, "/h2");
+    assert_eq!(resp(ex).status, 200);
 }
 
 #[test]

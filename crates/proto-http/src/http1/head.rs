@@ -215,9 +215,18 @@ fn convert(fields: &[httparse::Header<'_>]) -> (Vec<Header>, Framed, Option<Stri
                 }
             }
             17 if name.eq_ignore_ascii_case("transfer-encoding") => {
-                framed.transfer_encoding = true;
-                let last = value.rsplit(|&b| b == b',').next().unwrap_or_default();
-                framed.chunked = last.trim_ascii().eq_ignore_ascii_case(b"chunked");
+                // The obsolete `identity` coding frames nothing.
+                let mut codings = value
+                    .split(|&b| b == b',')
+                    .map(<[u8]>::trim_ascii)
+                    .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case(b"identity"))
+                    .peekable();
+                if codings.peek().is_some() {
+                    framed.transfer_encoding = true;
+                    framed.chunked = codings
+                        .last()
+                        .is_some_and(|t| t.eq_ignore_ascii_case(b"chunked"));
+                }
             }
             _ => {}
         }
@@ -314,6 +323,11 @@ mod tests {
             panic!("not parsed")
         };
         assert!(head.framed.chunked);
+        let wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\nContent-Length: 1\r\n\r\n";
+        let Parsed::Complete(head, _) = parse_response(wire, Timestamp(0)) else {
+            panic!("not parsed")
+        };
+        assert!(!head.framed.transfer_encoding && head.framed.content_length == Some(1));
         let wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n";
         let Parsed::Complete(head, _) = parse_response(wire, Timestamp(0)) else {
             panic!("not parsed")
