@@ -194,7 +194,7 @@ fn prerequisites() -> Option<PathBuf> {
 fn http1_tls_requests_become_akto_messages_with_the_header_rules_applied() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(agent) = prerequisites() {
-        scenario(&agent, false);
+        scenario(&agent, false, false);
     }
 }
 
@@ -202,14 +202,24 @@ fn http1_tls_requests_become_akto_messages_with_the_header_rules_applied() {
 fn http2_tls_requests_become_akto_messages_with_the_header_rules_applied() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(agent) = prerequisites() {
-        scenario(&agent, true);
+        scenario(&agent, true, false);
+    }
+}
+
+/// `TRAFFIC_DISABLE_EGRESS=true`: only nginx's side (inbound) is sent.
+#[test]
+fn disabled_egress_sends_only_inbound_exchanges() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(agent) = prerequisites() {
+        scenario(&agent, false, true);
     }
 }
 
 /// curl sends five requests over TLS to nginx; only the two with
 /// `X-Tenant: blue` to the named host may reach `akto.api.logs`, once from
-/// nginx's side (inbound) and once from curl's (outbound).
-fn scenario(agent: &Path, http2: bool) {
+/// nginx's side (inbound) and, unless egress is disabled, once from curl's
+/// (outbound).
+fn scenario(agent: &Path, http2: bool, disable_egress: bool) {
     let Some(broker) = Broker::start() else {
         return;
     };
@@ -238,6 +248,7 @@ fn scenario(agent: &Path, http2: bool) {
         .env("UPROBE_POLL_INTERVAL", "0.05")
         .env("PROBE_ALL_PID", "true")
         .env("KAFKA_POLL_INTERVAL", "0.1")
+        .env("TRAFFIC_DISABLE_EGRESS", disable_egress.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -408,6 +419,12 @@ fn scenario(agent: &Path, http2: bool) {
     }
     // curl's side (outbound): the same two requests, from curl's processes.
     let outbound: Vec<&Value> = got.iter().filter(|v| v["direction"] == "2").collect();
+    if disable_egress {
+        assert!(outbound.is_empty(), "egress disabled: {outbound:?}");
+        assert_eq!(status.and_then(|s| s.code()), Some(0), "agent exit status");
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
     let mut paths: Vec<&str> = outbound
         .iter()
         .map(|v| v["path"].as_str().unwrap())
