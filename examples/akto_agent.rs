@@ -176,12 +176,8 @@ fn ebpf_config(config: &AgentConfig) -> EbpfConfig {
         }
         found
     };
-    if !config.capture_tls() {
-        eprintln!(
-            "akto_agent: CAPTURE_ALL=false and CAPTURE_SSL=false: plaintext sockets only is not \
-             separable in this agent; TLS is captured too"
-        );
-    }
+    // CAPTURE_ALL=false, CAPTURE_SSL=false (plaintext only): the source still
+    // probes TLS libraries; `AgentConfig::filters` drops what they capture.
     EbpfConfig {
         cgroups,
         ssl_only: !config.capture_plaintext(),

@@ -32,6 +32,7 @@ use capture_core::Limits;
 use capture_core::filter::{
     CloudMetadataFilter, EgressFilter, ExchangeFilter, HeaderFilter, IpHostFilter,
 };
+use capture_core::model::{CaptureSource, Exchange};
 
 use crate::{AktoFormat, Error, KafkaConfig};
 
@@ -147,8 +148,23 @@ impl AgentConfig {
     }
 
     /// The exchange filters these settings turn on, header rules first.
+    ///
+    /// The capture mode is enforced here too: with TLS capture off, exchanges
+    /// captured at `SSL_read`/`SSL_write` are dropped (whatever the source
+    /// attached), and with plaintext capture off, those seen at the socket
+    /// syscalls are.
     pub fn filters(&self) -> Vec<Box<dyn ExchangeFilter>> {
         let mut f: Vec<Box<dyn ExchangeFilter>> = vec![Box::new(self.header_filter.clone())];
+        if !self.capture_tls() {
+            f.push(Box::new(|ex: &Exchange| {
+                ex.source != CaptureSource::EbpfTls
+            }));
+        }
+        if !self.capture_plaintext() {
+            f.push(Box::new(|ex: &Exchange| {
+                ex.source != CaptureSource::EbpfSyscall
+            }));
+        }
         if self.disable_egress {
             f.push(Box::new(EgressFilter));
         }
@@ -344,7 +360,8 @@ mod tests {
         assert_eq!(c.memory_ceiling_bytes, 800 << 20);
         assert_eq!(c.uprobe_poll_interval, Duration::from_secs(300));
         assert!(c.capture_tls() && !c.capture_plaintext() && c.probe_all_pid);
-        assert_eq!(c.filters().len(), 4);
+        // header rules, egress, IP hosts, metadata, TLS-only mode
+        assert_eq!(c.filters().len(), 5);
         let k = c.kafka_config();
         assert_eq!(k.topic, "akto.api.logs");
         assert_eq!(k.batch_size, 500);
@@ -353,10 +370,41 @@ mod tests {
         assert_eq!(k.brokers, "10.0.0.5:9092");
     }
 
+    fn sourced(source: CaptureSource) -> Exchange {
+        let key = capture_core::model::ConnKey::new(
+            "10.0.0.1:1".parse().unwrap(),
+            "10.0.0.2:2".parse().unwrap(),
+            capture_core::model::NetnsId::UNKNOWN,
+        );
+        let meta = capture_core::model::ConnMeta {
+            key,
+            source,
+            comm: None,
+            traffic: None,
+            opened: capture_core::model::Timestamp(0),
+            mid_stream: false,
+        };
+        Exchange::new(capture_core::model::Protocol::Http11, &meta, false)
+    }
+
+    fn kept(c: &AgentConfig, source: CaptureSource) -> bool {
+        // Only the capture-mode filters: the header rule would need headers.
+        c.filters().iter().skip(1).all(|f| f.keep(&sourced(source)))
+    }
+
     #[test]
-    fn plaintext_only_when_capture_all_and_ssl_are_off() {
-        let c = AgentConfig::from_env_map(&env(&[("CAPTURE_ALL", "false")])).unwrap();
-        assert!(c.capture_plaintext() && !c.capture_tls());
+    fn capture_modes_keep_what_they_capture() {
+        let all = AgentConfig::from_env_map(&env(&[])).unwrap();
+        assert!(kept(&all, CaptureSource::EbpfTls) && kept(&all, CaptureSource::EbpfSyscall));
+
+        let plain = AgentConfig::from_env_map(&env(&[("CAPTURE_ALL", "false")])).unwrap();
+        assert!(plain.capture_plaintext() && !plain.capture_tls());
+        assert!(!kept(&plain, CaptureSource::EbpfTls) && kept(&plain, CaptureSource::EbpfSyscall));
+
+        let tls =
+            AgentConfig::from_env_map(&env(&[("CAPTURE_ALL", "false"), ("CAPTURE_SSL", "true")]))
+                .unwrap();
+        assert!(kept(&tls, CaptureSource::EbpfTls) && !kept(&tls, CaptureSource::EbpfSyscall));
     }
 
     #[test]
