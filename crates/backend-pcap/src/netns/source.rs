@@ -26,7 +26,9 @@ pub struct PodConfig {
     /// Interfaces opened in each namespace: `lo` (the sidecar's plaintext
     /// side), `any`, or both. Default: `["lo"]`.
     pub devices: Vec<String>,
-    /// How each interface is opened (its `device` is ignored).
+    /// How each interface is opened (its `device` is ignored). Default:
+    /// as [`CaptureConfig::default`] but with a 4 MiB kernel buffer per
+    /// interface, since a node may run a hundred pods.
     pub capture: CaptureConfig,
     /// How often `/proc` is scanned again. Default: 5 s.
     pub rescan_interval: Duration,
@@ -45,7 +47,10 @@ impl Default for PodConfig {
         Self {
             discovery: DiscoveryConfig::default(),
             devices: vec![String::from("lo")],
-            capture: CaptureConfig::default(),
+            capture: CaptureConfig {
+                buffer_size: 4 << 20,
+                ..CaptureConfig::default()
+            },
             rescan_interval: Duration::from_secs(5),
             dedup_window: Some(dedup::DEFAULT_WINDOW),
             cidr: CidrFilter::default(),
@@ -330,5 +335,50 @@ impl Drop for PodSource {
         for cap in self.captures.values_mut() {
             cap.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn a_namespace_that_cannot_be_entered_is_closed_and_not_retried_at_once() {
+        // A fake procfs with one `envoy` whose namespace link leads nowhere.
+        let root = std::env::temp_dir().join(format!("cleartap-podsource-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let pid_dir = root.join("4242");
+        std::fs::create_dir_all(pid_dir.join("ns")).unwrap();
+        symlink("/usr/bin/envoy", pid_dir.join("exe")).unwrap();
+        std::fs::write(pid_dir.join("comm"), "envoy\n").unwrap();
+        std::fs::write(pid_dir.join("environ"), b"INSTANCE_IP=10.0.0.9\0").unwrap();
+        symlink("net:[4000000001]", pid_dir.join("ns").join("net")).unwrap();
+
+        let mut config = PodConfig::default();
+        config.discovery.proc_root = root.clone();
+        config.rescan_interval = Duration::from_millis(1);
+        let mut source = PodSource::new(config).unwrap();
+        let counters = Counters::default();
+        let mut closed = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while closed.is_empty() && Instant::now() < deadline {
+            let mut sink = |input: Input<'_>| {
+                if let Input::NetnsClosed { netns, .. } = input {
+                    closed.push(netns);
+                }
+            };
+            source.poll(&mut sink, &counters).unwrap();
+        }
+        assert_eq!(closed, [NetnsId(4_000_000_001)]);
+        assert!(source.capturing().is_empty());
+        // Later rescans leave the failed namespace alone for a while.
+        for _ in 0..5 {
+            let mut sink = |input: Input<'_>| panic!("unexpected {input:?}");
+            source.poll(&mut sink, &counters).unwrap();
+        }
+        assert!(source.namespaces().is_empty());
+        drop(source);
+        let _ = std::fs::remove_dir_all(&root);
     }
 }
