@@ -12,6 +12,23 @@
 //! start line. With the `decompress` feature, gzip, deflate, br and zstd
 //! bodies are decoded up to a size cap.
 //!
+//! What an HTTP/1 exchange's [`Flag`](capture_core::model::Flag)s mean here:
+//!
+//! | flag | when |
+//! |---|---|
+//! | `gap` | bytes of the exchange were lost; a gap inside a body of known length keeps sync (`body_size` counts it, `truncated` is set) |
+//! | `no_response` | the connection ended (or lost the response) before it came |
+//! | `no_request` | the request was not captured (joined mid-stream, lost, or unparsable) |
+//! | `mid_stream` | the connection was joined after it started |
+//! | `upgrade` | `101` or a `2xx` to `CONNECT`: parsing stopped, the rest is counted as unparsed (`Upgrade: h2c` continues as HTTP/2 instead) |
+//! | `http09` | the reply had no status line: status `0`, body until close |
+//! | `malformed` | a head, length or chunk could not be read as sent |
+//! | `incomplete`, `reset` | the connection was flushed, timed out or reset mid-message |
+//! | `decode_failed` | the body could not be decompressed and is kept as sent |
+//!
+//! Every byte that belongs to no message is counted as
+//! [`DropReason::UnparsedBytes`](capture_core::DropReason::UnparsedBytes).
+//!
 //! # Example
 //!
 //! ```
