@@ -1,5 +1,6 @@
 //! Filters and modes: pid, process name, cgroup, SSL-only, egress off,
 //! excluded ports. Plain HTTP (python http.server + curl) on loopback.
+#![cfg(feature = "bpf")]
 #![allow(clippy::indexing_slicing, clippy::print_stdout)]
 
 mod common;

@@ -1,6 +1,7 @@
 //! 5 MB request and 5 MB response over TLS (python: one SSL_write_ex call
 //! each way): reassembled byte-exactly; with a smaller per-call cap, the
 //! missing ranges are reported as gaps at their exact positions.
+#![cfg(feature = "bpf")]
 #![allow(clippy::indexing_slicing, clippy::print_stdout)]
 
 mod common;

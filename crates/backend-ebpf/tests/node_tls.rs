@@ -1,6 +1,7 @@
 //! node: OpenSSL linked statically into the `node` binary, SSL over a
 //! memory BIO (no nested syscall). The server starts after the source: it
 //! is found by the next rescan.
+#![cfg(feature = "bpf")]
 #![allow(clippy::indexing_slicing, clippy::print_stdout)]
 
 mod common;

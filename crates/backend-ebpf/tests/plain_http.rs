@@ -1,4 +1,5 @@
 //! Plain HTTP through the syscall path: python's http.server and curl.
+#![cfg(feature = "bpf")]
 #![allow(clippy::indexing_slicing, clippy::print_stdout)]
 
 mod common;

@@ -1,6 +1,7 @@
 //! Sockets opened before the capture started: addresses come from the
 //! kernel's struct sock, the server side from the listening ports.
 //! And the error a process without privileges gets.
+#![cfg(feature = "bpf")]
 #![allow(clippy::indexing_slicing, clippy::print_stdout)]
 
 mod common;

@@ -1,5 +1,6 @@
 //! TLS plaintext at SSL_read/SSL_write: nginx and curl (shared libssl,
 //! SSL_read/SSL_write), python's ssl module (SSL_read_ex/SSL_write_ex).
+#![cfg(feature = "bpf")]
 #![allow(clippy::indexing_slicing, clippy::print_stdout)]
 
 mod common;

@@ -201,6 +201,16 @@ pub fn wait_port(port: u16, limit: Duration) -> bool {
 pub struct Kid(pub Child);
 impl Drop for Kid {
     fn drop(&mut self) {
+        // SIGTERM first: nginx's master then stops its workers too.
+        let pid = i32::try_from(self.0.id()).unwrap_or(0);
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        for _ in 0..40 {
+            if self.0.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
