@@ -1,6 +1,7 @@
 //! [`PodSource`]: discovery plus one capture thread per namespace, as one [`Source`].
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
@@ -12,7 +13,7 @@ use capture_core::stats::Counters;
 
 use super::batch::BatchPool;
 use super::capture::{Event, NamespaceCapture, ThreadConfig};
-use super::discovery::{Discovery, DiscoveryConfig, current_netns, is_vanished};
+use super::discovery::{Discovery, DiscoveryConfig, is_vanished, netns_of};
 use crate::Error;
 use crate::cidr::CidrFilter;
 use crate::dedup;
@@ -82,6 +83,8 @@ pub struct PodSource {
     /// and when: logged once, retried after [`FAILED_RETRY`] or through
     /// another process.
     failed: BTreeMap<NetnsId, (u32, Instant)>,
+    /// Processes whose `/proc` entry could not be read at the last scan.
+    unreadable: BTreeSet<u32>,
     events: Vec<Event>,
 }
 
@@ -105,11 +108,13 @@ impl PodSource {
     /// A source with `config`. Nothing is scanned or captured before the first poll.
     pub fn new(config: PodConfig) -> Result<Self, Error> {
         let proc_root = config.discovery.proc_root.clone();
-        let host_netns = current_netns().map_err(|source| Error::Proc {
-            pid: std::process::id(),
-            what: "ns/net",
-            source,
-        })?;
+        // The process's namespace (its main thread's), whichever thread builds the source.
+        let host_netns =
+            netns_of(Path::new("/proc/self/ns/net")).map_err(|source| Error::Proc {
+                pid: std::process::id(),
+                what: "ns/net",
+                source,
+            })?;
         let (tx, rx) = std::sync::mpsc::sync_channel(config.queue_batches.max(1));
         let poll_timeout = config.capture.timeout;
         Ok(Self {
@@ -131,6 +136,7 @@ impl PodSource {
             last_scan: None,
             retired_kernel_drops: 0,
             failed: BTreeMap::new(),
+            unreadable: BTreeSet::new(),
             events: Vec::new(),
         })
     }
@@ -168,17 +174,23 @@ impl PodSource {
         if scan.vanished > 0 {
             log::debug!("{} processes exited during the /proc scan", scan.vanished);
         }
+        // A process that cannot be read is reported once, not at every scan.
+        let mut unreadable = BTreeSet::new();
         for e in &scan.errors {
             match e {
-                Error::Proc { source, .. }
-                    if source.kind() == std::io::ErrorKind::PermissionDenied =>
-                {
-                    log::warn!("{e}")
-                }
                 Error::Proc { source, .. } if is_vanished(source) => log::debug!("{e}"),
+                Error::Proc { pid, .. } => {
+                    unreadable.insert(*pid);
+                    if self.unreadable.contains(pid) {
+                        log::debug!("{e}");
+                    } else {
+                        log::warn!("{e}");
+                    }
+                }
                 _ => log::warn!("{e}"),
             }
         }
+        self.unreadable = unreadable;
         for (netns, cap) in &self.captures {
             if !scan.namespaces.contains_key(netns) && !cap.is_stopping() {
                 log::info!(
