@@ -310,6 +310,26 @@ mod tests {
         let _ = d.is_duplicate(Timestamp(MS + 2), &first);
     }
 
+    proptest::proptest! {
+        /// Changing any byte that hops keep changes the fingerprint; changing
+        /// one that hops rewrite does not.
+        #[test]
+        fn only_rewritten_fields_are_ignored(
+            payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            ip_id in proptest::prelude::any::<u16>(),
+            pos in 0usize..104,
+            flip in 1u8..=255,
+        ) {
+            let d = Dedup::default();
+            let a = v4(64, ip_id, &payload);
+            let pos = pos % a.len();
+            let mut b = a.clone();
+            b[pos] ^= flip;
+            let rewritten = matches!(pos, 8 | 10 | 11 | 36 | 37);
+            proptest::prop_assert_eq!(d.fingerprint(&a) == d.fingerprint(&b), rewritten, "byte {}", pos);
+        }
+    }
+
     #[test]
     fn hostile_short_and_garbage_packets_do_not_panic() {
         let mut d = Dedup::default();
