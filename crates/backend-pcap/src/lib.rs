@@ -10,6 +10,11 @@
 //! - [`file`]: [`FileSource`] and the capture file reader behind it.
 //! - [`decode`]: [`decode_packet`], the link-layer → IP → TCP decoder
 //!   that every packet source shares.
+//! - `live` (feature `live`): `LiveSource`, one interface through libpcap.
+//! - `netns` (feature `live`): `PodSource`, proxy processes found in
+//!   `/proc`, one `setns` capture thread per pod network namespace.
+//! - [`dedup`]: packets seen twice (veth pairs, bridges, `any`) dropped once.
+//! - [`cidr`]: allow/deny subnet filters for pod and service CIDRs.
 //!
 //! # Example
 //!
