@@ -575,7 +575,7 @@ impl Http1 {
         };
         let n = prefix.len().min(5);
         if n > 0 && prefix.get(..n) != b"HTTP/".get(..n) {
-            return self.not_a_status_line(meta, dir, ts, out);
+            return self.not_a_status_line(dir, ts, out);
         }
         match self.head_bytes(dir, rest) {
             HeadInput::Skip(n) => Step::Consumed(n),
@@ -632,13 +632,7 @@ impl Http1 {
     }
 
     /// Server bytes that are not a status line where one was expected.
-    fn not_a_status_line(
-        &mut self,
-        meta: &ConnMeta,
-        dir: Direction,
-        ts: Timestamp,
-        out: &mut Output<'_>,
-    ) -> Step {
+    fn not_a_status_line(&mut self, dir: Direction, ts: Timestamp, out: &mut Output<'_>) -> Step {
         let answered = self.answered;
         let unanswered = answered < self.queue.len();
         if self.responses_seen == 0 && unanswered {
@@ -664,7 +658,6 @@ impl Http1 {
             let side = self.side(dir);
             side.target = Some(id);
             side.state = SideState::Body(Framing::Close);
-            let _ = meta;
             return Step::Consumed(0);
         }
         out.dropped(DropReason::ParseError, 1);
@@ -708,7 +701,7 @@ impl Http1 {
                 {
                     return Step::Switch(switch);
                 }
-                self.upgrade(meta, dir, response, version, out);
+                self.upgrade(meta, response, version, out);
                 return Step::Consumed(len);
             }
             // Interim (100 Continue, 102, 103): not the final response.
@@ -828,14 +821,7 @@ impl Http1 {
     }
 
     /// 101 to any other upgrade: report it and stop parsing.
-    fn upgrade(
-        &mut self,
-        meta: &ConnMeta,
-        dir: Direction,
-        response: Response,
-        version: u8,
-        out: &mut Output<'_>,
-    ) {
+    fn upgrade(&mut self, meta: &ConnMeta, response: Response, version: u8, out: &mut Output<'_>) {
         self.responses_seen += 1;
         let id = if self.answered < self.queue.len() {
             Some(self.front_id + self.answered as u64)
@@ -849,7 +835,6 @@ impl Http1 {
             e.resp_done = true;
             e.flag(Flag::Upgrade);
         }
-        let _ = dir;
         self.stop(out);
         self.emit_ready(meta, out);
     }
@@ -859,9 +844,6 @@ impl Http1 {
         for side in &mut self.sides {
             unparsed(out, side.buf.len());
             side.buf = Vec::new();
-            if let SideState::Body(_) = side.state {
-                // A request body still in flight is cut here.
-            }
             side.state = SideState::Stopped;
         }
         // Requests whose body was in flight are complete as far as we go.
@@ -1030,12 +1012,12 @@ impl Http1 {
         };
         let part = rest.get(..lf).unwrap_or_default();
         let found = if side.buf.is_empty() {
-            resync::find_start_line(part, role).map(|s| (s, part.len()))
+            resync::find_start_line(part, role)
         } else {
             side.buf.extend_from_slice(part);
-            resync::find_start_line(&side.buf, role).map(|s| (s, side.buf.len()))
+            resync::find_start_line(&side.buf, role)
         };
-        let Some((start, line_len)) = found else {
+        let Some(start) = found else {
             unparsed(out, side.buf.len().max(part.len()) + 1);
             side.buf.clear();
             return self.scanned(lf + 1, out);
@@ -1050,7 +1032,6 @@ impl Http1 {
         } else {
             std::mem::take(&mut side.buf)
         };
-        let _ = line_len;
         line.drain(..at.min(line.len()));
         unparsed(out, at);
         line.push(b'\n');
