@@ -7,7 +7,7 @@
 //! and counts every packet it cannot use under a
 //! [`DropReason`](capture_core::DropReason).
 //!
-//! - [`file`]: [`FileSource`] and the capture file reader behind it.
+//! - [`file`](mod@file): [`FileSource`] and the capture file reader behind it.
 //! - [`decode`]: [`decode_packet`], the link-layer → IP → TCP decoder
 //!   that every packet source shares.
 //! - `live` (feature `live`): `LiveSource`, one interface through libpcap.

@@ -1,5 +1,5 @@
 //! Packet decode: link layer → IPv4/IPv6 → TCP, into a
-//! [`Segment`](capture_core::model::Segment) that borrows the payload.
+//! [`Segment`] that borrows the payload.
 //!
 //! The link layers are those of capture files and of libpcap on Linux:
 //! Ethernet with 802.1Q/QinQ VLAN tags, Linux cooked capture v1 and v2 (the
