@@ -586,3 +586,80 @@ fn file_source_hands_out_blocks_and_tracks_progress() {
     assert_eq!(progress.consumed_bytes(), total);
     assert!((progress.fraction() - 1.0).abs() < f64::EPSILON);
 }
+
+#[test]
+fn pcapng_simple_and_obsolete_packet_blocks() {
+    let frame = ethernet(&[0x08, 0x00], &ipv4_tcp());
+    let mut f = Vec::new();
+    shb(&mut f, Order::Big);
+    idb(&mut f, Order::Big, 1, None);
+    // Obsolete Packet Block: interface (u16), drops (u16), time, lengths, data.
+    let mut opb = Vec::new();
+    for w in [0u16, 0] {
+        put16(&mut opb, Order::Big, w);
+    }
+    for w in [0u32, 5_000_000, frame.len() as u32, frame.len() as u32] {
+        put32(&mut opb, Order::Big, w);
+    }
+    opb.extend_from_slice(&frame);
+    block(&mut f, Order::Big, 2, &opb);
+    // Simple Packet Block: original length, data; it takes the last time seen.
+    let mut spb = Vec::new();
+    put32(&mut spb, Order::Big, frame.len() as u32);
+    spb.extend_from_slice(&frame);
+    block(&mut f, Order::Big, 3, &spb);
+    let packets: Vec<_> = read_all(&f).into_iter().map(Result::unwrap).collect();
+    assert_eq!(packets.len(), 2);
+    for p in &packets {
+        assert_eq!(p.ts, Timestamp(5_000_000_000));
+        assert_eq!(p.data, &frame[..], "padding is not part of the packet");
+        assert_ipv4_segment(p.link, p.data);
+    }
+}
+
+#[test]
+fn kuznetsov_pcap_records_have_longer_headers() {
+    let ip = ipv4_tcp();
+    let mut v = pcap(Order::Little, 0xa1b2_cd34, 101, &[]);
+    for _ in 0..2 {
+        for w in [7u32, 250_000, ip.len() as u32, ip.len() as u32] {
+            put32(&mut v, Order::Little, w);
+        }
+        // ifindex, protocol, packet type, padding.
+        v.extend_from_slice(&[0; 8]);
+        v.extend_from_slice(&ip);
+    }
+    let packets: Vec<_> = read_all(&v).into_iter().map(Result::unwrap).collect();
+    assert_eq!(packets.len(), 2);
+    assert_eq!(packets[1].ts, Timestamp(7_250_000_000));
+    assert_ipv4_segment(packets[1].link, packets[1].data);
+}
+
+/// A pipe cannot be memory-mapped: the file is read into memory instead.
+#[test]
+fn unmappable_file_is_read_into_memory() {
+    let frame = ethernet(&[0x08, 0x00], &ipv4_tcp());
+    let file = pcap(
+        Order::Little,
+        0xa1b2_c3d4,
+        1,
+        &[(1, 0, &frame), (2, 0, &frame)],
+    );
+    let path = std::env::temp_dir().join(format!("backend-pcap-fifo-{}", std::process::id()));
+    let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    if unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) } != 0 {
+        eprintln!("skipped: cannot create a FIFO in {}", path.display());
+        return;
+    }
+    let writer = {
+        let (path, file) = (path.clone(), file.clone());
+        std::thread::spawn(move || std::fs::write(path, file))
+    };
+    let opened = CaptureFile::open(&path);
+    writer.join().unwrap().unwrap();
+    let _ = std::fs::remove_file(&path);
+    let opened = opened.unwrap();
+    assert_eq!(opened.bytes(), &file[..]);
+    assert_eq!(opened.packets().count(), 2);
+}
