@@ -11,10 +11,13 @@
 mod mesh_support;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use backend_pcap::netns::discovery::{Discovery, DiscoveryConfig};
 use backend_pcap::netns::{PodConfig, PodSource};
-use capture_core::model::{Exchange, Input, NetnsId};
+use capture_core::model::{Exchange, Flag, Input, NetnsId};
 use capture_core::pipeline::Pipeline;
 use capture_core::sink::MemorySink;
 use capture_core::stage::Source;
@@ -250,4 +253,76 @@ fn pods_started_later_are_picked_up_and_deleted_pods_end_cleanly() {
         poll(&mut source, &mut payloads, &mut closed);
     }
     drop(source);
+}
+
+#[test]
+fn a_pod_whose_proxy_is_gone_has_its_open_connections_flushed() {
+    if let Some(why) = skip_reason(TOOLS) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let sc = Scenario::new("flush");
+    let a = sc.pod(0);
+    let source = capturing_source(config(&[&a]), &[&a]);
+    let sink = MemorySink::new(1000);
+    let running = Pipeline::builder(HttpProtocol::new(HttpConfig::default()))
+        .workers(1)
+        .source(Box::new(source))
+        .sink(sink.clone())
+        .build()
+        .unwrap()
+        .spawn()
+        .unwrap();
+
+    // Inside the pod, a request that is never answered on a connection that
+    // stays open: a server that accepts and says nothing, a client that waits.
+    let script = "import socket,time\n\
+        s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+        s.bind(('127.0.0.1', 9090)); s.listen(1)\n\
+        c=socket.create_connection(('127.0.0.1', 9090)); a,_=s.accept()\n\
+        c.sendall(b'GET /pending HTTP/1.1\\r\\nHost: pod\\r\\n\\r\\n')\n\
+        print('sent', flush=True); time.sleep(60)\n";
+    let mut silent = Command::new("ip")
+        .args(["netns", "exec", &a.ns, "python3", "-c", script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(silent.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "sent");
+    // Nothing completes while the connection is open.
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(sink.drain().is_empty());
+
+    // The proxy goes away (the pod's other processes live on): the capture
+    // ends and the namespace's connections are flushed.
+    let scan = Discovery::new(DiscoveryConfig {
+        instance_ips: [a.ip.parse().unwrap()].into(),
+        ..Default::default()
+    })
+    .scan()
+    .unwrap();
+    for p in &scan.namespaces[&a.netns].processes {
+        let pid = libc::pid_t::try_from(p.pid).unwrap();
+        // SAFETY: kill has no memory effects; the pid is this test's proxy.
+        let r = unsafe { libc::kill(pid, libc::SIGKILL) };
+        assert_eq!(r, 0);
+    }
+    assert_eq!(
+        sink.wait_for(1, Duration::from_secs(10)),
+        1,
+        "pending request not flushed"
+    );
+    let got = sink.drain();
+    let _ = silent.kill();
+    let _ = silent.wait();
+    running.stop();
+    running.join().unwrap();
+    let ex = &got[0];
+    assert_eq!(ex.request.as_ref().unwrap().path, "/pending");
+    assert!(ex.response.is_none());
+    assert!(ex.has_flag(Flag::NoResponse), "{:?}", ex.flags);
+    assert_eq!(ex.conn.netns, Some(a.netns.0));
 }
