@@ -168,6 +168,8 @@ pub struct Translator {
     clock_offset: i128,
     listening: ListeningPorts,
     roles: HashMap<(u32, u32), TrafficDirection>,
+    /// Per socket: the end of what was handed out, per flow.
+    stream_ends: HashMap<(u32, u32), [u64; 2]>,
     /// The kernel's ephemeral port range: when no listener is found (the
     /// server is gone), a fixed local port facing an ephemeral remote one
     /// still makes the process the server.
@@ -218,6 +220,7 @@ impl Translator {
             clock_offset,
             listening,
             roles: HashMap::new(),
+            stream_ends: HashMap::new(),
             ephemeral: ephemeral_ports(),
             held: HashMap::new(),
             held_bytes: 0,
@@ -315,6 +318,7 @@ impl Translator {
                 };
                 if self.allowed(&c, counters) {
                     out.input(c.chunk(source, ts, ev.flow(), ev.pos(), ev.comm(), ev.payload()));
+                    self.handed_out(ev.pid(), ev.fd(), ev.flow(), ev.pos(), ev.payload().len());
                 }
             }
             EventKind::Assoc => {
@@ -327,6 +331,7 @@ impl Translator {
                 let allowed = self.allowed(&c, counters);
                 for h in held {
                     self.held_bytes = self.held_bytes.saturating_sub(h.data.len());
+                    self.handed_out(ev.pid(), ev.fd(), h.flow, h.pos, h.data.len());
                     if allowed {
                         let ts = self.ts(h.ts);
                         out.input(c.chunk(
@@ -341,11 +346,40 @@ impl Translator {
                 }
             }
             EventKind::Close => {
+                let ends = self.stream_ends.remove(&(ev.pid(), ev.fd()));
                 if let Some(c) = self.conn(ev, ev.fd()) {
+                    // The socket's final positions: bytes lost at the very
+                    // end (full ring buffer) still show as a gap.
+                    if let (Some([w, r]), EventSource::Syscall) = (ends, ev.source()) {
+                        for (flow, seen, fin) in [
+                            (Flow::Egress, w, ev.pos()),
+                            (Flow::Ingress, r, ev.total_len()),
+                        ] {
+                            if fin > seen {
+                                let data: &[u8] = &[];
+                                out.input(c.chunk(
+                                    CaptureSource::EbpfSyscall,
+                                    ts,
+                                    flow,
+                                    fin,
+                                    ev.comm(),
+                                    data,
+                                ));
+                            }
+                        }
+                    }
                     out.input(Input::Closed { ts, key: c.key });
                 }
                 self.roles.remove(&(ev.pid(), ev.fd()));
             }
+        }
+    }
+
+    /// Remembers how far a socket's stream was handed out.
+    fn handed_out(&mut self, pid: u32, fd: u32, flow: Flow, pos: u64, len: usize) {
+        let ends = self.stream_ends.entry((pid, fd)).or_default();
+        if let Some(end) = ends.get_mut(usize::from(flow == Flow::Ingress)) {
+            *end = (*end).max(pos.saturating_add(len as u64));
         }
     }
 
@@ -371,6 +405,7 @@ impl Translator {
     /// Forgets state of processes that are gone (call now and then).
     pub fn sweep(&mut self, alive: impl Fn(u32) -> bool, counters: &Counters) {
         self.roles.retain(|(pid, _), _| alive(*pid));
+        self.stream_ends.retain(|(pid, _), _| alive(*pid));
         let mut freed = 0;
         self.held.retain(|(pid, _), held| {
             let keep = alive(*pid);
@@ -488,6 +523,37 @@ mod tests {
             }
         );
         assert_eq!(got[2], Out::Closed(key));
+    }
+
+    #[test]
+    fn bytes_lost_before_a_close_show_as_a_final_gap() {
+        let mut t = translator(&[]);
+        let data = EventBuilder::new(1, 1, 0, 2)
+            .ids(5, 5, 9)
+            .v4(SRV.parse().unwrap(), CLI.parse().unwrap())
+            .netns(1)
+            .at(1, 0, 4)
+            .payload(b"HTTP");
+        // Close says 10 bytes were written and 0 read.
+        let close = EventBuilder::new(2, 1, 0, 2)
+            .ids(5, 5, 9)
+            .v4(SRV.parse().unwrap(), CLI.parse().unwrap())
+            .netns(1)
+            .at(2, 10, 0)
+            .payload(b"");
+        let (got, _) = run(&mut t, &[data, close]);
+        assert_eq!(got.len(), 3, "{got:?}");
+        let Out::Chunk {
+            offset, data, dir, ..
+        } = &got[1]
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (*offset, data.len(), *dir),
+            (10, 0, Direction::ServerToClient)
+        );
+        assert!(matches!(got[2], Out::Closed(_)));
     }
 
     #[test]

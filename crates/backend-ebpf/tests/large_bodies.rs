@@ -34,9 +34,18 @@ struct Run {
     req: Vec<u8>,
     resp: Vec<u8>,
     capped_bytes: u64,
+    /// RingBufferFull as the pipeline's counters report it.
+    ring_full: u64,
+    ring_full_kernel: u64,
+    ring_full_bytes: u64,
 }
 
 fn exchange(name: &str, cfg: EbpfConfig) -> Option<Run> {
+    exchange_polling(name, cfg, true)
+}
+
+/// With `poll_during` false the ring buffer is only read after the transfer.
+fn exchange_polling(name: &str, cfg: EbpfConfig, poll_during: bool) -> Option<Run> {
     if !can_run(name) {
         return None;
     }
@@ -73,6 +82,33 @@ fn exchange(name: &str, cfg: EbpfConfig) -> Option<Run> {
         .unwrap());
     let (client_pid, server_pid) = (client.0.id(), server.0.id());
     let mut cap = Capture::default();
+    if !poll_during {
+        // A slow reader: one poll every 100 ms while the transfer runs.
+        let mut client = client;
+        let counters = capture_core::stats::Counters::default();
+        let end = std::time::Instant::now() + Duration::from_secs(30);
+        while client.0.try_wait().ok().flatten().is_none() && std::time::Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(100));
+            let c = poll_until(&mut src, &mut cap, Duration::from_millis(1), |_| true);
+            counters.set_drops(
+                capture_core::DropReason::RingBufferFull,
+                c.drops(capture_core::DropReason::RingBufferFull),
+            );
+        }
+        let c = poll_until(&mut src, &mut cap, Duration::from_secs(2), |_| false);
+        let (ring_full, lost_bytes, _, _) = src.kernel_drops();
+        return Some(Run {
+            cap,
+            client_pid,
+            server_pid,
+            req,
+            resp,
+            capped_bytes: 0,
+            ring_full: c.drops(capture_core::DropReason::RingBufferFull),
+            ring_full_kernel: ring_full,
+            ring_full_bytes: lost_bytes,
+        });
+    }
     // Polling while the transfer runs keeps the ring buffer drained.
     let tls_bytes = |c: &Capture, pid: u32, dir: Direction| -> u64 {
         c.of_pid(pid)
@@ -106,6 +142,9 @@ fn exchange(name: &str, cfg: EbpfConfig) -> Option<Run> {
         req,
         resp,
         capped_bytes,
+        ring_full: 0,
+        ring_full_kernel: ring_full,
+        ring_full_bytes: 0,
     })
 }
 
@@ -202,5 +241,58 @@ fn small_cap_reports_the_missing_ranges() {
         r.capped_bytes >= 2 * ((MB5 as u64) - cap_bytes),
         "capped bytes counted: {}",
         r.capped_bytes
+    );
+}
+
+#[test]
+fn full_ring_buffer_is_counted_and_shows_as_gaps() {
+    let _g = serial();
+    // 256 KiB of ring for 20 MiB of events, read every 100 ms.
+    let cfg = EbpfConfig {
+        ring_buffer_bytes: 256 << 10,
+        ..Default::default()
+    };
+    let Some(r) = exchange_polling("ring_buffer_full", cfg, false) else {
+        return;
+    };
+    println!(
+        "ring buffer full: {} events ({} payload bytes) lost, reported {} in stats",
+        r.ring_full_kernel, r.ring_full_bytes, r.ring_full
+    );
+    assert!(r.ring_full > 0, "RingBufferFull reported in the stats");
+    assert_eq!(r.ring_full, r.ring_full_kernel);
+    // Whatever was kept sits at its true position: every kept chunk equals
+    // the request bytes at its offset, so nothing lost was silently joined.
+    let chunks: Vec<&Got> = r
+        .cap
+        .of_pid(r.server_pid)
+        .filter(|g| g.source == CaptureSource::EbpfTls && g.dir == Direction::ClientToServer)
+        .collect();
+    let head = chunks
+        .iter()
+        .find(|g| g.offset == 0)
+        .expect("the first record is kept");
+    let head_len = head.data.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let mut expected = head.data[..head_len].to_vec();
+    expected.extend_from_slice(&r.req);
+    let mut kept = 0;
+    for g in &chunks {
+        let at = g.offset as usize;
+        assert!(
+            expected.get(at..at + g.data.len()) == Some(g.data.as_slice()),
+            "chunk at {at} does not match the request there"
+        );
+        kept += g.data.len();
+    }
+    assert!(
+        kept < expected.len(),
+        "some bytes were lost ({kept} of {} kept)",
+        expected.len()
+    );
+    let (_, gaps) = stream_of(&r.cap, r.server_pid, Direction::ClientToServer);
+    println!(
+        "server request: {kept} of {} bytes kept, {} gaps reported between kept chunks",
+        expected.len(),
+        gaps.len()
     );
 }

@@ -93,6 +93,7 @@ struct conn_key {
 /* What is known about one (process, fd). tcp == 0 caches "not a TCP socket". */
 struct conn {
 	__u64 pos[2];
+	__u64 tls_pos[2]; /* end of the TLS plaintext handed out, per direction */
 	__u64 netns;
 	__u64 sk;
 	__u8 laddr[16];
@@ -744,10 +745,14 @@ static __always_inline void emit_close(__u32 pid, __u32 tid, __u32 fd, struct co
 		return;
 	__builtin_memset(&b->hdr, 0, sizeof(b->hdr));
 	fill_hdr(&b->hdr, CT_KIND_CLOSE, CT_SRC_SYSCALL, 0, pid, tid, fd, c);
+	/* The final positions (written, read) of the stream user space got. */
 	b->hdr.pos = c->pos[0];
 	b->hdr.total_len = c->pos[1];
-	if (c->tls)
+	if (c->tls) {
 		b->hdr.source = CT_SRC_TLS;
+		b->hdr.pos = c->tls_pos[0];
+		b->hdr.total_len = c->tls_pos[1];
+	}
 	if (bpf_ringbuf_output(&events, &b->hdr, sizeof(b->hdr), rb_flags()))
 		count(CT_CNT_RINGBUF_FULL, 1);
 }
@@ -887,8 +892,10 @@ static __always_inline int ssl_return(long ret, int is_ex)
 	struct conn *c = 0;
 	if (fd != CT_FD_UNKNOWN) {
 		c = conn_of(pid, fd);
-		if (c)
+		if (c) {
 			c->tls = 1;
+			c->tls_pos[dir & 1] = pos + n;
+		}
 	}
 	struct ct_config *cf = cfg();
 	if (!cf)
