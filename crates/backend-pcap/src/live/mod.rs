@@ -5,7 +5,7 @@
 //! short timeout for packets in each poll, decodes them into TCP segments,
 //! drops copies of the same packet ([`crate::dedup`]) and addresses outside
 //! the configured subnets ([`crate::cidr`]), and reports the kernel's drop
-//! counts as [`DropReason::KernelDropped`](capture_core::DropReason::KernelDropped).
+//! counts as [`capture_core::DropReason::KernelDropped`].
 //!
 //! ```no_run
 //! use backend_pcap::live::{LiveConfig, LiveSource};

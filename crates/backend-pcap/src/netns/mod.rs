@@ -8,7 +8,7 @@
 //! merges the threads' segments through a bounded queue. It rescans
 //! periodically: new pods are picked up, and a pod whose processes are gone
 //! has its thread stopped and its connections flushed
-//! ([`Input::NetnsClosed`]). Segments carry the namespace's inode, so the
+//! ([`Input::NetnsClosed`](capture_core::model::Input::NetnsClosed)). Segments carry the namespace's inode, so the
 //! same 127.0.0.1 flow in two pods never mixes.
 //!
 //! ```no_run
