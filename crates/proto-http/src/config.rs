@@ -9,8 +9,10 @@ use crate::h2::H2Config;
 /// it is counted with a [`capture_core::DropReason`], never kept.
 #[derive(Clone, Debug)]
 pub struct HttpConfig {
-    /// Body bytes kept per message; the rest is counted in `body_size` and
-    /// the body is marked `truncated`. Default 64 KiB.
+    /// Body bytes kept per message; the rest is counted in `body_size` (and
+    /// as `body_truncated`) and the body is marked `truncated`. Default
+    /// 64 KiB. Applies to HTTP/2 too unless `h2.body_limit` was changed
+    /// from its default.
     pub body_limit: usize,
     /// Decode `Content-Encoding` gzip, deflate, br and zstd bodies. Only
     /// effective when the crate is built with the `decompress` feature.
@@ -65,8 +67,58 @@ impl HttpConfig {
 
     /// The configuration with unusable limits raised to their minimum.
     pub(crate) fn sanitized(mut self) -> Self {
+        if self.h2.body_limit == H2Config::default().body_limit {
+            self.h2.body_limit = self.body_limit;
+        }
         self.max_pending_requests = self.max_pending_requests.max(1);
         self.max_header_bytes = self.max_header_bytes.max(256);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_limit_applies_to_http2_unless_set_there() {
+        let c = HttpConfig {
+            body_limit: 100,
+            ..Default::default()
+        }
+        .sanitized();
+        assert_eq!(c.h2.body_limit, 100);
+        let h2 = H2Config {
+            body_limit: 7,
+            ..Default::default()
+        };
+        let c = HttpConfig {
+            body_limit: 100,
+            h2,
+            ..Default::default()
+        }
+        .sanitized();
+        assert_eq!(c.h2.body_limit, 7);
+    }
+
+    #[test]
+    fn unusable_limits_are_refused() {
+        assert!(
+            HttpConfig {
+                max_pending_requests: 0,
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            HttpConfig {
+                max_header_bytes: 10,
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(HttpConfig::default().validate().is_ok());
     }
 }

@@ -720,6 +720,7 @@ fn bodies_beyond_the_limit_are_truncated_with_full_size() {
         (b.data.as_slice(), b.size, b.truncated),
         (&b"{\"id"[..], 11, true)
     );
+    assert_eq!(o.drop(DropReason::BodyTruncated), 7);
 }
 
 #[test]

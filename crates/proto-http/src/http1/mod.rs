@@ -647,6 +647,10 @@ impl Http1 {
             };
             let limit = self.config.body_limit;
             response.body.append(&buf, limit);
+            let cut = buf.len() - response.body.data.len();
+            if cut > 0 {
+                out.dropped(DropReason::BodyTruncated, cut as u64);
+            }
             self.responses_seen += 1;
             let id = self.front_id + answered as u64;
             self.answered += 1;
@@ -943,12 +947,18 @@ impl Http1 {
             },
             None => (None, &mut scratch),
         };
+        let mut cut = 0;
         let mut sink = |b: &[u8]| {
             if let Some(body) = body.as_deref_mut() {
+                let before = body.data.len();
                 body.append(b, limit);
+                cut += b.len() - (body.data.len() - before);
             }
         };
         let result = framing.read(rest, max_trailers, &mut sink, trailers);
+        if cut > 0 {
+            out.dropped(DropReason::BodyTruncated, cut as u64);
+        }
         match result {
             Ok(step) => {
                 if step.done {
