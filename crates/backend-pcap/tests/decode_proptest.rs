@@ -78,7 +78,7 @@ fn pcapng_header(link: u16, tsresol: u8) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_file(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
