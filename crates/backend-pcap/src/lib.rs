@@ -11,8 +11,9 @@
 //! - [`decode`]: [`decode_packet`], the link-layer → IP → TCP decoder
 //!   that every packet source shares.
 //! - `live` (feature `live`): `LiveSource`, one interface through libpcap.
-//! - `netns` (feature `live`): `PodSource`, proxy processes found in
-//!   `/proc`, one `setns` capture thread per pod network namespace.
+//! - [`netns`]: pod discovery (proxy processes found in `/proc`); with the
+//!   `live` feature, `PodSource`: one `setns` capture thread per pod
+//!   network namespace.
 //! - [`dedup`]: packets seen twice (veth pairs, bridges, `any`) dropped once.
 //! - [`cidr`]: allow/deny subnet filters for pod and service CIDRs.
 //!
@@ -44,7 +45,6 @@ pub mod dedup;
 pub mod file;
 #[cfg(feature = "live")]
 pub mod live;
-#[cfg(feature = "live")]
 pub mod netns;
 
 pub use decode::{LinkType, decode_packet};

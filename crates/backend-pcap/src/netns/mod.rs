@@ -1,15 +1,16 @@
 //! Capture inside pod network namespaces.
 //!
 //! Where a sidecar proxy terminates TLS, the plaintext exists only on the
-//! pod's loopback, inside the pod's network namespace. [`PodSource`] finds
-//! the pods ([`discovery`]: proxy processes in `/proc`, grouped by
-//! namespace), runs one capture thread per namespace that enters it with
-//! `setns` and opens libpcap there (on `lo` by default, or `any`), and
-//! merges the threads' segments through a bounded queue. It rescans
+//! pod's loopback, inside the pod's network namespace. `PodSource` (feature
+//! `live`) finds the pods ([`discovery`]: proxy processes in `/proc`,
+//! grouped by namespace), runs one capture thread per namespace that enters
+//! it with `setns` and opens libpcap there (on `lo` by default, or `any`),
+//! and merges the threads' segments through a bounded queue. It rescans
 //! periodically: new pods are picked up, and a pod whose processes are gone
 //! has its thread stopped and its connections flushed
-//! ([`Input::NetnsClosed`](capture_core::model::Input::NetnsClosed)). Segments carry the namespace's inode, so the
-//! same 127.0.0.1 flow in two pods never mixes.
+//! ([`Input::NetnsClosed`](capture_core::model::Input::NetnsClosed)).
+//! Segments carry the namespace's inode, so the same 127.0.0.1 flow in two
+//! pods never mixes.
 //!
 //! ```no_run
 //! # #[cfg(feature = "live")] {
@@ -33,7 +34,6 @@ pub mod discovery;
 #[cfg(feature = "live")]
 pub use capture::enter_netns;
 #[cfg(feature = "live")]
-pub use source::{PodConfig, PodSource};
-
-#[cfg(feature = "live")]
 mod source;
+#[cfg(feature = "live")]
+pub use source::{PodConfig, PodSource};
