@@ -126,7 +126,8 @@ struct {
 #define SYS_ACCEPT 3
 #define SYS_CONNECT 4
 
-/* A syscall between its enter and its exit, per thread. */
+/* A syscall between its enter and its exit, per thread. LRU: a thread that
+ * dies inside a call leaves its entry behind. */
 struct sys_call {
 	__u64 buf; /* buffer, or iovec array */
 	__u64 cnt; /* iovec count for SYS_IOV */
@@ -137,7 +138,7 @@ struct sys_call {
 #define CT_MSG_PEEK 2
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u32);
 	__type(value, struct sys_call);
@@ -153,7 +154,7 @@ struct ssl_call {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u32);
 	__type(value, struct ssl_call);
