@@ -76,13 +76,19 @@ pub struct ScanFilter {
     pub comms: Vec<String>,
     /// Never this pid (the collector itself).
     pub exclude_pid: u32,
+    /// Return a file once per process mapping it (for uprobes limited to
+    /// those processes) instead of once per file.
+    pub per_process: bool,
 }
 
 /// Remembers every file looked at, so that a rescan only examines new ones.
 #[derive(Debug)]
 pub struct Discovery {
     proc_root: PathBuf,
-    seen: HashMap<FileId, bool>,
+    /// Every file examined: its SSL symbols when it is a target.
+    seen: HashMap<FileId, Option<Vec<FoundSymbol>>>,
+    /// (file, process) pairs returned, in per-process mode.
+    returned: std::collections::HashSet<(FileId, u32)>,
 }
 
 impl Default for Discovery {
@@ -97,6 +103,7 @@ impl Discovery {
         Self {
             proc_root,
             seen: HashMap::new(),
+            returned: std::collections::HashSet::new(),
         }
     }
 
@@ -127,12 +134,12 @@ impl Discovery {
                     continue;
                 }
             }
-            self.scan_pid(pid, &mut out);
+            self.scan_pid(pid, filter.per_process, &mut out);
         }
         out
     }
 
-    fn scan_pid(&mut self, pid: u32, out: &mut Vec<TlsTarget>) {
+    fn scan_pid(&mut self, pid: u32, per_process: bool, out: &mut Vec<TlsTarget>) {
         let base = self.proc_root.join(pid.to_string());
         let Ok(maps) = std::fs::read_to_string(base.join("maps")) else {
             return;
@@ -142,7 +149,11 @@ impl Discovery {
             let Some(m) = MapsLine::parse(line) else {
                 continue;
             };
-            if !m.exec || self.seen.contains_key(&m.id) {
+            if !m.exec {
+                continue;
+            }
+            let known = self.seen.get(&m.id).cloned();
+            if known.is_some() && !per_process {
                 continue;
             }
             let is_exe = exe.as_deref().is_some_and(|e| Path::new(m.path) == e);
@@ -156,25 +167,39 @@ impl Discovery {
             }
             // Through the process's root: works across mount namespaces (containers).
             let path = base.join("root").join(m.path.trim_start_matches('/'));
-            let symbols = elf::find_functions(&path, &SSL_FUNCTIONS).unwrap_or_default();
-            let has = |n: &str| symbols.iter().any(|s| s.name == n);
-            let hit = (has("SSL_read") || has("SSL_read_ex"))
-                && (has("SSL_write") || has("SSL_write_ex"));
-            self.seen.insert(m.id, hit);
-            if hit {
-                out.push(TlsTarget {
-                    id: m.id,
-                    path,
-                    display: m.path.to_owned(),
-                    kind: if is_exe {
-                        TargetKind::StaticBinary
-                    } else {
-                        TargetKind::SharedLibrary
-                    },
-                    symbols,
-                    pid,
-                });
+            let symbols = match known {
+                Some(Some(symbols)) => symbols,
+                Some(None) => continue,
+                None => {
+                    let symbols = elf::find_functions(&path, &SSL_FUNCTIONS).unwrap_or_default();
+                    let has = |n: &str| symbols.iter().any(|s| s.name == n);
+                    let hit = (has("SSL_read") || has("SSL_read_ex"))
+                        && (has("SSL_write") || has("SSL_write_ex"));
+                    self.seen.insert(m.id, hit.then(|| symbols.clone()));
+                    if !hit {
+                        continue;
+                    }
+                    symbols
+                }
+            };
+            if !self
+                .returned
+                .insert((m.id, if per_process { pid } else { 0 }))
+            {
+                continue;
             }
+            out.push(TlsTarget {
+                id: m.id,
+                path,
+                display: m.path.to_owned(),
+                kind: if is_exe {
+                    TargetKind::StaticBinary
+                } else {
+                    TargetKind::SharedLibrary
+                },
+                symbols,
+                pid,
+            });
         }
     }
 }

@@ -45,7 +45,8 @@ const UPROBES: [(&str, &str, bool); 9] = [
 pub(crate) struct Probes {
     // Field order is drop order: links go before the object.
     kernel_links: Vec<Link>,
-    tls_links: HashMap<FileId, Vec<Link>>,
+    /// Per file and, for per-process probes, per process (None: every process).
+    tls_links: HashMap<(FileId, Option<u32>), Vec<Link>>,
     obj: Object,
     /// The variants chosen for this kernel.
     pub(crate) plan: ProgramPlan,
@@ -256,11 +257,17 @@ impl Probes {
         Ok(())
     }
 
-    /// Puts the SSL uprobes on a library or binary; returns the symbols probed.
-    pub(crate) fn attach_tls(&mut self, target: &TlsTarget) -> Result<Vec<&'static str>, Error> {
-        if self.tls_links.contains_key(&target.id) {
+    /// Puts the SSL uprobes on a library or binary, for every process
+    /// mapping it or only for `pid`; returns the symbols probed.
+    pub(crate) fn attach_tls(
+        &mut self,
+        target: &TlsTarget,
+        pid: Option<u32>,
+    ) -> Result<Vec<&'static str>, Error> {
+        if self.tls_links.contains_key(&(target.id, pid)) {
             return Ok(Vec::new());
         }
+        let pid_arg = pid.and_then(|p| i32::try_from(p).ok()).unwrap_or(-1);
         let mut links = Vec::new();
         let mut probed = Vec::new();
         for (prog_name, symbol, retprobe) in UPROBES {
@@ -273,7 +280,7 @@ impl Probes {
             let offset = usize::try_from(offset)
                 .map_err(|_| Error::Config(String::from("symbol offset")))?;
             let link = prog
-                .attach_uprobe(retprobe, -1, &target.path, offset)
+                .attach_uprobe(retprobe, pid_arg, &target.path, offset)
                 .map_err(|e| Error::Attach {
                     program: prog_name.to_owned(),
                     target: format!("{symbol} in {}", target.display),
@@ -284,13 +291,18 @@ impl Probes {
                 probed.push(symbol);
             }
         }
-        self.tls_links.insert(target.id, links);
+        self.tls_links.insert((target.id, pid), links);
         Ok(probed)
     }
 
-    /// Files carrying uprobes.
+    /// Files (or file and process pairs) carrying uprobes.
     pub(crate) fn tls_targets(&self) -> usize {
         self.tls_links.len()
+    }
+
+    /// Detaches per-process probes of processes that are gone.
+    pub(crate) fn detach_dead(&mut self, alive: impl Fn(u32) -> bool) {
+        self.tls_links.retain(|(_, pid), _| pid.is_none_or(&alive));
     }
 
     /// The ring buffer map.

@@ -84,10 +84,13 @@ impl EbpfSource {
             exclude_ports: cfg.exclude_ports.clone(),
             max_pending_bytes: cfg.max_pending_tls_bytes,
         };
+        // With explicit pids, uprobes are limited to those processes: the
+        // others do not even trap into the kernel.
         let scan_filter = ScanFilter {
             pids: cfg.pids.clone(),
             comms: cfg.comms.clone(),
             exclude_pid: std::process::id(),
+            per_process: !cfg.pids.is_empty(),
         };
         let now = Instant::now();
         let mut source = Self {
@@ -119,7 +122,8 @@ impl EbpfSource {
         self.next_scan = Instant::now() + self.cfg.rescan_interval;
         let mut added = 0;
         for target in self.discovery.scan(&self.scan_filter) {
-            match self.probes.attach_tls(&target) {
+            let pid = self.scan_filter.per_process.then_some(target.pid);
+            match self.probes.attach_tls(&target, pid) {
                 Ok(symbols) if !symbols.is_empty() => {
                     log::info!(
                         "probing {:?} {} ({})",
@@ -143,6 +147,7 @@ impl EbpfSource {
             }
         }
         let proc_alive = |pid: u32| std::path::Path::new(&format!("/proc/{pid}")).exists();
+        self.probes.detach_dead(proc_alive);
         let sink = Counters::default();
         self.translator.sweep(proc_alive, &sink);
         added

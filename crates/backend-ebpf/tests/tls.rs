@@ -221,3 +221,59 @@ fn python_ssl_ex_functions() {
         println!("{who}: pid {pid} ok");
     }
 }
+
+#[test]
+fn pid_filter_limits_uprobes_to_that_process() {
+    let name = "tls_pid_filter";
+    if !can_run(name) {
+        return;
+    }
+    if !have("python3") || !have("openssl") {
+        eprintln!("SKIP {name}: needs python3 and openssl");
+        return;
+    }
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    self_signed(dir.path()).expect("openssl req");
+    let port = free_port();
+    let server = python_server(dir.path(), port, &[]);
+    assert!(
+        wait_port(port, Duration::from_secs(10)),
+        "python server did not start"
+    );
+    let server_pid = server.0.id();
+    let cfg = EbpfConfig {
+        pids: vec![server_pid],
+        ..Default::default()
+    };
+    let Some(mut src) = open(cfg, name) else {
+        return;
+    };
+    assert!(!src.attached().is_empty());
+    assert!(
+        src.attached().iter().all(|t| t.pid == server_pid),
+        "probes only for the server: {:?}",
+        src.attached()
+    );
+    let client = dir.path().join("client.py");
+    std::fs::write(&client, PY_CLIENT).unwrap();
+    let (client_pid, out) = run(
+        Command::new("python3").arg(&client).arg(port.to_string()),
+        Duration::from_secs(10),
+    );
+    assert_eq!(out, b"hello from python tls\n");
+    let mut cap = Capture::default();
+    poll_until(&mut src, &mut cap, Duration::from_secs(5), |c| {
+        c.of_pid(server_pid)
+            .any(|g| contains(&g.data, b"hello from python tls"))
+    });
+    assert!(
+        cap.of_pid(server_pid)
+            .any(|g| g.source == CaptureSource::EbpfTls)
+    );
+    assert_eq!(
+        cap.of_pid(client_pid).count(),
+        0,
+        "the client is not traced"
+    );
+}
