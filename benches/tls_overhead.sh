@@ -7,6 +7,7 @@
 #   benches/tls_overhead.sh                 # 10 s per run, 32 connections
 #   DURATION=30 CONNS=64 benches/tls_overhead.sh
 #   SNIFF_ARGS="--comm nginx" benches/tls_overhead.sh
+#   NGINX_ONLY=1 benches/tls_overhead.sh     # --pid of the nginx worker: per-process uprobes
 #
 # Needs root, nginx, wrk, openssl. Builds tls_sniff in release mode if
 # TLS_SNIFF does not point at a binary.
@@ -70,6 +71,10 @@ for _ in $(seq 50); do
     sleep 0.1
 done
 
+if [ "${NGINX_ONLY:-0}" = 1 ]; then
+    for w in $(pgrep -P "$nginx_pid"); do SNIFF_ARGS="$SNIFF_ARGS --pid $w"; done
+fi
+
 url="https://127.0.0.1:$port/bench"
 run_wrk() {
     wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$url" > "$tmp/wrk-$1.txt"
@@ -97,7 +102,7 @@ sniff_pid=""
 
 base=$(rps base)
 with=$(rps sniff)
-echo "tls_overhead: nginx TLS on loopback, wrk -t$THREADS -c$CONNS -d${DURATION}s, $(nproc) cores"
+echo "tls_overhead: nginx TLS on loopback, wrk -t$THREADS -c$CONNS -d${DURATION}s, $(nproc) cores, tls_sniff ${SNIFF_ARGS:-(all processes)}"
 printf '%-22s %12s %10s %10s %10s %10s\n' run requests/s p50 p90 p99 requests
 for r in base sniff; do
     printf '%-22s %12s %10s %10s %10s %10s\n' "$( [ $r = base ] && echo 'without capture' || echo 'with tls_sniff')" \
