@@ -32,6 +32,20 @@ struct Conn {
     reset: Option<u64>,
 }
 
+impl Conn {
+    fn new(meta: ConnMeta, oriented: bool) -> Self {
+        Self {
+            last_seen: meta.opened,
+            meta,
+            dirs: Dirs::default(),
+            opened: false,
+            oriented,
+            segments: 0,
+            reset: None,
+        }
+    }
+}
+
 /// The TCP reassembler: segments in, ordered bytes and gaps per direction out.
 ///
 /// # Policies
@@ -165,7 +179,7 @@ impl TcpReassembler {
         // What this segment acknowledges of the peer: its bytes must not
         // overtake the peer's bytes up to there.
         let ack = flags.ack().then_some(seg.ack);
-        let (half, peer) = conn.dirs.split_mut(dir);
+        let half = conn.dirs.get_mut(dir);
 
         if flags.syn() {
             if !half.anchored {
@@ -193,37 +207,22 @@ impl TcpReassembler {
         }
 
         if !payload.is_empty() {
-            let placement = if half.anchored {
-                half.place(pos, payload.len())
-            } else {
-                Placement::Ahead
+            let input = Arrival {
+                dir,
+                pos,
+                data: payload,
+                ts: seg.ts,
+                ack,
             };
-            let overtakes =
-                half.ack_block(ack, peer) != Block::Clear || half.front_block(peer) != Block::Clear;
-            match placement {
-                Placement::Old => self.counters.dropped(DropReason::Retransmission, 1),
-                Placement::InOrder { skip } if !overtakes => {
-                    let bytes = payload.get(skip..).unwrap_or_default();
-                    if skip > 0 {
-                        self.counters.dropped(DropReason::Retransmission, 1);
-                    }
-                    Self::emit_open(conn, slot, out);
-                    let half = conn.dirs.get_mut(dir);
-                    half.next += bytes.len() as u64;
-                    half.delivered_any = true;
-                    Counters::add(&self.counters.stream_bytes, bytes.len() as u64);
-                    out.data(ConnId(slot), &conn.meta, dir, seg.ts, bytes);
-                }
-                Placement::InOrder { .. } | Placement::Ahead => {
-                    if self.held_total + payload.len() > total_cap {
-                        self.counters.dropped(DropReason::TotalBufferFull, 1);
-                    } else if half.hold(pos, payload, seg.ts, ack) {
-                        self.held_total += payload.len();
-                    } else {
-                        self.counters.dropped(DropReason::Retransmission, 1);
-                    }
-                }
-            }
+            Self::accept(
+                conn,
+                slot,
+                input,
+                &mut self.held_total,
+                total_cap,
+                &self.counters,
+                out,
+            );
         }
 
         if flags.rst() && conn.reset.is_none() {
@@ -297,18 +296,7 @@ impl TcpReassembler {
                     mid_stream: chunk.offset != 0,
                 };
                 Counters::add(&self.counters.connections, 1);
-                self.table.insert(
-                    canon,
-                    Conn {
-                        meta,
-                        dirs: Default::default(),
-                        opened: false,
-                        oriented: true,
-                        last_seen: chunk.ts,
-                        segments: 0,
-                        reset: None,
-                    },
-                )
+                self.table.insert(canon, Conn::new(meta, true))
             }
         };
         self.table.touch(slot);
@@ -340,25 +328,22 @@ impl TcpReassembler {
             half.seen = true;
         }
         if !chunk.data.is_empty() {
-            match half.place(pos, chunk.data.len()) {
-                Placement::Old => self.counters.dropped(DropReason::Retransmission, 1),
-                Placement::InOrder { skip } => {
-                    let bytes = chunk.data.get(skip..).unwrap_or_default();
-                    Self::emit_open(conn, slot, out);
-                    let half = conn.dirs.get_mut(dir);
-                    half.next += bytes.len() as u64;
-                    half.delivered_any = true;
-                    Counters::add(&self.counters.stream_bytes, bytes.len() as u64);
-                    out.data(ConnId(slot), &conn.meta, dir, chunk.ts, bytes);
-                }
-                Placement::Ahead => {
-                    if self.held_total + chunk.data.len() > total_cap {
-                        self.counters.dropped(DropReason::TotalBufferFull, 1);
-                    } else if half.hold(pos, chunk.data, chunk.ts, None) {
-                        self.held_total += chunk.data.len();
-                    }
-                }
-            }
+            let input = Arrival {
+                dir,
+                pos,
+                data: chunk.data,
+                ts: chunk.ts,
+                ack: None,
+            };
+            Self::accept(
+                conn,
+                slot,
+                input,
+                &mut self.held_total,
+                total_cap,
+                &self.counters,
+                out,
+            );
         }
         if conn.dirs.get(dir).held_bytes > conn_cap {
             self.counters.dropped(DropReason::ConnBufferFull, 1);
@@ -402,18 +387,7 @@ impl TcpReassembler {
         };
         Counters::add(&self.counters.connections, 1);
         let (canon, _) = observed.canonical();
-        self.table.insert(
-            canon,
-            Conn {
-                meta,
-                dirs: Default::default(),
-                opened: false,
-                oriented,
-                last_seen: seg.ts,
-                segments: 0,
-                reset: None,
-            },
-        )
+        self.table.insert(canon, Conn::new(meta, oriented))
     }
 
     /// Evicts the least recently active connection while the table is full.
@@ -425,6 +399,79 @@ impl TcpReassembler {
             self.counters.dropped(DropReason::ConnectionEvicted, 1);
             self.close_slot(oldest, CloseReason::Evicted, out);
         }
+    }
+
+    /// Takes the bytes of one segment or chunk: hands them out at once when
+    /// they continue the stream and overtake nothing, holds them otherwise.
+    fn accept<H: StreamHandler>(
+        conn: &mut Conn,
+        slot: u32,
+        input: Arrival<'_>,
+        held_total: &mut usize,
+        total_cap: usize,
+        counters: &Counters,
+        out: &mut H,
+    ) {
+        let Arrival {
+            dir,
+            pos,
+            data,
+            ts,
+            ack,
+        } = input;
+        let (half, peer) = conn.dirs.split_mut(dir);
+        let placement = if half.anchored {
+            half.place(pos, data.len())
+        } else {
+            Placement::Ahead
+        };
+        let overtakes =
+            half.ack_block(ack, peer) != Block::Clear || half.front_block(peer) != Block::Clear;
+        match placement {
+            Placement::Old => counters.dropped(DropReason::Retransmission, 1),
+            Placement::InOrder { skip } if !overtakes => {
+                if skip > 0 {
+                    counters.dropped(DropReason::Retransmission, 1);
+                }
+                Self::deliver(
+                    conn,
+                    slot,
+                    dir,
+                    ts,
+                    data.get(skip..).unwrap_or_default(),
+                    counters,
+                    out,
+                );
+            }
+            Placement::InOrder { .. } | Placement::Ahead => {
+                if *held_total + data.len() > total_cap {
+                    counters.dropped(DropReason::TotalBufferFull, 1);
+                } else if half.hold(pos, data, ts, ack) {
+                    *held_total += data.len();
+                } else {
+                    counters.dropped(DropReason::Retransmission, 1);
+                }
+            }
+        }
+    }
+
+    /// Hands the next bytes of a direction to the handler.
+    fn deliver<H: StreamHandler>(
+        conn: &mut Conn,
+        slot: u32,
+        dir: Direction,
+        ts: Timestamp,
+        bytes: &[u8],
+        counters: &Counters,
+        out: &mut H,
+    ) {
+        Self::emit_open(conn, slot, out);
+        let half = conn.dirs.get_mut(dir);
+        half.next += bytes.len() as u64;
+        half.delivered_any = true;
+        half.hole_since_segments = None;
+        Counters::add(&counters.stream_bytes, bytes.len() as u64);
+        out.data(ConnId(slot), &conn.meta, dir, ts, bytes);
     }
 
     fn emit_open<H: StreamHandler>(conn: &mut Conn, slot: u32, out: &mut H) {
@@ -465,12 +512,7 @@ impl TcpReassembler {
                     continue;
                 }
                 let bytes = held.data.get(skip..).unwrap_or_default();
-                half.next += bytes.len() as u64;
-                half.delivered_any = true;
-                half.hole_since_segments = None;
-                Counters::add(&counters.stream_bytes, bytes.len() as u64);
-                Self::emit_open(conn, slot, out);
-                out.data(ConnId(slot), &conn.meta, dir, held.ts, bytes);
+                Self::deliver(conn, slot, dir, held.ts, bytes, counters, out);
                 continue;
             }
             let block = half.front_block(peer);
@@ -717,6 +759,17 @@ impl Dirs {
 /// timestamps of reordered packets can jump, segment counts cannot.
 fn min_segments(window: u32) -> u64 {
     u64::from((window / 4).max(1))
+}
+
+/// The bytes of one segment or chunk, placed in their direction.
+#[derive(Clone, Copy, Debug)]
+struct Arrival<'a> {
+    dir: Direction,
+    pos: u64,
+    data: &'a [u8],
+    ts: Timestamp,
+    /// The acknowledgment number the segment carried.
+    ack: Option<u32>,
 }
 
 /// What one `drain` call did.
