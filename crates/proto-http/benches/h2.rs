@@ -73,7 +73,7 @@ impl Encoder {
 }
 
 /// Client and server bytes of one connection, as (direction, chunk) in wire order.
-fn connection(streams: u32) -> (Vec<(Direction, Vec<u8>)>, usize) {
+fn connection(streams: u32, body_len: usize) -> (Vec<(Direction, Vec<u8>)>, usize) {
     let (mut req_enc, mut resp_enc) =
         (Encoder { table: Vec::new() }, Encoder { table: Vec::new() });
     let mut chunks = Vec::new();
@@ -95,7 +95,7 @@ fn connection(streams: u32) -> (Vec<(Direction, Vec<u8>)>, usize) {
         &mut server,
     );
     chunks.push((Direction::ServerToClient, server));
-    let body = vec![b'x'; 600];
+    let body = vec![b'x'; body_len];
     for i in 0..streams {
         let id = 2 * i + 1;
         let mut block = Vec::new();
@@ -148,7 +148,7 @@ fn connection(streams: u32) -> (Vec<(Direction, Vec<u8>)>, usize) {
             &mut c,
         );
         if post {
-            write_frame(FrameType::Data, 0x1, id, &body[..200], &mut c);
+            write_frame(FrameType::Data, 0x1, id, &body[..200.min(body_len)], &mut c);
         }
         chunks.push((Direction::ClientToServer, c));
 
@@ -167,7 +167,7 @@ fn connection(streams: u32) -> (Vec<(Direction, Vec<u8>)>, usize) {
             &mut block,
         );
         resp_enc.field("content-type", "application/json", true, &mut block);
-        resp_enc.field("content-length", "600", true, &mut block);
+        resp_enc.field("content-length", &body_len.to_string(), true, &mut block);
         resp_enc.field("cache-control", "private, max-age=0", true, &mut block);
         resp_enc.field(
             "x-envoy-upstream-service-time",
@@ -177,7 +177,10 @@ fn connection(streams: u32) -> (Vec<(Direction, Vec<u8>)>, usize) {
         );
         let mut s = Vec::new();
         write_frame(FrameType::Headers, 0x4, id, &block, &mut s);
-        write_frame(FrameType::Data, 0x1, id, &body, &mut s);
+        for (k, part) in body.chunks(16_384).enumerate() {
+            let last = (k + 1) * 16_384 >= body.len();
+            write_frame(FrameType::Data, u8::from(last), id, part, &mut s);
+        }
         chunks.push((Direction::ServerToClient, s));
     }
     let total = chunks.iter().map(|(_, c)| c.len()).sum();
@@ -197,23 +200,26 @@ fn bench(c: &mut Criterion) {
         opened: Timestamp(0),
         mid_stream: false,
     };
-    let (chunks, total) = connection(1000);
     let config = H2Config::default();
     let mut group = c.benchmark_group("h2");
-    group.throughput(Throughput::Bytes(total as u64));
-    group.bench_function("hpack_streams_1000", |b| {
-        let counters = Counters::default();
-        let mut exchanges = Vec::with_capacity(1024);
-        b.iter(|| {
-            let mut parser = H2Parser::new(&config, &meta);
-            for (i, (dir, chunk)) in chunks.iter().enumerate() {
-                let mut out = Output::new(&mut exchanges, &counters);
-                parser.data(&meta, *dir, Timestamp(i as u64), chunk, &mut out);
-            }
-            assert_eq!(exchanges.len(), 1000);
-            exchanges.clear();
+    // Small API responses (600 B), and larger ones (4 KiB) where DATA dominates.
+    for body_len in [600, 4096] {
+        let (chunks, total) = connection(1000, body_len);
+        group.throughput(Throughput::Bytes(total as u64));
+        group.bench_function(format!("hpack_1000_streams_body_{body_len}"), |b| {
+            let counters = Counters::default();
+            let mut exchanges = Vec::with_capacity(1024);
+            b.iter(|| {
+                let mut parser = H2Parser::new(&config, &meta);
+                for (i, (dir, chunk)) in chunks.iter().enumerate() {
+                    let mut out = Output::new(&mut exchanges, &counters);
+                    parser.data(&meta, *dir, Timestamp(i as u64), chunk, &mut out);
+                }
+                assert_eq!(exchanges.len(), 1000);
+                exchanges.clear();
+            });
         });
-    });
+    }
     group.finish();
 }
 

@@ -30,7 +30,11 @@ impl HeaderList {
         let (Some(name), Some(value)) = (f.name, f.value) else {
             return;
         };
-        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        // Header bytes are almost always ASCII: the strict check is the fast path.
+        let text = |b: &[u8]| match std::str::from_utf8(b) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(b).into_owned(),
+        };
         match name {
             b":method" => self.method = Some(text(value)),
             b":path" => self.path = Some(text(value)),
@@ -46,6 +50,9 @@ impl HeaderList {
                 if self.size > max_size {
                     self.too_large = true;
                 } else {
+                    if self.fields.capacity() == 0 {
+                        self.fields.reserve(8);
+                    }
                     self.fields.push(Header::new(text(name), text(value)));
                 }
             }
