@@ -146,8 +146,14 @@ impl HttpParser {
     fn decide(&mut self, meta: &ConnMeta, dir: Direction, verdict: Detected) -> State {
         let config = &self.config;
         match verdict {
-            Detected::Request => State::Http1(Box::new(Http1::new(config.clone(), dir))),
-            Detected::Response => State::Http1(Box::new(Http1::new(config.clone(), dir.reverse()))),
+            Detected::Request => {
+                State::Http1(Box::new(Http1::new(config.clone(), dir, meta.mid_stream)))
+            }
+            Detected::Response => State::Http1(Box::new(Http1::new(
+                config.clone(),
+                dir.reverse(),
+                meta.mid_stream,
+            ))),
             Detected::H2Preface => State::H2(Box::new(H2Parser::new(&config.h2, meta))),
             Detected::H2Frames => {
                 State::H2(Box::new(H2Parser::joined_mid_stream(&config.h2, meta)))

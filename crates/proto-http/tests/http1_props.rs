@@ -204,3 +204,102 @@ proptest! {
         prop_assert!(exchanges.len() <= pieces.len() + 1);
     }
 }
+
+/// Pieces of HTTP/1 and of garbage to build hostile conversations from.
+const SOUP: &[&[u8]] = &[
+    b"GET / HTTP/1.1\r\n",
+    b"HTTP/1.1 200 OK\r\n",
+    b"Content-Length: 3\r\n",
+    b"Content-Length: 0\r\n",
+    b"Transfer-Encoding: chunked\r\n",
+    b"\r\n",
+    b"5\r\n",
+    b"abc",
+    b"0\r\n",
+    b"Upgrade: websocket\r\n",
+    b"HTTP/1.1 101 S\r\n",
+    b"CONNECT x:1 HTTP/1.1\r\n",
+    b"HEAD / HTTP/1.0\r\n",
+    b"HTTP/1.1 100 Continue\r\n",
+    b"Expect: 100-continue\r\n",
+    b"HTTP/1.0 204 N\r\n",
+    b"HTTP/1.1 304 N\r\n",
+    b"X: y\r\n",
+    b"GET /",
+    b"HTTP/",
+    b"\n",
+    b"\r",
+    b"Content-Length: x\r\n",
+    b"of a body",
+    b"PUT /p HTTP/1.1\r\n",
+    b"T: 1\r\n",
+    b"1;e\r\nz\r\n",
+    b"\x00",
+];
+
+/// What a user sees of a run, timestamps aside (bytes replayed after a
+/// malformed head carry the time of the head's first byte).
+type Seen = (Vec<(Option<String>, Option<u16>, u64, u64, Vec<Flag>)>, u64);
+
+/// Feeds soup pieces, each direction's consecutive pieces as one input
+/// (`split` false) or one input per piece.
+fn soup(pieces: &[(bool, &[u8])], mid_stream: bool, small: bool, split: bool) -> Seen {
+    let meta = meta(mid_stream);
+    let config = if small {
+        HttpConfig {
+            body_limit: 2,
+            max_header_bytes: 256,
+            max_pending_requests: 2,
+            ..Default::default()
+        }
+    } else {
+        HttpConfig::default()
+    };
+    let mut parser = HttpProtocol::new(config).parser(&meta);
+    let counters = Counters::default();
+    let mut exchanges = Vec::new();
+    let mut out = Output::new(&mut exchanges, &counters);
+    for (i, group) in pieces.chunk_by(|a, b| a.0 == b.0).enumerate() {
+        let dir = if group[0].0 {
+            Direction::ServerToClient
+        } else {
+            Direction::ClientToServer
+        };
+        let ts = Timestamp(i as u64);
+        if split {
+            for (_, piece) in group {
+                parser.data(&meta, dir, ts, piece, &mut out);
+            }
+        } else {
+            let whole: Vec<u8> = group.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+            parser.data(&meta, dir, ts, &whole, &mut out);
+        }
+    }
+    parser.close(&meta, Timestamp(999), CloseReason::Fin, &mut out);
+    let seen = exchanges
+        .iter()
+        .map(|e| {
+            (
+                e.request.as_ref().map(|r| r.path.clone()),
+                e.response.as_ref().map(|r| r.status),
+                e.request.as_ref().map_or(0, |r| r.body.size),
+                e.response.as_ref().map_or(0, |r| r.body.size),
+                e.flags.clone(),
+            )
+        })
+        .collect();
+    (seen, counters.drops(DropReason::UnparsedBytes))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+    #[test]
+    fn hostile_conversations_do_not_depend_on_segmentation(
+        pieces in proptest::collection::vec((any::<bool>(), proptest::sample::select(SOUP)), 0..60),
+        mid_stream in any::<bool>(),
+        small in any::<bool>(),
+    ) {
+        prop_assert_eq!(soup(&pieces, mid_stream, small, true), soup(&pieces, mid_stream, small, false));
+    }
+}

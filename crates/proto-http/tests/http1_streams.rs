@@ -591,6 +591,37 @@ fn response_without_request_joined_mid_stream() {
 }
 
 #[test]
+fn joined_mid_stream_the_ends_of_earlier_messages_pair_nothing() {
+    // The capture starts inside the body of request A while the server is
+    // answering it: neither tail may shift the pairing of B.
+    let resp_a: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\naa";
+    let tail_a: &[u8] = b"of A's body\"}\r\n";
+    let req_b: &[u8] = b"GET /b HTTP/1.1\r\nHost: h\r\n\r\n";
+    let resp_b: &[u8] = b"HTTP/1.1 201 OK\r\nContent-Length: 2\r\n\r\nbb";
+    for script in [
+        [Ev::S(resp_a), Ev::C(tail_a), Ev::C(req_b), Ev::S(resp_b)],
+        [Ev::C(tail_a), Ev::S(resp_a), Ev::C(req_b), Ev::S(resp_b)],
+    ] {
+        let o = check_with(&HttpConfig::default(), true, &script);
+        let got: Vec<_> = o
+            .exchanges
+            .iter()
+            .map(|e| (e.request.as_ref().map(|r| r.path.clone()), resp(e).status))
+            .collect();
+        assert_eq!(got, [(None, 200), (Some("/b".into()), 201)], "{script:?}");
+    }
+    // A response body's tail first is not an HTTP/0.9 reply either.
+    let o = check_with(
+        &HttpConfig::default(),
+        true,
+        &[Ev::C(req_b), Ev::S(b"tail of a body\r\n"), Ev::S(resp_b)],
+    );
+    assert_eq!(o.exchanges.len(), 1);
+    assert_eq!(resp(&o.exchanges[0]).status, 201);
+    assert!(!o.exchanges[0].has_flag(Flag::Http09));
+}
+
+#[test]
 fn joined_inside_a_body_resynchronises() {
     let tail: &[u8] = b"lo\":\"end of a body\"}\r\nGET /next HTTP/1.1\r\nHost: h\r\n\r\n";
     let server: &[u8] = b"\"x\"}HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";

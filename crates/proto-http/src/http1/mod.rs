@@ -29,6 +29,9 @@ use resync::StartLine;
 /// Bytes scanned for a message start on a connection that never showed
 /// one, before it is given up as not HTTP/1.
 const GIVE_UP_AFTER: u64 = 1 << 20;
+/// A partial start line is checked on every input while no longer than
+/// this (and once complete whatever its length).
+const EARLY_CHECK_MAX: usize = 256;
 /// Partial line kept while resynchronising.
 const RESYNC_LINE_MAX: usize = 8 * 1024;
 
@@ -67,6 +70,37 @@ enum SideState {
     Held,
     /// No more HTTP/1 on this side (after an upgrade, or not HTTP at all).
     Stopped,
+    /// Inside a head over the size limit, dropped up to its empty line.
+    Oversized(Tail),
+}
+
+/// The last two bytes seen, to find a head's end across inputs.
+#[derive(Clone, Copy, Debug, Default)]
+struct Tail {
+    bytes: [u8; 2],
+    len: usize,
+}
+
+impl Tail {
+    /// The last two bytes of `a ++ b`.
+    fn of(a: &[u8], b: &[u8]) -> Self {
+        let mut last = a.iter().chain(b).rev();
+        match (last.next(), last.next()) {
+            (Some(&y), Some(&x)) => Tail {
+                bytes: [x, y],
+                len: 2,
+            },
+            (Some(&y), None) => Tail {
+                bytes: [y, 0],
+                len: 1,
+            },
+            _ => Tail::default(),
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or_default()
+    }
 }
 
 #[derive(Debug)]
@@ -163,8 +197,12 @@ pub(crate) struct Http1 {
     front_id: u64,
     /// Entries at the front whose response has started (or was given up).
     answered: usize,
+    /// Request heads seen on this connection.
+    requests_seen: u64,
     /// Final responses seen on this connection.
     responses_seen: u64,
+    /// The connection was joined after it started.
+    mid_stream: bool,
     /// A message head was parsed on this connection.
     parsed_any: bool,
     /// Bytes scanned while lost, before any head was parsed.
@@ -201,7 +239,9 @@ pub(crate) fn head_end(buf: &[u8], input: &[u8]) -> Option<usize> {
 impl Http1 {
     /// A parser that saw a request (or response) start in `client`'s
     /// direction (or the other one).
-    pub(crate) fn new(config: Arc<HttpConfig>, client: Direction) -> Self {
+    /// `mid_stream`: the start of the connection was not seen, so the
+    /// first bytes of a side may be the end of an earlier message.
+    pub(crate) fn new(config: Arc<HttpConfig>, client: Direction, mid_stream: bool) -> Self {
         Self {
             config,
             client: Some(client),
@@ -209,16 +249,18 @@ impl Http1 {
             queue: VecDeque::new(),
             front_id: 0,
             answered: 0,
+            requests_seen: 0,
             responses_seen: 0,
             parsed_any: false,
             lost_bytes: 0,
+            mid_stream,
         }
     }
 
     /// A parser for a connection joined mid-message: both sides scan for a
     /// start line, which also tells the roles.
     pub(crate) fn lost(config: Arc<HttpConfig>) -> Self {
-        let mut p = Self::new(config, Direction::ClientToServer);
+        let mut p = Self::new(config, Direction::ClientToServer, true);
         p.client = None;
         p.sides = [Side::new(SideState::Lost), Side::new(SideState::Lost)];
         p
@@ -295,6 +337,7 @@ impl Http1 {
                     unparsed(out, rest.len());
                     Step::Consumed(rest.len())
                 }
+                SideState::Oversized(_) => self.oversized(dir, rest, out),
             };
             match step {
                 Step::Consumed(0) => {
@@ -336,10 +379,31 @@ impl Http1 {
             }
             return HeadInput::Direct(rest);
         }
+        if memchr::memchr(b'\n', &side.buf).is_none() {
+            // The start line is being read: check it as it grows (while
+            // short) and once complete, as a head parsed straight from the
+            // input would be.
+            let lf = memchr::memchr(b'\n', rest);
+            let used = lf.map_or(rest.len(), |lf| lf + 1);
+            if side.buf.len() + used > max {
+                return HeadInput::TooLarge {
+                    used,
+                    complete: false,
+                };
+            }
+            if lf.is_some() || side.buf.len() + used <= EARLY_CHECK_MAX {
+                side.buf
+                    .extend_from_slice(rest.get(..used).unwrap_or_default());
+                return HeadInput::StartLine(used);
+            }
+        }
         match head_end(&side.buf, rest) {
             Some(end) => {
                 if side.buf.len() + end > max {
-                    return HeadInput::TooLarge(end);
+                    return HeadInput::TooLarge {
+                        used: end,
+                        complete: true,
+                    };
                 }
                 side.buf
                     .extend_from_slice(rest.get(..end).unwrap_or_default());
@@ -347,7 +411,10 @@ impl Http1 {
             }
             None => {
                 if side.buf.len() + rest.len() > max {
-                    return HeadInput::TooLarge(rest.len());
+                    return HeadInput::TooLarge {
+                        used: rest.len(),
+                        complete: false,
+                    };
                 }
                 side.buf.extend_from_slice(rest);
                 HeadInput::Skip(rest.len())
@@ -355,20 +422,51 @@ impl Http1 {
         }
     }
 
-    /// A head too large to keep: drop it and resynchronise.
-    fn head_too_large(&mut self, dir: Direction, used: usize, out: &mut Output<'_>) -> Step {
+    /// A head too large to keep: drop it, through its end (`complete`
+    /// when `used` reaches it; else the rest is skipped up to the empty line).
+    fn head_too_large(
+        &mut self,
+        dir: Direction,
+        used: &[u8],
+        complete: bool,
+        out: &mut Output<'_>,
+    ) -> Step {
         if self.is_client(dir) == Some(true) {
             self.lost_request(Flag::Malformed);
         } else {
             self.lost_response(Flag::Malformed);
         }
         let side = self.side(dir);
-        let n = side.buf.len() + used;
+        let n = side.buf.len() + used.len();
+        side.state = if complete {
+            SideState::Head
+        } else {
+            SideState::Oversized(Tail::of(&side.buf, used))
+        };
         side.buf.clear();
-        side.state = SideState::Lost;
         unparsed(out, n);
         out.dropped(DropReason::HeaderListTooLarge, 1);
-        Step::Consumed(used)
+        Step::Consumed(used.len())
+    }
+
+    /// Skips the rest of an oversized head, up to its empty line.
+    fn oversized(&mut self, dir: Direction, rest: &[u8], out: &mut Output<'_>) -> Step {
+        let side = self.side(dir);
+        let SideState::Oversized(tail) = &mut side.state else {
+            return Step::Consumed(0);
+        };
+        match head_end(tail.bytes(), rest) {
+            Some(end) => {
+                side.state = SideState::Head;
+                unparsed(out, end);
+                Step::Consumed(end)
+            }
+            None => {
+                *tail = Tail::of(tail.bytes(), rest);
+                unparsed(out, rest.len());
+                Step::Consumed(rest.len())
+            }
+        }
     }
 
     fn request_head(
@@ -381,22 +479,42 @@ impl Http1 {
     ) -> Step {
         match self.head_bytes(dir, rest) {
             HeadInput::Skip(n) => Step::Consumed(n),
-            HeadInput::TooLarge(n) => self.head_too_large(dir, n, out),
+            HeadInput::TooLarge { used, complete } => {
+                self.head_too_large(dir, rest.get(..used).unwrap_or_default(), complete, out)
+            }
+            HeadInput::StartLine(used) => {
+                let side = self.side(dir);
+                if let Parsed::Invalid = head::parse_request(&side.buf, side.buf_ts) {
+                    let n = side.buf.len();
+                    // The rest of an unfinished bad line is dropped too.
+                    side.skip_line = side.buf.last() != Some(&b'\n');
+                    side.buf.clear();
+                    side.state = SideState::Lost;
+                    unparsed(out, n);
+                    out.dropped(DropReason::ParseError, 1);
+                    self.lost_request(Flag::Malformed);
+                }
+                Step::Consumed(used)
+            }
             HeadInput::Direct(input) => match head::parse_request(input, ts) {
                 Parsed::Complete(_, len) if len > self.config.max_header_bytes => {
-                    self.head_too_large(dir, len, out)
+                    self.head_too_large(dir, input.get(..len).unwrap_or_default(), true, out)
                 }
                 Parsed::Complete(head, len) => {
                     self.on_request(meta, dir, head, out);
                     Step::Consumed(len)
                 }
                 Parsed::Partial => self.start_buffer(dir, ts, input, out),
+                Parsed::Invalid if judged_whole(input, |l| head::parse_request(l, ts)) => {
+                    self.start_buffer(dir, ts, input, out)
+                }
                 Parsed::Invalid => self.bad_request(dir, out),
             },
             HeadInput::Buffered(used) => {
                 let side = self.side(dir);
                 let buf = std::mem::take(&mut side.buf);
-                let step = match head::parse_request(&buf, side.buf_ts) {
+                let buf_ts = side.buf_ts;
+                let step = match head::parse_request(&buf, buf_ts) {
                     Parsed::Complete(head, len) => {
                         unparsed(out, buf.len().saturating_sub(len));
                         self.on_request(meta, dir, head, out);
@@ -407,10 +525,9 @@ impl Http1 {
                         return Step::Consumed(used);
                     }
                     Parsed::Invalid => {
-                        unparsed(out, buf.len());
                         self.lost_request(Flag::Malformed);
                         out.dropped(DropReason::ParseError, 1);
-                        self.side(dir).state = SideState::Lost;
+                        self.reread_after_start_line(meta, dir, buf_ts, &buf, out);
                         Step::Consumed(used)
                     }
                 };
@@ -425,6 +542,28 @@ impl Http1 {
         }
     }
 
+    /// A buffered head that is not valid: its start line is dropped and the
+    /// rest scanned for the next start line, as when the head is parsed
+    /// straight from the input.
+    fn reread_after_start_line(
+        &mut self,
+        meta: &ConnMeta,
+        dir: Direction,
+        ts: Timestamp,
+        head: &[u8],
+        out: &mut Output<'_>,
+    ) {
+        let first = memchr::memchr(b'\n', head).map_or(head.len(), |lf| lf + 1);
+        unparsed(out, first);
+        let side = self.side(dir);
+        side.state = SideState::Lost;
+        side.skip_line = false;
+        if let Some(rest) = head.get(first..).filter(|r| !r.is_empty()) {
+            // A scan finds no upgrade to switch on before the next head.
+            let _ = self.data(meta, dir, ts, rest, out);
+        }
+    }
+
     /// Starts buffering a partial head.
     fn start_buffer(
         &mut self,
@@ -434,7 +573,7 @@ impl Http1 {
         out: &mut Output<'_>,
     ) -> Step {
         if input.len() > self.config.max_header_bytes {
-            return self.head_too_large(dir, input.len(), out);
+            return self.head_too_large(dir, input, false, out);
         }
         let side = self.side(dir);
         side.buf.extend_from_slice(input);
@@ -455,6 +594,11 @@ impl Http1 {
     /// A request was lost (gap, malformed): a placeholder keeps responses
     /// paired with the right requests.
     fn lost_request(&mut self, flag: Flag) {
+        if flag != Flag::Gap && self.mid_stream && self.requests_seen == 0 {
+            // Unreadable bytes before the first request of a joined
+            // connection: the end of a request from before the capture.
+            return;
+        }
         if self.queue.len() < self.config.max_pending_requests {
             self.push(Entry::placeholder(flag));
         }
@@ -468,6 +612,7 @@ impl Http1 {
         out: &mut Output<'_>,
     ) {
         self.parsed_any = true;
+        self.requests_seen += 1;
         let RequestHead {
             request,
             version,
@@ -558,11 +703,15 @@ impl Http1 {
         let seen = side.buf.len().min(5);
         let start: Vec<u8>;
         let prefix: &[u8] = if side.buf.is_empty() {
-            let skip = rest
+            // Empty lines between messages are skipped first, whatever follows.
+            let blank = rest
                 .iter()
                 .take_while(|&&b| b == b'\r' || b == b'\n')
                 .count();
-            rest.get(skip..).unwrap_or_default()
+            if blank > 0 {
+                return Step::Consumed(blank);
+            }
+            rest
         } else {
             start = side
                 .buf
@@ -579,13 +728,32 @@ impl Http1 {
         }
         match self.head_bytes(dir, rest) {
             HeadInput::Skip(n) => Step::Consumed(n),
-            HeadInput::TooLarge(n) => self.head_too_large(dir, n, out),
+            HeadInput::TooLarge { used, complete } => {
+                self.head_too_large(dir, rest.get(..used).unwrap_or_default(), complete, out)
+            }
+            HeadInput::StartLine(used) => {
+                let side = self.side(dir);
+                if let Parsed::Invalid = head::parse_response(&side.buf, side.buf_ts) {
+                    let n = side.buf.len();
+                    // The rest of an unfinished bad line is dropped too.
+                    side.skip_line = side.buf.last() != Some(&b'\n');
+                    side.buf.clear();
+                    side.state = SideState::Lost;
+                    unparsed(out, n);
+                    out.dropped(DropReason::ParseError, 1);
+                    self.lost_response(Flag::Malformed);
+                }
+                Step::Consumed(used)
+            }
             HeadInput::Direct(input) => match head::parse_response(input, ts) {
                 Parsed::Complete(_, len) if len > self.config.max_header_bytes => {
-                    self.head_too_large(dir, len, out)
+                    self.head_too_large(dir, input.get(..len).unwrap_or_default(), true, out)
                 }
                 Parsed::Complete(head, len) => self.on_response(meta, dir, head, len, out),
                 Parsed::Partial => self.start_buffer(dir, ts, input, out),
+                Parsed::Invalid if judged_whole(input, |l| head::parse_response(l, ts)) => {
+                    self.start_buffer(dir, ts, input, out)
+                }
                 Parsed::Invalid => {
                     out.dropped(DropReason::ParseError, 1);
                     self.lost_response(Flag::Malformed);
@@ -598,7 +766,8 @@ impl Http1 {
             HeadInput::Buffered(used) => {
                 let side = self.side(dir);
                 let mut buf = std::mem::take(&mut side.buf);
-                let step = match head::parse_response(&buf, side.buf_ts) {
+                let buf_ts = side.buf_ts;
+                let step = match head::parse_response(&buf, buf_ts) {
                     Parsed::Complete(head, len) => {
                         unparsed(out, buf.len().saturating_sub(len));
                         match self.on_response(meta, dir, head, 0, out) {
@@ -614,10 +783,9 @@ impl Http1 {
                         return Step::Consumed(used);
                     }
                     Parsed::Invalid => {
-                        unparsed(out, buf.len());
                         out.dropped(DropReason::ParseError, 1);
                         self.lost_response(Flag::Malformed);
-                        self.side(dir).state = SideState::Lost;
+                        self.reread_after_start_line(meta, dir, buf_ts, &buf, out);
                         Step::Consumed(used)
                     }
                 };
@@ -635,7 +803,7 @@ impl Http1 {
     fn not_a_status_line(&mut self, dir: Direction, ts: Timestamp, out: &mut Output<'_>) -> Step {
         let answered = self.answered;
         let unanswered = answered < self.queue.len();
-        if self.responses_seen == 0 && unanswered {
+        if self.responses_seen == 0 && unanswered && !self.mid_stream {
             // HTTP/0.9: the whole reply until close is the body.
             let side = self.side(dir);
             let buf = std::mem::take(&mut side.buf);
@@ -672,6 +840,10 @@ impl Http1 {
 
     /// The response to the next unanswered request was lost (gap, malformed).
     fn lost_response(&mut self, flag: Flag) {
+        if flag != Flag::Gap && self.mid_stream && self.responses_seen == 0 {
+            // The end of a response from before the capture.
+            return;
+        }
         if let Some(e) = self.queue.get_mut(self.answered) {
             e.resp_done = true;
             e.flag(flag);
@@ -1081,6 +1253,8 @@ impl Http1 {
         let n = side.buf.len();
         match &mut side.state {
             SideState::Stopped => {}
+            // The end of the dropped head may be in the gap.
+            SideState::Oversized(_) => side.state = SideState::Lost,
             SideState::Lost | SideState::Held => {
                 side.buf.clear();
                 side.skip_line = false;
@@ -1261,6 +1435,17 @@ fn decode(
     }
 }
 
+/// True when an invalid head read straight from the input is to be judged
+/// once complete, as a buffered one is: its start line is complete and
+/// valid, and its end is not in `input` yet.
+fn judged_whole<T>(input: &[u8], parse: impl Fn(&[u8]) -> Parsed<T>) -> bool {
+    let Some(lf) = memchr::memchr(b'\n', input) else {
+        return false;
+    };
+    head_end(&[], input).is_none()
+        && !matches!(parse(input.get(..=lf).unwrap_or_default()), Parsed::Invalid)
+}
+
 /// How head bytes are available.
 enum HeadInput<'a> {
     /// Use this many bytes and come back.
@@ -1269,6 +1454,10 @@ enum HeadInput<'a> {
     Direct(&'a [u8]),
     /// The head is complete in the side's buffer, using this many input bytes.
     Buffered(usize),
-    /// The head is over the limit; this many input bytes belong to it.
-    TooLarge(usize),
+    /// The head is over the limit; this many input bytes belong to it,
+    /// and its end is among them (`complete`) or still to come.
+    TooLarge { used: usize, complete: bool },
+    /// The start line in the side's buffer grew (or is complete), using
+    /// this many input bytes: check it.
+    StartLine(usize),
 }
