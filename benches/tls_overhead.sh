@@ -95,7 +95,16 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 sleep 1
+stats_was=$(cat /proc/sys/kernel/bpf_stats_enabled 2>/dev/null || echo 0)
+echo 1 > /proc/sys/kernel/bpf_stats_enabled 2>/dev/null || true
 run_wrk sniff
+# CPU of the collector process (user, system) and of its BPF programs.
+read -r -a st < "/proc/$sniff_pid/stat"
+hz=$(getconf CLK_TCK)
+sniff_cpu=$(awk -v u="${st[13]}" -v s="${st[14]}" -v hz="$hz" 'BEGIN { printf "%.2f s user, %.2f s system", u / hz, s / hz }')
+bpf_ms=$(bpftool prog show 2>/dev/null | grep -E "name (tp_|ssl_|kprobe_|fentry_)" \
+    | sed -nE 's/.*run_time_ns ([0-9]+).*/\1/p' | awk '{ t += $1 } END { printf "%.0f", t / 1e6 }')
+echo "$stats_was" > /proc/sys/kernel/bpf_stats_enabled 2>/dev/null || true
 kill -INT "$sniff_pid"
 wait "$sniff_pid" || true
 sniff_pid=""
@@ -113,3 +122,4 @@ captured=$(grep -c '"source":"ebpf-tls"' "$tmp/exchanges.jsonl" || true)
 server_side=$(grep -c '"comm":"nginx"' "$tmp/exchanges.jsonl" || true)
 echo "exchanges captured: $captured (nginx side: $server_side of $(reqs sniff) requests sent)"
 echo "capture summary: $(grep 'tls_sniff: [0-9.]* s' "$tmp/sniff.err" | sed 's/^tls_sniff: //')"
+echo "tls_sniff CPU during the run: $sniff_cpu; BPF programs: ${bpf_ms:-?} ms (kernel.bpf_stats_enabled)"
