@@ -397,6 +397,43 @@ fn connect_tunnel_stops_parsing() {
 }
 
 #[test]
+fn refused_connect_keeps_parsing_http1() {
+    let first: &[u8] = b"CONNECT api:443 HTTP/1.1\r\nHost: api:443\r\n\r\n";
+    let refused: &[u8] = b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n";
+    let again: &[u8] =
+        b"CONNECT api:443 HTTP/1.1\r\nProxy-Authorization: Basic eDp5\r\n\r\n\x16\x03\x01\x00\x00";
+    let ok: &[u8] = b"HTTP/1.1 200 Connection established\r\n\r\n";
+    let o = check(&[
+        Ev::C(first),
+        Ev::S(refused),
+        Ev::C(again),
+        Ev::S(ok),
+        Ev::Close(CloseReason::Fin),
+    ]);
+    let got: Vec<_> = o
+        .exchanges
+        .iter()
+        .map(|e| (resp(e).status, e.has_flag(Flag::Upgrade)))
+        .collect();
+    assert_eq!(got, [(407, false), (200, true)]);
+    assert_eq!(o.drop(DropReason::UnparsedBytes), 5);
+}
+
+#[test]
+fn early_response_waits_for_the_rest_of_its_request() {
+    let head: &[u8] = b"POST /big HTTP/1.1\r\nContent-Length: 10\r\n\r\n01234";
+    let early: &[u8] = b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n";
+    let rest: &[u8] = b"56789GET /next HTTP/1.1\r\n\r\n";
+    let o = check(&[Ev::C(head), Ev::S(early), Ev::C(rest), Ev::S(OK)]);
+    let got: Vec<_> = o
+        .exchanges
+        .iter()
+        .map(|e| (req(e).path.clone(), req(e).body.size, resp(e).status))
+        .collect();
+    assert_eq!(got, [("/big".into(), 10, 413), ("/next".into(), 0, 200)]);
+}
+
+#[test]
 fn h2c_upgrade_switches_to_http2() {
     let request: &[u8] = b"GET /h2 HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n";
     let preface: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
