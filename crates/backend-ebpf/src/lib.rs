@@ -27,6 +27,22 @@
 //! server of such a socket is decided from the listening ports of its
 //! network namespace (`/proc/PID/net/tcp{,6}`).
 //!
+//! Limits worth knowing:
+//! - A read or write already blocked in the kernel when the programs are
+//!   attached is not seen (its entry was missed); positions of sockets
+//!   opened before the capture count from the first call seen.
+//! - Plaintext that starts with a TLS record header (0x14–0x17, 0x03,
+//!   0x00–0x04) marks its socket as TLS and is never emitted from the
+//!   syscall path; peeks (`MSG_PEEK`) are ignored.
+//! - Payload per call is capped by [`EbpfConfig::max_call_bytes`]; the rest,
+//!   and events lost to a full ring buffer, are gaps at exact positions
+//!   (close events carry each stream's final positions). Lost events are
+//!   counted as `DropReason::RingBufferFull`; TLS plaintext of an unknown
+//!   socket held beyond its cap as `DropReason::ConnBufferFull`.
+//! - Kernel variants: syscall tracepoints and uprobes always; the close
+//!   hook uses fentry, else kprobe, else the `sock:inet_sock_set_state`
+//!   tracepoint ([`features::ProgramPlan`]).
+//!
 //! # Example
 //!
 //! ```no_run
