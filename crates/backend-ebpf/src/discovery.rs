@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::elf::{self, FoundSymbol};
 
-/// The SSL functions probed, in the order of [`SslSymbols`] fields.
+/// The SSL functions looked up and probed.
 pub const SSL_FUNCTIONS: [&str; 5] = [
     "SSL_read",
     "SSL_write",
