@@ -178,3 +178,49 @@ fn unprivileged_gets_a_clear_error() {
     );
     assert!(text.contains("as nobody: permission denied"), "{text}");
 }
+
+/// Our programs loaded in the kernel, by name, as bpftool lists them.
+fn loaded_programs(name: &str) -> Option<usize> {
+    let out = Command::new("bpftool")
+        .args(["prog", "show"])
+        .output()
+        .ok()?;
+    out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains(&format!("name {name} ")))
+            .count()
+    })
+}
+
+#[test]
+fn dropping_the_source_unloads_everything() {
+    let name = "load_unload";
+    if !can_run(name) {
+        return;
+    }
+    let _g = serial();
+    let t0 = std::time::Instant::now();
+    let Some(src) = open(EbpfConfig::default(), name) else {
+        return;
+    };
+    let loaded = t0.elapsed();
+    let Some(during) = loaded_programs("tp_enter_read") else {
+        eprintln!("SKIP {name}: bpftool not available to list programs");
+        return;
+    };
+    assert!(during >= 1, "tp_enter_read loaded");
+    let t1 = std::time::Instant::now();
+    drop(src);
+    // Each detach waits for the kernel (RCU): dropping takes a few seconds.
+    println!(
+        "[{name}] load+attach {loaded:?}, detach+unload {:?}",
+        t1.elapsed()
+    );
+    assert_eq!(
+        loaded_programs("tp_enter_read"),
+        Some(during - 1),
+        "programs unloaded"
+    );
+    assert_eq!(loaded_programs("ssl_read_entry"), Some(0));
+}
