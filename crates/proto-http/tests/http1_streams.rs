@@ -777,6 +777,53 @@ fn oversized_head_is_dropped_and_parsing_resumes() {
 }
 
 #[test]
+fn a_bad_head_full_of_start_lines_is_dropped_whole() {
+    // 3000 status lines, then a field with a NUL byte: one bad response
+    // head, dropped in one piece (no rescan of what it held, however it
+    // was cut), then the next response is found.
+    let mut bad = b"HTTP/1.1 200 OK\r\n".to_vec();
+    for _ in 0..3000 {
+        bad.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+    }
+    bad.extend_from_slice(b"X: \x00\r\n\r\n");
+    let good: &[u8] = b"HTTP/1.1 204 No Content\r\n\r\n";
+    let bad_len = bad.len() as u64;
+    let o = feed_with(
+        &HttpConfig::default(),
+        false,
+        &[Ev::C(GET), Ev::C(GET), Ev::S(&bad), Ev::S(good)],
+        &|_, _| Vec::new(),
+    );
+    let bytewise = feed_with(
+        &HttpConfig::default(),
+        false,
+        &[Ev::C(GET), Ev::C(GET), Ev::S(&bad), Ev::S(good)],
+        &|i, len| {
+            if i == 2 {
+                (1..len).step_by(7).collect()
+            } else {
+                Vec::new()
+            }
+        },
+    );
+    assert_eq!(bytewise, o);
+    let got: Vec<_> = o
+        .exchanges
+        .iter()
+        .map(|e| (e.response.as_ref().map(|r| r.status), e.flags.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (None, vec![Flag::Malformed, Flag::NoResponse]),
+            (Some(204), vec![])
+        ]
+    );
+    assert_eq!(o.drop(DropReason::UnparsedBytes), bad_len);
+    assert_eq!(o.drop(DropReason::ParseError), 1);
+}
+
+#[test]
 fn bodies_beyond_the_limit_are_truncated_with_full_size() {
     let config = HttpConfig {
         body_limit: 4,

@@ -505,10 +505,14 @@ impl Http1 {
                     Step::Consumed(len)
                 }
                 Parsed::Partial => self.start_buffer(dir, ts, input, out),
-                Parsed::Invalid if judged_whole(input, |l| head::parse_request(l, ts)) => {
-                    self.start_buffer(dir, ts, input, out)
-                }
-                Parsed::Invalid => self.bad_request(dir, out),
+                Parsed::Invalid => match classify_bad(input, |l| head::parse_request(l, ts)) {
+                    BadHead::Buffer => self.start_buffer(dir, ts, input, out),
+                    BadHead::Whole(end) if end > self.config.max_header_bytes => {
+                        self.head_too_large(dir, input.get(..end).unwrap_or_default(), true, out)
+                    }
+                    BadHead::Whole(end) => self.drop_bad_head(dir, end, false, out),
+                    BadHead::Line => self.bad_request(dir, out),
+                },
             },
             HeadInput::Buffered(used) => {
                 let side = self.side(dir);
@@ -525,10 +529,8 @@ impl Http1 {
                         return Step::Consumed(used);
                     }
                     Parsed::Invalid => {
-                        self.lost_request(Flag::Malformed);
-                        out.dropped(DropReason::ParseError, 1);
-                        self.reread_after_start_line(meta, dir, buf_ts, &buf, out);
-                        Step::Consumed(used)
+                        self.side(dir).buf = buf;
+                        return self.drop_bad_head(dir, used, true, out);
                     }
                 };
                 let mut buf = buf;
@@ -539,28 +541,6 @@ impl Http1 {
                 }
                 step
             }
-        }
-    }
-
-    /// A buffered head that is not valid: its start line is dropped and the
-    /// rest scanned for the next start line, as when the head is parsed
-    /// straight from the input.
-    fn reread_after_start_line(
-        &mut self,
-        meta: &ConnMeta,
-        dir: Direction,
-        ts: Timestamp,
-        head: &[u8],
-        out: &mut Output<'_>,
-    ) {
-        let first = memchr::memchr(b'\n', head).map_or(head.len(), |lf| lf + 1);
-        unparsed(out, first);
-        let side = self.side(dir);
-        side.state = SideState::Lost;
-        side.skip_line = false;
-        if let Some(rest) = head.get(first..).filter(|r| !r.is_empty()) {
-            // A scan finds no upgrade to switch on before the next head.
-            let _ = self.data(meta, dir, ts, rest, out);
         }
     }
 
@@ -751,17 +731,14 @@ impl Http1 {
                 }
                 Parsed::Complete(head, len) => self.on_response(meta, dir, head, len, out),
                 Parsed::Partial => self.start_buffer(dir, ts, input, out),
-                Parsed::Invalid if judged_whole(input, |l| head::parse_response(l, ts)) => {
-                    self.start_buffer(dir, ts, input, out)
-                }
-                Parsed::Invalid => {
-                    out.dropped(DropReason::ParseError, 1);
-                    self.lost_response(Flag::Malformed);
-                    let side = self.side(dir);
-                    side.state = SideState::Lost;
-                    side.skip_line = true;
-                    Step::Consumed(0)
-                }
+                Parsed::Invalid => match classify_bad(input, |l| head::parse_response(l, ts)) {
+                    BadHead::Buffer => self.start_buffer(dir, ts, input, out),
+                    BadHead::Whole(end) if end > self.config.max_header_bytes => {
+                        self.head_too_large(dir, input.get(..end).unwrap_or_default(), true, out)
+                    }
+                    BadHead::Whole(end) => self.drop_bad_head(dir, end, false, out),
+                    BadHead::Line => self.bad_status_line(dir, out),
+                },
             },
             HeadInput::Buffered(used) => {
                 let side = self.side(dir);
@@ -783,10 +760,8 @@ impl Http1 {
                         return Step::Consumed(used);
                     }
                     Parsed::Invalid => {
-                        out.dropped(DropReason::ParseError, 1);
-                        self.lost_response(Flag::Malformed);
-                        self.reread_after_start_line(meta, dir, buf_ts, &buf, out);
-                        Step::Consumed(used)
+                        self.side(dir).buf = buf;
+                        return self.drop_bad_head(dir, used, true, out);
                     }
                 };
                 buf.clear();
@@ -797,6 +772,41 @@ impl Http1 {
                 step
             }
         }
+    }
+
+    /// Not a status line: lose sync (the bytes are counted by the scan).
+    fn bad_status_line(&mut self, dir: Direction, out: &mut Output<'_>) -> Step {
+        out.dropped(DropReason::ParseError, 1);
+        self.lost_response(Flag::Malformed);
+        let side = self.side(dir);
+        side.state = SideState::Lost;
+        side.skip_line = true;
+        Step::Consumed(0)
+    }
+
+    /// A complete head that is not valid, its start line being good (a
+    /// forbidden byte in a field): dropped whole, then the next start line
+    /// is looked for. `used` input bytes end it; `Side::buf` holds the
+    /// part that came before (and `buffered` says `used` is in it too).
+    fn drop_bad_head(
+        &mut self,
+        dir: Direction,
+        used: usize,
+        buffered: bool,
+        out: &mut Output<'_>,
+    ) -> Step {
+        out.dropped(DropReason::ParseError, 1);
+        if self.is_client(dir) == Some(true) {
+            self.lost_request(Flag::Malformed);
+        } else {
+            self.lost_response(Flag::Malformed);
+        }
+        let side = self.side(dir);
+        unparsed(out, side.buf.len() + if buffered { 0 } else { used });
+        side.buf.clear();
+        side.state = SideState::Lost;
+        side.skip_line = false;
+        Step::Consumed(used)
     }
 
     /// Server bytes that are not a status line where one was expected.
@@ -1435,15 +1445,28 @@ fn decode(
     }
 }
 
-/// True when an invalid head read straight from the input is to be judged
-/// once complete, as a buffered one is: its start line is complete and
-/// valid, and its end is not in `input` yet.
-fn judged_whole<T>(input: &[u8], parse: impl Fn(&[u8]) -> Parsed<T>) -> bool {
+/// What to do with a head that httparse refuses, read straight from the input.
+enum BadHead {
+    /// The start line is bad: drop it and look for the next one.
+    Line,
+    /// The start line is good and the head incomplete: judge it whole
+    /// once complete, as a buffered head is.
+    Buffer,
+    /// The start line is good and the head, ending here, is not: drop it.
+    Whole(usize),
+}
+
+fn classify_bad<T>(input: &[u8], parse: impl Fn(&[u8]) -> Parsed<T>) -> BadHead {
     let Some(lf) = memchr::memchr(b'\n', input) else {
-        return false;
+        return BadHead::Line;
     };
-    head_end(&[], input).is_none()
-        && !matches!(parse(input.get(..=lf).unwrap_or_default()), Parsed::Invalid)
+    if let Parsed::Invalid = parse(input.get(..=lf).unwrap_or_default()) {
+        return BadHead::Line;
+    }
+    match head_end(&[], input) {
+        Some(end) => BadHead::Whole(end),
+        None => BadHead::Buffer,
+    }
 }
 
 /// How head bytes are available.
