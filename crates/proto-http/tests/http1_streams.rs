@@ -475,6 +475,24 @@ fn gap_inside_a_known_length_body_keeps_sync() {
 }
 
 #[test]
+fn huge_gaps_are_absorbed() {
+    let old: &[u8] = b"GET / HTTP/1.0\r\n\r\n";
+    let reply: &[u8] = b"HTTP/1.0 200 OK\r\n\r\nstart";
+    let o = check(&[
+        Ev::C(old),
+        Ev::S(reply),
+        Ev::GapS(u64::MAX),
+        Ev::GapS(u64::MAX),
+        Ev::GapC(u64::MAX),
+        Ev::Close(CloseReason::Fin),
+    ]);
+    assert_eq!(o.exchanges.len(), 1);
+    let r = resp(&o.exchanges[0]);
+    assert_eq!((r.body.size, r.body.truncated), (u64::MAX, true));
+    assert!(o.exchanges[0].has_flag(Flag::Gap));
+}
+
+#[test]
 fn gap_in_chunk_data_keeps_sync() {
     let head: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n20\r\n0123";
     let tail: &[u8] = b"89abcdef\r\n0\r\n\r\n";

@@ -1295,7 +1295,7 @@ impl Http1 {
                     };
                     if let Some(body) = body {
                         if skip {
-                            body.size += len;
+                            body.size = body.size.saturating_add(len);
                         }
                         body.truncated = true;
                     }
