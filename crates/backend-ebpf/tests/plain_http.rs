@@ -144,3 +144,61 @@ fn plain_http_seen_at_syscalls_from_both_sides() {
         src.kernel_drops().0
     );
 }
+
+#[test]
+fn plain_http_over_ipv6_loopback() {
+    let name = "plain_http_v6";
+    if !can_run(name) || !have("python3") || !have("curl") {
+        eprintln!("SKIP {name}: needs root, python3 and curl");
+        return;
+    }
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("SKIP {name}: no IPv6 loopback");
+        return;
+    }
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("six.txt"), b"hello over ipv6\n").unwrap();
+    let port = std::net::TcpListener::bind("[::1]:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = Kid(Command::new("python3")
+        .args(["-m", "http.server", &port.to_string(), "--bind", "::1"])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap());
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("::1", port)).is_err() && std::time::Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let Some(mut src) = open(EbpfConfig::default(), name) else {
+        return;
+    };
+    let url = format!("http://[::1]:{port}/six.txt");
+    let (curl_pid, body) = run(
+        Command::new("curl").args(["-sg", &url]),
+        Duration::from_secs(10),
+    );
+    assert_eq!(body, b"hello over ipv6\n");
+    let server_pid = server.0.id();
+    let mut cap = Capture::default();
+    poll_until(&mut src, &mut cap, Duration::from_secs(5), |c| {
+        c.of_pid(server_pid)
+            .any(|g| contains(&g.data, b"hello over ipv6"))
+            && c.of_pid(curl_pid)
+                .any(|g| contains(&g.data, b"hello over ipv6"))
+    });
+    for pid in [curl_pid, server_pid] {
+        let g = cap
+            .of_pid(pid)
+            .find(|g| g.dir == Direction::ClientToServer)
+            .expect("request");
+        assert_eq!(g.key.server.to_string(), format!("[::1]:{port}"));
+        assert!(g.key.client.is_ipv6());
+        assert!(g.data.starts_with(b"GET /six.txt HTTP/1.1\r\n"));
+    }
+}
