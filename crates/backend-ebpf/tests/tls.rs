@@ -277,3 +277,79 @@ fn pid_filter_limits_uprobes_to_that_process() {
         "the client is not traced"
     );
 }
+
+/// Reads the response 7 bytes at a time: most SSL_read_ex calls are served
+/// from the record OpenSSL already holds and make no syscall.
+const PY_SMALL_READS: &str = r#"
+import socket, ssl, sys
+ctx = ssl._create_unverified_context()
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))))
+s.sendall(b"GET /small HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+data = b""
+while True:
+    d = s.recv(7)
+    if not d:
+        break
+    data += d
+sys.stdout.buffer.write(data.split(b"\r\n\r\n", 1)[1])
+"#;
+
+#[test]
+fn buffered_ssl_reads_without_syscalls_keep_their_socket() {
+    let name = "tls_buffered_reads";
+    if !can_run(name) {
+        return;
+    }
+    if !have("python3") || !have("openssl") {
+        eprintln!("SKIP {name}: needs python3 and openssl");
+        return;
+    }
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    self_signed(dir.path()).expect("openssl req");
+    let port = free_port();
+    let _server = python_server(dir.path(), port, &[]);
+    assert!(
+        wait_port(port, Duration::from_secs(10)),
+        "python server did not start"
+    );
+    let Some(mut src) = open(EbpfConfig::default(), name) else {
+        return;
+    };
+    let (client_pid, out) = run(
+        Command::new("python3").args(["-c", PY_SMALL_READS, &port.to_string()]),
+        Duration::from_secs(10),
+    );
+    assert_eq!(out, b"hello from python tls\n");
+    let mut cap = Capture::default();
+    poll_until(&mut src, &mut cap, Duration::from_secs(5), |c| {
+        c.of_pid(client_pid)
+            .filter(|g| g.dir == Direction::ServerToClient)
+            .count()
+            > 10
+            && c.closed.iter().any(|k| k.pid == Some(client_pid))
+    });
+    let streams = cap.streams();
+    let (_, resp) = streams
+        .iter()
+        .find(|((_, d, s), st)| {
+            *d == Direction::ServerToClient
+                && *s == CaptureSource::EbpfTls
+                && st.key.unwrap().pid == Some(client_pid)
+        })
+        .expect("client's TLS response stream");
+    let (bytes, gaps) = resp.assemble();
+    assert!(gaps.is_empty(), "{gaps:?}");
+    assert!(resp.pieces.iter().all(|p| p.1.len() <= 7), "7-byte reads");
+    assert!(bytes.starts_with(b"HTTP/1.0 200 OK\r\n") || bytes.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    assert!(
+        bytes.ends_with(b"\r\n\r\nhello from python tls\n"),
+        "{:?}",
+        String::from_utf8_lossy(&bytes)
+    );
+    println!(
+        "{} reads of at most 7 bytes, all on fd {:?}",
+        resp.pieces.len(),
+        resp.key.unwrap().fd
+    );
+}
