@@ -224,3 +224,72 @@ fn dropping_the_source_unloads_everything() {
     );
     assert_eq!(loaded_programs("ssl_read_entry"), Some(0));
 }
+
+const KILLED_CLIENT: &str = r#"
+import os, signal, socket, sys
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+c.sendall(b"last words")
+c.recv(100)
+os.kill(os.getpid(), signal.SIGKILL)
+"#;
+
+const CLOSING_SERVER: &str = r#"
+import socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen()
+print(s.getsockname()[1], flush=True)
+c, _ = s.accept()
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    c.sendall(b"ok")
+c.close()
+sys.stdin.read()
+"#;
+
+/// A process killed with SIGKILL never calls close(): the TCP close hook
+/// (fentry, kprobe or the sock:inet_sock_set_state tracepoint) closes it.
+#[test]
+fn killed_process_socket_is_closed_by_the_tcp_hook() {
+    let name = "killed_close";
+    if !can_run(name) || !have("python3") {
+        eprintln!("SKIP {name}: needs root and python3");
+        return;
+    }
+    let _g = serial();
+    let mut server = Kid(Command::new("python3")
+        .args(["-c", CLOSING_SERVER])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap());
+    let mut line = String::new();
+    BufReader::new(server.0.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line.trim().parse().unwrap();
+    let Some(mut src) = open(EbpfConfig::default(), name) else {
+        return;
+    };
+    let (client_pid, _) = run(
+        Command::new("python3").args(["-c", KILLED_CLIENT, &port.to_string()]),
+        Duration::from_secs(10),
+    );
+    let mut cap = Capture::default();
+    poll_until(&mut src, &mut cap, Duration::from_secs(5), |c| {
+        c.closed.iter().any(|k| k.pid == Some(client_pid))
+    });
+    assert!(cap.of_pid(client_pid).any(|g| g.data == b"last words"));
+    let closed = cap
+        .closed
+        .iter()
+        .find(|k| k.pid == Some(client_pid))
+        .expect("close seen for the killed client");
+    assert_eq!(closed.server.port(), port);
+    println!(
+        "[{name}] closed {closed:?} via {:?}",
+        src.program_plan().close_hook
+    );
+}
