@@ -77,12 +77,17 @@ time_of() { # prints seconds taken by the command
 rm -rf "$out/tcpflow"; mkdir -p "$out/tcpflow"
 t_cleartap=$(time_of "$replay" --workers 1 --output /dev/null "$capture")
 exchanges=$("$replay" --workers 1 --output /dev/null "$capture" 2>&1 | sed -n 's/.*exchanges \([0-9]*\) .*/\1/p')
-t_httpry=$(time_of httpry -r "$capture" -o /dev/null)
-t_tcpflow=$(time_of tcpflow -r "$capture" -o "$out/tcpflow")
+httpry -r "$capture" -o "$out/httpry.txt" "tcp port $port" >/dev/null 2>&1
+httpry_lines=$(grep -vc '^#' "$out/httpry.txt" || true)
+# httpry and tcpflow only look at ports 80/8080 unless given a filter.
+t_httpry=$(time_of httpry -r "$capture" -o /dev/null "tcp port $port")
+t_tcpflow=$(time_of tcpflow -r "$capture" -o "$out/tcpflow" "tcp port $port")
 t_tshark=$(time_of tshark -r "$capture" -T fields -e http.request.method -e http.request.uri -e http.response.code)
 rm -rf "$out/tcpflow"
 
-printf '\ncapture: %s, %.1f MB, %s exchanges (cleartap count)\n' "$capture" "$(echo "$size / 1000000" | bc -l)" "$exchanges"
+printf '\ncapture: %s, %.1f MB, %s exchanges (cleartap), %s request+status lines (httpry)\n' \
+    "$capture" "$(echo "$size / 1000000" | bc -l)" "$exchanges" "$httpry_lines"
+echo "cleartap: one thread (one worker, JSON written on the same thread)"
 printf '%-10s %10s %16s %12s\n' tool seconds exchanges/s "x cleartap"
 for t in cleartap httpry tcpflow tshark; do
     v="t_$t"; secs=${!v}

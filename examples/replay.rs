@@ -41,6 +41,9 @@ struct Args {
     /// Body bytes kept per message; the rest is counted.
     #[arg(long, default_value_t = 64 * 1024)]
     body_limit: usize,
+    /// Write JSON on a thread of its own instead of the worker's.
+    #[arg(long)]
+    sink_thread: bool,
 }
 
 fn main() {
@@ -66,6 +69,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let running = Pipeline::builder(HttpProtocol::try_new(config)?)
         .workers(args.workers)
+        .sink_thread(args.sink_thread)
         .source(Box::new(source))
         .sink(sink)
         .build()?

@@ -191,10 +191,11 @@ fn replay(segs: Vec<(SocketAddr, SocketAddr, u32, u8, Vec<u8>)>) -> Box<Replay> 
 #[test]
 fn every_worker_count_gives_the_same_exchanges() {
     let mut results = Vec::new();
-    for workers in [1, 2, 3, 4] {
+    for (workers, sink_thread) in [(1, false), (1, true), (2, false), (3, false), (4, false)] {
         let sink = MemorySink::new(1 << 20);
         let stats = Pipeline::builder(Lines)
             .workers(workers)
+            .sink_thread(sink_thread)
             .source(replay(traffic(50, 20, false)))
             .sink(sink.clone())
             .build()

@@ -8,20 +8,22 @@ use base64::Engine as _;
 
 use super::{Body, ConnInfo, Exchange, Header, Request, Response};
 
-/// Bytes that must be escaped in a JSON string: controls, `"` and `\`.
+/// Bytes that must be escaped in a JSON string: controls, `"` and `\\`.
 const fn needs_escape(b: u8) -> bool {
     b < 0x20 || b == b'"' || b == b'\\'
 }
 
-/// True if any of the eight bytes in `w` needs escaping (SWAR).
+/// The high bit of each byte of `w` that needs escaping (SWAR). Only the
+/// lowest flagged byte is exact (a borrow may flag bytes above it), which
+/// is all the scan needs.
 #[inline]
-fn word_needs_escape(w: u64) -> bool {
+fn escape_mask(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
-    // Bytes < 0x20 (ignoring bytes >= 0x80, which never need escaping).
+    // Bytes < 0x20 (bytes >= 0x80 never need escaping and are not flagged).
     let below = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
-    below | has_zero(w ^ (ONES * u64::from(b'"'))) | has_zero(w ^ (ONES * u64::from(b'\\'))) != 0
+    below | has_zero(w ^ (ONES * u64::from(b'"'))) | has_zero(w ^ (ONES * u64::from(b'\\')))
 }
 
 fn push_escaped_byte(out: &mut Vec<u8>, b: u8) {
@@ -42,35 +44,35 @@ fn push_escaped_byte(out: &mut Vec<u8>, b: u8) {
     }
 }
 
-/// Where the next byte needing an escape is, from `from` on.
-#[inline]
-fn next_escape(bytes: &[u8], mut from: usize) -> Option<usize> {
-    // A word at a time while no byte in it needs escaping.
-    while let Some(chunk) = bytes.get(from..from + 8) {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        if word_needs_escape(u64::from_le_bytes(w)) {
-            break;
-        }
-        from += 8;
-    }
-    bytes
-        .get(from..)?
-        .iter()
-        .position(|&b| needs_escape(b))
-        .map(|i| from + i)
-}
-
 /// Writes `s` as a JSON string.
 pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut start = 0;
-    while let Some(i) = next_escape(bytes, start) {
-        out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
-        push_escaped_byte(out, bytes.get(i).copied().unwrap_or(0));
-        start = i + 1;
+    let mut i = 0;
+    // Eight bytes at a time; the first flagged byte of a word is exact.
+    while let Some(word) = bytes
+        .get(i..i + 8)
+        .and_then(|c| <[u8; 8]>::try_from(c).ok())
+    {
+        let mask = escape_mask(u64::from_le_bytes(word));
+        if mask == 0 {
+            i += 8;
+            continue;
+        }
+        let at = i + (mask.trailing_zeros() / 8) as usize;
+        out.extend_from_slice(bytes.get(start..at).unwrap_or_default());
+        push_escaped_byte(out, bytes.get(at).copied().unwrap_or(0));
+        start = at + 1;
+        i = at + 1;
+    }
+    for (k, &b) in bytes.get(i..).unwrap_or_default().iter().enumerate() {
+        if needs_escape(b) {
+            out.extend_from_slice(bytes.get(start..i + k).unwrap_or_default());
+            push_escaped_byte(out, b);
+            start = i + k + 1;
+        }
     }
     out.extend_from_slice(bytes.get(start..).unwrap_or_default());
     out.push(b'"');

@@ -90,6 +90,7 @@ pub struct PipelineBuilder<P: Protocol, R: Reassembler = TcpReassembler> {
     sources: Vec<Box<dyn Source>>,
     sink: Option<Box<dyn Sink>>,
     queue_batches: usize,
+    sink_thread: bool,
     registry: StatsRegistry,
 }
 
@@ -113,6 +114,7 @@ impl<P: Protocol> Pipeline<P, TcpReassembler> {
             sources: Vec::new(),
             sink: None,
             queue_batches: 64,
+            sink_thread: false,
             registry: StatsRegistry::new(),
         }
     }
@@ -156,6 +158,14 @@ impl<P: Protocol, R: Reassembler + 'static> PipelineBuilder<P, R> {
         self
     }
 
+    /// Runs the sink on a thread of its own even with one worker and one
+    /// source: worth it when the sink is costly (JSON, network) and a core
+    /// is free. With several workers the sink always has its own thread.
+    pub fn sink_thread(mut self, on: bool) -> Self {
+        self.sink_thread = on;
+        self
+    }
+
     /// The registry the pipeline counts into: give a sink its own
     /// [`Counters`] from it before building, to see its drops in [`Stats`].
     pub fn stats_registry(&self) -> StatsRegistry {
@@ -176,6 +186,7 @@ impl<P: Protocol, R: Reassembler + 'static> PipelineBuilder<P, R> {
             sources: self.sources,
             sink: self.sink,
             queue_batches: self.queue_batches,
+            sink_thread: self.sink_thread,
             registry: self.registry,
         }
     }
@@ -294,7 +305,8 @@ fn start<P: Protocol, R: Reassembler + 'static>(
     }
     let mut threads = Vec::new();
 
-    // One source, one worker: a single thread, no queues, no copies.
+    // One source, one worker: a single thread, no queues, no copies (the
+    // sink on a thread of its own only when asked for).
     if workers == 1 && b.sources.len() == 1 {
         let counters = registry.counters();
         let reassembler = (b.reassembler)(&limits, counters.clone());
@@ -304,9 +316,22 @@ fn start<P: Protocol, R: Reassembler + 'static>(
             .into_iter()
             .next()
             .ok_or(PipelineError::NoSource)?;
+        let end = if b.sink_thread {
+            let (tx, rx) = bounded::<Vec<Exchange>>(b.queue_batches);
+            let sink_counters = registry.counters();
+            threads.push(spawn_named("cleartap-sink".into(), move || {
+                run_sink(sink, rx, sink_counters)
+            })?);
+            SinkEnd::Thread {
+                tx,
+                blocking: !source.is_live(),
+            }
+        } else {
+            SinkEnd::Here(sink)
+        };
         let stop2 = stop.clone();
         threads.push(spawn_named("cleartap-inline".into(), move || {
-            run_inline(source, worker, sink, counters, stop2)
+            run_inline(source, worker, end, counters, stop2)
         })?);
         return Ok(RunningPipeline {
             stop,
@@ -552,31 +577,71 @@ fn run_sink(
     result
 }
 
+/// Where the inline loop hands its exchanges: the sink itself, or the
+/// queue of a sink thread.
+enum SinkEnd {
+    Here(Box<dyn Sink>),
+    Thread {
+        tx: Sender<Vec<Exchange>>,
+        blocking: bool,
+    },
+}
+
+impl SinkEnd {
+    fn deliver(
+        &mut self,
+        out: &mut Vec<Exchange>,
+        counters: &Counters,
+    ) -> Result<(), PipelineError> {
+        if out.is_empty() {
+            return Ok(());
+        }
+        let n = out.len() as u64;
+        match self {
+            SinkEnd::Here(sink) => match sink.write(out) {
+                Ok(()) => {
+                    Counters::add(&counters.exchanges_delivered, n);
+                    Ok(())
+                }
+                Err(e) => {
+                    counters.dropped(DropReason::SinkDeliveryFailed, n);
+                    out.clear();
+                    Err(PipelineError::Sink(e.to_string()))
+                }
+            },
+            SinkEnd::Thread { tx, blocking } => {
+                let batch = std::mem::replace(out, Vec::with_capacity(SINK_BATCH));
+                let sent = if *blocking {
+                    tx.send(batch).is_ok()
+                } else {
+                    tx.try_send(batch).is_ok()
+                };
+                if !sent {
+                    counters.dropped(DropReason::SinkQueueFull, n);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn finish(self) -> Result<(), PipelineError> {
+        match self {
+            SinkEnd::Here(mut sink) => sink.flush().map_err(|e| PipelineError::Sink(e.to_string())),
+            // Dropping the sender lets the sink thread drain and flush.
+            SinkEnd::Thread { .. } => Ok(()),
+        }
+    }
+}
+
 fn run_inline<P: Protocol, R: Reassembler>(
     mut source: Box<dyn Source>,
     mut worker: Worker<P, R>,
-    mut sink: Box<dyn Sink>,
+    mut sink: SinkEnd,
     counters: Arc<Counters>,
     stop: StopHandle,
 ) -> Result<(), PipelineError> {
     let mut out = Vec::with_capacity(SINK_BATCH);
     let mut sink_result = Ok(());
-    let mut deliver = |out: &mut Vec<Exchange>, sink: &mut Box<dyn Sink>| {
-        if out.is_empty() {
-            return;
-        }
-        let n = out.len() as u64;
-        match sink.write(out) {
-            Ok(()) => Counters::add(&counters.exchanges_delivered, n),
-            Err(e) => {
-                counters.dropped(DropReason::SinkDeliveryFailed, n);
-                out.clear();
-                if sink_result.is_ok() {
-                    sink_result = Err(PipelineError::Sink(e.to_string()));
-                }
-            }
-        }
-    };
     let mut last_stats = Instant::now();
     let source_result = loop {
         if stop.is_stopped() {
@@ -602,12 +667,11 @@ fn run_inline<P: Protocol, R: Reassembler>(
             }
         }
         worker.take_exchanges(&mut out);
-        deliver(&mut out, &mut sink);
+        sink_result = sink_result.and(sink.deliver(&mut out, &counters));
     };
     source.update_stats(&counters);
     worker.flush();
     worker.take_exchanges(&mut out);
-    deliver(&mut out, &mut sink);
-    let flushed = sink.flush().map_err(|e| PipelineError::Sink(e.to_string()));
-    source_result.and(sink_result).and(flushed)
+    sink_result = sink_result.and(sink.deliver(&mut out, &counters));
+    source_result.and(sink_result).and(sink.finish())
 }
