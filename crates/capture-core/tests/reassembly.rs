@@ -493,7 +493,12 @@ fn total_buffer_cap_drops_out_of_order_bytes_and_counts_them() {
     assert_eq!(counters.drops(DropReason::TotalBufferFull), 1);
     r.flush(Timestamp(w.ts), &mut rec);
     assert_eq!(rec.stream(C2S), b"12345");
-    assert_eq!(rec.gaps(C2S), vec![10], "only bytes never held are missing");
+    // 101..111 was never seen; 116..121 never seen and 121..126 dropped at the cap.
+    assert_eq!(
+        rec.gaps(C2S),
+        vec![10, 10],
+        "dropped bytes are reported as lost, never glued"
+    );
 }
 
 #[test]
@@ -667,4 +672,53 @@ fn seg_of(input: Input<'static>) -> Segment<'static> {
         Input::Segment(s) => s,
         _ => unreachable!(),
     }
+}
+
+#[test]
+fn an_empty_chunk_marks_how_far_the_stream_got() {
+    // The eBPF side caps a large call and marks its true end with an empty chunk.
+    let inputs = [
+        chunk(0, C2S, b"POST / HTTP/1.1\r\n", 1),
+        chunk(5_000, C2S, b"", 1),
+        Input::Closed {
+            ts: Timestamp(9_000),
+            key: ConnKey {
+                client: client(),
+                server: server(),
+                netns: NetnsId(1),
+                pid: Some(42),
+                fd: Some(7),
+            },
+        },
+    ];
+    let (rec, _, _) = run(&inputs, Limits::default());
+    assert_eq!(rec.gaps(C2S), vec![5_000 - 17]);
+}
+
+#[test]
+fn a_bare_ack_beyond_the_last_byte_reveals_a_lost_tail() {
+    let mut w = Wire::new();
+    let limits = Limits {
+        reorder_window_segments: 2,
+        ..Limits::default()
+    };
+    let inputs = [
+        w.seg(true, 100, SYN, b""),
+        w.seg(false, 900, SYN | ACK, b""),
+        w.seg(true, 101, ACK, b"GET /"),
+        // 4 bytes from 106 lost; the client's next bare ACK sits at 110.
+        w.seg(true, 110, ACK, b""),
+        w.seg(false, 901, ACK, b""),
+        w.seg(false, 901, ACK, b""),
+    ];
+    let (mut r, _) = reassembler(limits);
+    let mut rec = Recorder::default();
+    for i in &inputs {
+        r.push(*i, &mut rec);
+    }
+    assert_eq!(
+        rec.gaps(C2S),
+        vec![4],
+        "declared while the connection is open"
+    );
 }

@@ -66,6 +66,8 @@ pub(crate) struct HalfStream {
     arrivals: u64,
     /// Position just after the FIN, once seen.
     pub(crate) fin_at: Option<u64>,
+    /// The furthest position the sender is known to have sent up to.
+    pub(crate) seen_upto: u64,
     /// FIN reached: nothing more will be delivered.
     pub(crate) finished: bool,
     /// Connection segment count when the current hole appeared.

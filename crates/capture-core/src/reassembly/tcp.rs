@@ -205,6 +205,10 @@ impl TcpReassembler {
             let fin_at = pos.saturating_add(payload.len() as u64);
             half.fin_at = Some(half.fin_at.map_or(fin_at, |f| f.min(fin_at)));
         }
+        if half.anchored && !flags.rst() {
+            // Even a bare ACK says where the sender's stream has got to.
+            half.seen_upto = half.seen_upto.max(pos.saturating_add(payload.len() as u64));
+        }
 
         if !payload.is_empty() {
             let input = Arrival {
@@ -327,6 +331,11 @@ impl TcpReassembler {
             half.anchor_at(pos);
             half.seen = true;
         }
+        // An empty chunk marks where the stream has got to (the end of a
+        // call whose bytes were capped): what lies before it is a gap.
+        half.seen_upto = half
+            .seen_upto
+            .max(pos.saturating_add(chunk.data.len() as u64));
         if !chunk.data.is_empty() {
             let input = Arrival {
                 dir,
@@ -516,11 +525,15 @@ impl TcpReassembler {
                 continue;
             }
             let block = half.front_block(peer);
-            // The hole ends at the first held run, or at a FIN beyond the last byte seen.
-            let first = match (block, half.first_held(), half.fin_at) {
-                (Block::Need(_) | Block::Unknown, _, _) => half.next,
-                (Block::Clear, Some(first), _) => first,
-                (Block::Clear, None, Some(fin)) if fin > half.next => fin,
+            // The hole ends at the first held run, or where the stream is
+            // known to have got to (a FIN, a bare ACK, an end-of-call marker).
+            let known_end = half
+                .fin_at
+                .map_or(half.seen_upto, |fin| fin.max(half.seen_upto));
+            let first = match (block, half.first_held()) {
+                (Block::Need(_) | Block::Unknown, _) => half.next,
+                (Block::Clear, Some(first)) => first,
+                (Block::Clear, None) if known_end > half.next => known_end,
                 _ => {
                     half.hole_since_segments = None;
                     break;
