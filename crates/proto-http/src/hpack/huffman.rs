@@ -32,11 +32,17 @@ pub fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), HuffmanError> {
         }
         let peek = (acc >> (64 - PEEK_BITS)) as usize;
         let fast = FAST.get(peek).copied().unwrap_or(0);
-        let len = u32::from(fast >> 8);
-        if len != 0 && len <= bits {
-            dst.push(fast as u8);
-            acc <<= len;
-            bits -= len;
+        let (len1, total, count) = (fast & 0x1f, (fast >> 5) & 0x1f, (fast >> 10) & 0x3);
+        if count == 2 && total <= bits {
+            dst.extend_from_slice(&[(fast >> 16) as u8, (fast >> 24) as u8]);
+            acc <<= total;
+            bits -= total;
+            continue;
+        }
+        if count != 0 && len1 <= bits {
+            dst.push((fast >> 16) as u8);
+            acc <<= len1;
+            bits -= len1;
             continue;
         }
         // A longer code, or the end of the input.
@@ -117,10 +123,15 @@ pub fn encoded_len(src: &[u8]) -> usize {
 }
 
 /// Bits looked up at once; codes up to this long decode in one step.
-const PEEK_BITS: u32 = 11;
+const PEEK_BITS: u32 = 12;
 
-/// `FAST[next 11 bits]` = code length << 8 | symbol, or 0 for a longer code.
-static FAST: [u16; 1 << PEEK_BITS] = build_fast();
+/// `SINGLE[next 12 bits]` = code length << 8 | symbol, or 0 for a longer code.
+const SINGLE: [u16; 1 << PEEK_BITS] = build_single();
+
+/// `FAST[next 12 bits]`: the one or two symbols whose codes fit in them:
+/// first length (bits 0-4), both lengths (5-9), count (10-11), first
+/// symbol (16-23), second symbol (24-31); count 0 for a longer code.
+static FAST: [u32; 1 << PEEK_BITS] = build_fast();
 
 /// The code tree: `TREE[node][bit]` > 0 is an inner node, < 0 the leaf
 /// -(symbol + 1); the root is node 0 (never a child).
@@ -129,7 +140,7 @@ static TREE: [[i32; 2]; 256] = build_tree();
 // Evaluated at compile time only: an index out of range fails the build,
 // it cannot panic at run time.
 #[allow(clippy::indexing_slicing)]
-const fn build_fast() -> [u16; 1 << PEEK_BITS] {
+const fn build_single() -> [u16; 1 << PEEK_BITS] {
     let mut table = [0u16; 1 << PEEK_BITS];
     let mut sym = 0usize;
     while sym < 256 {
@@ -144,6 +155,33 @@ const fn build_fast() -> [u16; 1 << PEEK_BITS] {
             }
         }
         sym += 1;
+    }
+    table
+}
+
+// Evaluated at compile time only, as above.
+#[allow(clippy::indexing_slicing)]
+const fn build_fast() -> [u32; 1 << PEEK_BITS] {
+    let mut table = [0u32; 1 << PEEK_BITS];
+    let mask = (1usize << PEEK_BITS) - 1;
+    let mut p = 0usize;
+    while p <= mask {
+        let first = SINGLE[p];
+        if first != 0 {
+            let len1 = (first >> 8) as u32;
+            let mut entry = len1 | (len1 << 5) | (1 << 10) | (((first & 0xff) as u32) << 16);
+            let second = SINGLE[(p << len1) & mask];
+            let len2 = (second >> 8) as u32;
+            if second != 0 && len1 + len2 <= PEEK_BITS {
+                entry = len1
+                    | ((len1 + len2) << 5)
+                    | (2 << 10)
+                    | (((first & 0xff) as u32) << 16)
+                    | (((second & 0xff) as u32) << 24);
+            }
+            table[p] = entry;
+        }
+        p += 1;
     }
     table
 }
