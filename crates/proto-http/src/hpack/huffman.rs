@@ -18,14 +18,25 @@ pub struct HuffmanError;
 pub fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), HuffmanError> {
     // Codes are at least 5 bits: fewer than 2 symbols per input byte.
     dst.reserve(src.len() + src.len() / 2 + 1);
-    let mut input = src.iter();
-    // Bits not yet decoded, most significant first; `bits` of them are valid.
-    let (mut acc, mut bits) = (0u64, 0u32);
+    // Bits not yet decoded, most significant first; `bits` of them are
+    // counted. Bits past them are zero or the input's next bits, which a
+    // later refill ORs in again at the same place.
+    let (mut acc, mut bits, mut pos) = (0u64, 0u32, 0usize);
     loop {
-        while bits <= 56 {
-            let Some(&b) = input.next() else { break };
-            acc |= u64::from(b) << (56 - bits);
-            bits += 8;
+        if bits <= 56 {
+            if let Some(word) = src.get(pos..).and_then(|r| r.first_chunk::<8>()) {
+                acc |= u64::from_be_bytes(*word) >> bits;
+                let n = (64 - bits) / 8;
+                pos += n as usize;
+                bits += 8 * n;
+            } else {
+                while bits <= 56 {
+                    let Some(&b) = src.get(pos) else { break };
+                    acc |= u64::from(b) << (56 - bits);
+                    pos += 1;
+                    bits += 8;
+                }
+            }
         }
         if bits == 0 {
             return Ok(());
@@ -516,8 +527,14 @@ mod tests {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
-            let len = (seed % 13) as usize;
-            let mut src: Vec<u8> = (0..len).map(|i| (seed >> (i * 5)) as u8).collect();
+            let len = (seed % 41) as usize;
+            let mut x = seed;
+            let mut src: Vec<u8> = (0..len)
+                .map(|_| {
+                    x = x.rotate_left(11).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                    (x >> 32) as u8
+                })
+                .collect();
             if round % 2 == 0 {
                 // Mostly-ones bytes reach the long codes and EOS.
                 src.iter_mut().for_each(|b| *b |= 0xf0);
