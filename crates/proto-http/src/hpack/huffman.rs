@@ -1,11 +1,11 @@
 //! The static Huffman code of HPACK (RFC 7541 Appendix B), with a
 //! table-driven decoder built at compile time.
 //!
-//! Decoding peeks at the next [`PEEK_BITS`] bits of a 64-bit window: one
-//! lookup in `FAST` gives the symbol and its length for every code that
-//! short (all letters, digits and common punctuation). Longer codes walk the
-//! code tree bit by bit (`TREE`). At the end, what is left must be padding:
-//! fewer than 8 bits, all ones, i.e. a prefix of EOS (§5.2).
+//! Decoding peeks at the next 12 bits of a 64-bit window: one lookup in
+//! `FAST` gives the one or two symbols whose codes fit in them (all letters,
+//! digits and common punctuation have codes of 5 to 8 bits). Longer codes
+//! walk the code tree bit by bit (`TREE`). At the end, what is left must be
+//! padding: fewer than 8 bits, all ones, i.e. a prefix of EOS (§5.2).
 
 /// The input is not a valid Huffman-coded string.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
