@@ -638,3 +638,28 @@ fn mid_stream_join_reports_unseen_table_entries_as_unknown() {
     );
     assert!(conn.exchanges.iter().all(|e| e.flags.is_empty()));
 }
+
+#[test]
+fn endless_trailer_blocks_are_bounded() {
+    let mut conn = Conn::new();
+    let mut c = preface();
+    c.extend(headers(1, false, &[(":method", "POST"), (":path", "/t")]));
+    let big = "v".repeat(1000);
+    for _ in 0..200 {
+        c.extend(headers(1, false, &[("x-trailer", &big)]));
+    }
+    c.extend(data(1, true, b""));
+    conn.client(&c);
+    conn.server(&ok(1, true));
+    let ex = conn.by_stream(1);
+    let kept: usize = ex
+        .request
+        .as_ref()
+        .unwrap()
+        .trailers
+        .iter()
+        .map(|h| h.value.len())
+        .sum();
+    assert!(kept <= 64 * 1024, "{kept} trailer bytes kept");
+    assert!(ex.has_flag(Flag::Malformed));
+}

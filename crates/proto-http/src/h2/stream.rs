@@ -74,17 +74,24 @@ impl HeaderList {
     }
 }
 
-/// Most trailer fields kept per message: a stream may send any number of
-/// trailer blocks, each within the header-list limit.
-const MAX_TRAILERS: usize = 256;
+/// Trailer bytes kept per message (name + value + 32 per field): a stream
+/// may send any number of trailer blocks, each within the header-list limit.
+const MAX_TRAILER_BYTES: usize = 64 * 1024;
 
-/// Appends trailer fields up to [`MAX_TRAILERS`]; beyond it the message is flagged.
+/// Appends trailer fields within [`MAX_TRAILER_BYTES`]; beyond it the message is flagged.
 fn add_trailers(trailers: &mut Vec<Header>, fields: Vec<Header>, flags: &mut Vec<Flag>) {
-    let room = MAX_TRAILERS.saturating_sub(trailers.len());
-    if fields.len() > room && !flags.contains(&Flag::Malformed) {
-        flags.push(Flag::Malformed);
+    let size = |h: &Header| h.name.len() + h.value.len() + 32;
+    let mut total: usize = trailers.iter().map(size).sum();
+    for h in fields {
+        total = total.saturating_add(size(&h));
+        if total > MAX_TRAILER_BYTES {
+            if !flags.contains(&Flag::Malformed) {
+                flags.push(Flag::Malformed);
+            }
+            return;
+        }
+        trailers.push(h);
     }
-    trailers.extend(fields.into_iter().take(room));
 }
 
 /// The state of one side (request or response) of a stream.
