@@ -32,6 +32,18 @@ struct Conn {
     reset: Option<u64>,
 }
 
+impl Table<Conn> {
+    /// The connection in `slot`, marked most recently active and counted
+    /// one more segment, at `ts`.
+    fn arrival(&mut self, slot: u32, ts: Timestamp) -> Option<&mut Conn> {
+        self.touch(slot);
+        let conn = self.get_mut(slot)?;
+        conn.last_seen = ts;
+        conn.segments += 1;
+        Some(conn)
+    }
+}
+
 impl Conn {
     fn new(meta: ConnMeta, oriented: bool) -> Self {
         Self {
@@ -152,17 +164,11 @@ impl TcpReassembler {
                 self.create(observed, seg, out)
             }
         };
-        self.table.touch(slot);
-
-        let window = self.limits.reorder_window_segments;
-        let window_time = self.limits.reorder_window_time;
-        let conn_cap = self.limits.conn_buffer_bytes;
+        let wait = Wait::of(&self.limits);
         let total_cap = self.limits.total_buffer_bytes;
-        let Some(conn) = self.table.get_mut(slot) else {
+        let Some(conn) = self.table.arrival(slot, seg.ts) else {
             return;
         };
-        conn.last_seen = seg.ts;
-        conn.segments += 1;
 
         // The SYN tells who the client is; before the first delivery the
         // orientation may still be corrected.
@@ -245,9 +251,9 @@ impl TcpReassembler {
                     .held
                     .values()
                     .next()
-                    .is_some_and(|f| seg.ts.since(f.ts) >= window_time);
-                let waited_long =
-                    held >= u64::from(window) || (aged && held >= min_segments(window));
+                    .is_some_and(|f| seg.ts.since(f.ts) >= wait.time);
+                let waited_long = held >= u64::from(wait.segments)
+                    || (aged && held >= min_segments(wait.segments));
                 if waited_long || flags.rst() {
                     let start = h.first_held().unwrap_or(BIAS);
                     h.anchor_at(start);
@@ -257,21 +263,16 @@ impl TcpReassembler {
         }
 
         // Deliver what is ready, declaring holes that waited long enough.
-        if conn.dirs.get(dir).held_bytes > conn_cap {
+        if conn.dirs.get(dir).held_bytes > wait.held_cap {
             self.counters.dropped(DropReason::ConnBufferFull, 1);
         }
-        let wait = Wait {
-            segments: window,
-            time: window_time,
-            held_cap: conn_cap,
-        };
         self.held_total -= Self::drain_both(conn, slot, seg.ts, wait, &self.counters, out);
 
         // After a RST, segments reordered behind it are still taken for a
         // while: the reordering window, in segments here or in time in `advance`.
         let reset_over = conn
             .reset
-            .is_some_and(|at| conn.segments - at >= u64::from(window));
+            .is_some_and(|at| conn.segments - at >= u64::from(wait.segments));
         if reset_over {
             self.close_slot(slot, CloseReason::Reset, out);
         } else if conn.dirs.both(|h| h.finished) {
@@ -303,16 +304,11 @@ impl TcpReassembler {
                 self.table.insert(canon, Conn::new(meta, true))
             }
         };
-        self.table.touch(slot);
-        let window = self.limits.reorder_window_segments;
-        let window_time = self.limits.reorder_window_time;
-        let conn_cap = self.limits.conn_buffer_bytes;
+        let wait = Wait::of(&self.limits);
         let total_cap = self.limits.total_buffer_bytes;
-        let Some(conn) = self.table.get_mut(slot) else {
+        let Some(conn) = self.table.arrival(slot, chunk.ts) else {
             return;
         };
-        conn.last_seen = chunk.ts;
-        conn.segments += 1;
         if conn.meta.source == CaptureSource::EbpfSyscall && chunk.source == CaptureSource::EbpfTls
         {
             // TLS plaintext supersedes what the syscall path saw of this socket.
@@ -354,14 +350,9 @@ impl TcpReassembler {
                 out,
             );
         }
-        if conn.dirs.get(dir).held_bytes > conn_cap {
+        if conn.dirs.get(dir).held_bytes > wait.held_cap {
             self.counters.dropped(DropReason::ConnBufferFull, 1);
         }
-        let wait = Wait {
-            segments: window,
-            time: window_time,
-            held_cap: conn_cap,
-        };
         self.held_total -=
             Self::drain(conn, slot, dir, chunk.ts, wait, &self.counters, out).released;
     }
@@ -765,6 +756,17 @@ impl Dirs {
 
     fn both(&self, f: impl Fn(&HalfStream) -> bool) -> bool {
         f(&self.client_to_server) && f(&self.server_to_client)
+    }
+}
+
+impl Wait {
+    /// The wait the limits ask for.
+    fn of(limits: &Limits) -> Self {
+        Self {
+            segments: limits.reorder_window_segments,
+            time: limits.reorder_window_time,
+            held_cap: limits.conn_buffer_bytes,
+        }
     }
 }
 
