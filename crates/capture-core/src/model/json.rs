@@ -49,32 +49,30 @@ pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
-    let mut start = 0;
+    // Eight bytes at a time up to the first byte that needs escaping (most
+    // strings have none)…
     let mut i = 0;
-    // Eight bytes at a time; the first flagged byte of a word is exact.
     while let Some(word) = bytes
         .get(i..i + 8)
         .and_then(|c| <[u8; 8]>::try_from(c).ok())
     {
         let mask = escape_mask(u64::from_le_bytes(word));
-        if mask == 0 {
-            i += 8;
-            continue;
+        if mask != 0 {
+            i += (mask.trailing_zeros() / 8) as usize;
+            break;
         }
-        let at = i + (mask.trailing_zeros() / 8) as usize;
-        out.extend_from_slice(bytes.get(start..at).unwrap_or_default());
-        push_escaped_byte(out, bytes.get(at).copied().unwrap_or(0));
-        start = at + 1;
-        i = at + 1;
+        i += 8;
     }
-    for (k, &b) in bytes.get(i..).unwrap_or_default().iter().enumerate() {
+    let (clean, rest) = bytes.split_at(i.min(bytes.len()));
+    out.extend_from_slice(clean);
+    // …then byte by byte: strings with one escape tend to have many (JSON bodies).
+    for &b in rest {
         if needs_escape(b) {
-            out.extend_from_slice(bytes.get(start..i + k).unwrap_or_default());
             push_escaped_byte(out, b);
-            start = i + k + 1;
+        } else {
+            out.push(b);
         }
     }
-    out.extend_from_slice(bytes.get(start..).unwrap_or_default());
     out.push(b'"');
 }
 
@@ -98,11 +96,18 @@ fn socket_addr(out: &mut Vec<u8>, addr: &SocketAddr) {
     out.push(b'"');
     match addr {
         SocketAddr::V4(v4) => {
-            for (k, octet) in v4.ip().octets().iter().enumerate() {
+            for (k, &octet) in v4.ip().octets().iter().enumerate() {
                 if k > 0 {
                     out.push(b'.');
                 }
-                uint(out, u64::from(*octet));
+                // Three digits at most: no loop, no buffer.
+                if octet >= 100 {
+                    out.push(b'0' + octet / 100);
+                }
+                if octet >= 10 {
+                    out.push(b'0' + octet / 10 % 10);
+                }
+                out.push(b'0' + octet % 10);
             }
             out.push(b':');
             uint(out, u64::from(v4.port()));
@@ -315,7 +320,7 @@ mod tests {
         ex.stream_id = Some(3);
         let mut req = Request {
             ts: Timestamp(u64::MAX),
-            method: text.clone(),
+            method: text.as_str().into(),
             path: format!("/{text}"),
             authority: Some(text.clone()),
             headers: vec![
