@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 
 use base64::Engine as _;
+use compact_str::CompactString;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 
@@ -93,14 +94,14 @@ impl Flag {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct Header {
     /// Name, as sent.
-    pub name: String,
+    pub name: CompactString,
     /// Value, lossily decoded as UTF-8.
-    pub value: String,
+    pub value: CompactString,
 }
 
 impl Header {
     /// Builds a header.
-    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn new(name: impl Into<CompactString>, value: impl Into<CompactString>) -> Self {
         Self {
             name: name.into(),
             value: value.into(),
@@ -155,7 +156,7 @@ pub struct Request {
     /// Time of the first byte.
     pub ts: Timestamp,
     /// Method.
-    pub method: String,
+    pub method: CompactString,
     /// The request target as sent.
     pub path: String,
     /// `Host` or `:authority`.
