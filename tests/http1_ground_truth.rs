@@ -110,7 +110,7 @@ fn replay(capture: &str) -> Vec<Triple> {
                 _ => return None,
             };
             Some((
-                e.request.as_ref().map(|r| r.method.to_string()),
+                e.request.as_ref().map(|r| r.method.clone()),
                 e.request.as_ref().map(|r| r.path.clone()),
                 status,
             ))

@@ -2,9 +2,9 @@
 //! exchanges (about 250 bytes each way), fed one message per call as the
 //! reassembler hands them over.
 //!
-//! Like the `replay` example, it runs on mimalloc: each exchange still
-//! allocates its header list, its body and every header text longer than
-//! the 24 bytes a `CompactString` keeps inline.
+//! Like the `replay` example, it runs on mimalloc: the exchange model owns
+//! every header name and value as a `String`, and with the system
+//! allocator about half the time goes to malloc and free.
 
 #![allow(clippy::print_stdout, missing_docs)]
 

@@ -67,7 +67,7 @@ mod http1;
 
 use std::sync::Arc;
 
-use capture_core::model::{CompactString, ConnMeta};
+use capture_core::model::ConnMeta;
 
 pub use config::HttpConfig;
 pub use detect::HttpParser;
@@ -112,15 +112,5 @@ impl capture_core::stage::Protocol for HttpProtocol {
 
     fn parser(&self, _meta: &ConnMeta) -> HttpParser {
         HttpParser::new(self.config.clone())
-    }
-}
-
-/// Header bytes as text, lossily decoded as UTF-8. They are almost always
-/// valid: the strict check is the fast path, and short texts need no
-/// allocation.
-pub(crate) fn text(bytes: &[u8]) -> CompactString {
-    match CompactString::from_utf8(bytes) {
-        Ok(s) => s,
-        Err(_) => String::from_utf8_lossy(bytes).into(),
     }
 }

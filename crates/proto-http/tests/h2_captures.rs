@@ -68,7 +68,7 @@ fn ours(exchanges: &[Exchange]) -> Streams {
             );
             let req = e.request.as_ref();
             let value = (
-                req.map(|r| r.method.to_string()).unwrap_or_default(),
+                req.map(|r| r.method.clone()).unwrap_or_default(),
                 req.map(|r| r.path.clone()).unwrap_or_default(),
                 e.response
                     .as_ref()
@@ -248,10 +248,7 @@ fn joining_mid_stream_recovers_later_streams_and_never_invents_headers() {
             let (key, truth_v) = t.iter().find(|(k, _)| k.2 == *id).unwrap();
             let full_v = &full[key];
             // Every field we report is exact; a field we cannot know is empty and flagged.
-            for (got, want) in [
-                (req.method.as_str(), truth_v.0.as_str()),
-                (req.path.as_str(), truth_v.1.as_str()),
-            ] {
+            for (got, want) in [(&req.method, &truth_v.0), (&req.path, &truth_v.1)] {
                 if got.is_empty() {
                     assert!(
                         ex.has_flag(Flag::HeadersUnknown),

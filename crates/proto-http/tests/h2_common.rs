@@ -189,7 +189,7 @@ pub fn summary(ex: &Exchange) -> (u32, String, String, u16) {
         ex.stream_id.unwrap_or(0),
         ex.request
             .as_ref()
-            .map(|r| r.method.to_string())
+            .map(|r| r.method.clone())
             .unwrap_or_default(),
         ex.request
             .as_ref()

@@ -139,7 +139,7 @@ pub(crate) mod testing {
         let authority = headers
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case("host") || h.name == ":authority")
-            .map(|h| h.value.to_string());
+            .map(|h| h.value.clone());
         ex.request = Some(Request {
             ts: Timestamp(2),
             method: "GET".into(),

@@ -6,7 +6,6 @@
 use std::net::SocketAddr;
 
 use base64::Engine as _;
-use compact_str::CompactString;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 
@@ -94,14 +93,14 @@ impl Flag {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct Header {
     /// Name, as sent.
-    pub name: CompactString,
+    pub name: String,
     /// Value, lossily decoded as UTF-8.
-    pub value: CompactString,
+    pub value: String,
 }
 
 impl Header {
     /// Builds a header.
-    pub fn new(name: impl Into<CompactString>, value: impl Into<CompactString>) -> Self {
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
         Self {
             name: name.into(),
             value: value.into(),
@@ -156,7 +155,7 @@ pub struct Request {
     /// Time of the first byte.
     pub ts: Timestamp,
     /// Method.
-    pub method: CompactString,
+    pub method: String,
     /// The request target as sent.
     pub path: String,
     /// `Host` or `:authority`.

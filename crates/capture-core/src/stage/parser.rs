@@ -54,7 +54,7 @@ impl<'a> Output<'a> {
 ///             let mut ex = Exchange::new(Protocol::Http11, meta, false);
 ///             ex.request = Some(Request {
 ///                 ts,
-///                 method: parts.next().unwrap_or_default().into(),
+///                 method: parts.next().unwrap_or_default().to_owned(),
 ///                 path: parts.next().unwrap_or_default().to_owned(),
 ///                 ..Default::default()
 ///             });

@@ -1,7 +1,7 @@
 //! One HTTP/2 stream: its request and response as they arrive, and the
 //! exchange it becomes.
 
-use capture_core::model::{CompactString, Flag, GrpcInfo, Header, Request, Response, Timestamp};
+use capture_core::model::{Flag, GrpcInfo, Header, Request, Response, Timestamp};
 
 use crate::grpc::{self, MessageReader};
 use crate::hpack;
@@ -9,7 +9,7 @@ use crate::hpack;
 /// A decoded header block, split into pseudo-headers and fields.
 #[derive(Debug, Default)]
 pub(crate) struct HeaderList {
-    pub(crate) method: Option<CompactString>,
+    pub(crate) method: Option<String>,
     pub(crate) path: Option<String>,
     pub(crate) authority: Option<String>,
     pub(crate) status: Option<u16>,
@@ -31,14 +31,14 @@ impl HeaderList {
             return;
         };
         // Header bytes are almost always ASCII: the strict check is the fast path.
-        let string = |b: &[u8]| match std::str::from_utf8(b) {
+        let text = |b: &[u8]| match std::str::from_utf8(b) {
             Ok(s) => s.to_owned(),
             Err(_) => String::from_utf8_lossy(b).into_owned(),
         };
         match name {
-            b":method" => self.method = Some(crate::text(value)),
-            b":path" => self.path = Some(string(value)),
-            b":authority" => self.authority = Some(string(value)),
+            b":method" => self.method = Some(text(value)),
+            b":path" => self.path = Some(text(value)),
+            b":authority" => self.authority = Some(text(value)),
             b":status" => {
                 self.status = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok());
                 if self.status.is_none() {
@@ -53,8 +53,7 @@ impl HeaderList {
                     if self.fields.capacity() == 0 {
                         self.fields.reserve(8);
                     }
-                    self.fields
-                        .push(Header::new(crate::text(name), crate::text(value)));
+                    self.fields.push(Header::new(text(name), text(value)));
                 }
             }
         }

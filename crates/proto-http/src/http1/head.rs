@@ -74,7 +74,7 @@ pub(crate) fn parse_request(buf: &[u8], ts: Timestamp) -> Parsed<RequestHead> {
             let (headers, framed, authority) = convert(req.headers);
             let request = Request {
                 ts,
-                method: req.method.unwrap_or_default().into(),
+                method: req.method.unwrap_or_default().to_owned(),
                 path: req.path.unwrap_or_default().to_owned(),
                 authority,
                 headers,
@@ -131,7 +131,7 @@ fn parse_request_lenient(buf: &[u8], ts: Timestamp) -> Parsed<RequestHead> {
     let (headers, framed, authority) = parsed;
     let request = Request {
         ts,
-        method: crate::text(method),
+        method: lossy(method),
         path: lossy(path),
         authority,
         headers,
@@ -231,8 +231,8 @@ fn convert(fields: &[httparse::Header<'_>]) -> (Vec<Header>, Framed, Option<Stri
             _ => {}
         }
         headers.push(Header {
-            name: name.into(),
-            value: crate::text(value),
+            name: name.to_owned(),
+            value: lossy(value),
         });
     }
     (headers, framed, authority)
