@@ -75,8 +75,11 @@ time_of() { # prints seconds taken by the command
 }
 
 rm -rf "$out/tcpflow"; mkdir -p "$out/tcpflow"
+# One worker: with JSON written on its own thread (the default with 2+ cores), and all on one thread.
 t_cleartap=$(time_of "$replay" --workers 1 --output /dev/null "$capture")
+t_cleartap_1t=$(time_of "$replay" --workers 1 --single-thread --output /dev/null "$capture")
 exchanges=$("$replay" --workers 1 --output /dev/null "$capture" 2>&1 | sed -n 's/.*exchanges \([0-9]*\) .*/\1/p')
+rm -f "$out/httpry.txt"
 httpry -r "$capture" -o "$out/httpry.txt" "tcp port $port" >/dev/null 2>&1
 httpry_lines=$(grep -vc '^#' "$out/httpry.txt" || true)
 # httpry and tcpflow only look at ports 80/8080 unless given a filter.
@@ -87,9 +90,9 @@ rm -rf "$out/tcpflow"
 
 printf '\ncapture: %s, %.1f MB, %s exchanges (cleartap), %s request+status lines (httpry)\n' \
     "$capture" "$(echo "$size / 1000000" | bc -l)" "$exchanges" "$httpry_lines"
-echo "cleartap: one thread (one worker, JSON written on the same thread)"
-printf '%-10s %10s %16s %12s\n' tool seconds exchanges/s "x cleartap"
-for t in cleartap httpry tcpflow tshark; do
+echo "cleartap: one worker (decode, reassembly, HTTP) + a JSON sink thread; cleartap-1t: everything on one thread"
+printf '%-12s %10s %16s %12s\n' tool seconds exchanges/s "x cleartap"
+for t in cleartap cleartap_1t httpry tcpflow tshark; do
     v="t_$t"; secs=${!v}
-    printf '%-10s %10.3f %16.0f %12.1f\n' "$t" "$secs" "$(echo "$exchanges / $secs" | bc -l)" "$(echo "$secs / $t_cleartap" | bc -l)"
+    printf '%-12s %10.3f %16.0f %12.2f\n' "${t/_/-}" "$secs" "$(echo "$exchanges / $secs" | bc -l)" "$(echo "$secs / $t_cleartap" | bc -l)"
 done

@@ -41,9 +41,10 @@ struct Args {
     /// Body bytes kept per message; the rest is counted.
     #[arg(long, default_value_t = 64 * 1024)]
     body_limit: usize,
-    /// Write JSON on a thread of its own instead of the worker's.
+    /// Write JSON on the worker's thread (by default it has a thread of its
+    /// own when the machine has more than one core).
     #[arg(long)]
-    sink_thread: bool,
+    single_thread: bool,
 }
 
 fn main() {
@@ -69,7 +70,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let running = Pipeline::builder(HttpProtocol::try_new(config)?)
         .workers(args.workers)
-        .sink_thread(args.sink_thread)
+        .sink_thread(
+            !args.single_thread && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
+        )
         .source(Box::new(source))
         .sink(sink)
         .build()?
