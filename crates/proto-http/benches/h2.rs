@@ -3,6 +3,9 @@
 //! small DATA frames, fed to `H2Parser` in packet-sized chunks, in bytes/s.
 //! The time measured is the parser's: producing the exchanges, not
 //! dropping them afterwards.
+//!
+//! Like the `replay` example and the HTTP/1 bench, it runs on mimalloc: the
+//! exchange model owns its strings, and the allocator is the collector's choice.
 #![allow(missing_docs, clippy::indexing_slicing)]
 
 use std::time::{Duration, Instant};
@@ -14,6 +17,9 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use proto_http::h2::frame::{FrameType, PREFACE, write_frame};
 use proto_http::h2::{H2Config, H2Parser};
 use proto_http::hpack::encode::{self, Indexing};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// A minimal HPACK encoder with a dynamic table, as browsers and servers
 /// use it: exact matches indexed, known names referenced, new fields added.
