@@ -81,6 +81,11 @@ pub(crate) struct HalfStream {
 }
 
 impl HalfStream {
+    /// Nothing held, no hole known, no FIN to reach: draining would do nothing.
+    pub(crate) fn settled(&self) -> bool {
+        self.held.is_empty() && self.seen_upto <= self.next && self.fin_at.is_none()
+    }
+
     /// Anchors the stream at the byte after a SYN with sequence number `isn`.
     pub(crate) fn anchor_syn(&mut self, isn: u32) {
         let first = isn.wrapping_add(1);

@@ -266,7 +266,10 @@ impl TcpReassembler {
         if conn.dirs.get(dir).held_bytes > wait.held_cap {
             self.counters.dropped(DropReason::ConnBufferFull, 1);
         }
-        self.held_total -= Self::drain_both(conn, slot, seg.ts, wait, &self.counters, out);
+        // The in-order fast path leaves nothing to drain.
+        if !conn.dirs.both(HalfStream::settled) {
+            self.held_total -= Self::drain_both(conn, slot, seg.ts, wait, &self.counters, out);
+        }
 
         // After a RST, segments reordered behind it are still taken for a
         // while: the reordering window, in segments here or in time in `advance`.
