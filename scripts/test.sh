@@ -11,7 +11,8 @@ scripts/install-deps.sh
 scripts/tansu.sh path >/dev/null || echo "test.sh: tansu could not be installed; Kafka broker tests will skip" >&2
 
 # Everything in the workspace, every feature: unit, integration, doc tests, examples.
-cargo test --workspace --all-features --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"
+# --show-output prints what passing tests said: skip reasons, kernel features, figures.
+cargo test --workspace --all-features --no-fail-fast -- --test-threads="${TEST_THREADS:-2}" --show-output
 
 # The fuzz targets live outside the workspace: they must keep compiling.
 cargo check --manifest-path fuzz/Cargo.toml --bins --quiet
