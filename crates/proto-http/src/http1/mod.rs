@@ -483,15 +483,7 @@ impl Http1 {
                 self.head_too_large(dir, rest.get(..used).unwrap_or_default(), complete, out)
             }
             HeadInput::StartLine(used) => {
-                let side = self.side(dir);
-                if let Parsed::Invalid = head::parse_request(&side.buf, side.buf_ts) {
-                    let n = side.buf.len();
-                    // The rest of an unfinished bad line is dropped too.
-                    side.skip_line = side.buf.last() != Some(&b'\n');
-                    side.buf.clear();
-                    side.state = SideState::Lost;
-                    unparsed(out, n);
-                    out.dropped(DropReason::ParseError, 1);
+                if self.drop_bad_start_line(dir, out, head::parse_request) {
                     self.lost_request(Flag::Malformed);
                 }
                 Step::Consumed(used)
@@ -569,6 +561,28 @@ impl Http1 {
         side.state = SideState::Lost;
         side.skip_line = true;
         Step::Consumed(0)
+    }
+
+    /// Drops the buffered start line of `dir` if `parse` finds it cannot
+    /// begin a head (and the rest of the line if unfinished), counting it.
+    /// True when it was dropped.
+    fn drop_bad_start_line<T>(
+        &mut self,
+        dir: Direction,
+        out: &mut Output<'_>,
+        parse: impl Fn(&[u8], Timestamp) -> Parsed<T>,
+    ) -> bool {
+        let side = self.side(dir);
+        if !matches!(parse(&side.buf, side.buf_ts), Parsed::Invalid) {
+            return false;
+        }
+        let n = side.buf.len();
+        side.skip_line = side.buf.last() != Some(&b'\n');
+        side.buf.clear();
+        side.state = SideState::Lost;
+        unparsed(out, n);
+        out.dropped(DropReason::ParseError, 1);
+        true
     }
 
     /// A request was lost (gap, malformed): a placeholder keeps responses
@@ -712,15 +726,7 @@ impl Http1 {
                 self.head_too_large(dir, rest.get(..used).unwrap_or_default(), complete, out)
             }
             HeadInput::StartLine(used) => {
-                let side = self.side(dir);
-                if let Parsed::Invalid = head::parse_response(&side.buf, side.buf_ts) {
-                    let n = side.buf.len();
-                    // The rest of an unfinished bad line is dropped too.
-                    side.skip_line = side.buf.last() != Some(&b'\n');
-                    side.buf.clear();
-                    side.state = SideState::Lost;
-                    unparsed(out, n);
-                    out.dropped(DropReason::ParseError, 1);
+                if self.drop_bad_start_line(dir, out, head::parse_response) {
                     self.lost_response(Flag::Malformed);
                 }
                 Step::Consumed(used)
