@@ -17,12 +17,6 @@ pub(crate) struct ParserDriver<P: Protocol> {
     exchanges: Vec<Exchange>,
 }
 
-impl<P: Protocol> ParserDriver<P> {
-    fn parser(&mut self, conn: ConnId) -> Option<&mut P::Parser> {
-        self.parsers.get_mut(conn.index()).and_then(Option::as_mut)
-    }
-}
-
 impl<P: Protocol> StreamHandler for ParserDriver<P> {
     fn open(&mut self, conn: ConnId, meta: &ConnMeta) {
         let idx = conn.index();
@@ -36,45 +30,38 @@ impl<P: Protocol> StreamHandler for ParserDriver<P> {
     }
 
     fn data(&mut self, conn: ConnId, meta: &ConnMeta, dir: Direction, ts: Timestamp, bytes: &[u8]) {
-        let counters = self.counters.clone();
-        let mut exchanges = std::mem::take(&mut self.exchanges);
-        if let Some(p) = self.parser(conn) {
-            p.data(
-                meta,
-                dir,
-                ts,
-                bytes,
-                &mut Output::new(&mut exchanges, &counters),
-            );
+        let Self {
+            parsers,
+            counters,
+            exchanges,
+            ..
+        } = self;
+        if let Some(p) = parsers.get_mut(conn.index()).and_then(Option::as_mut) {
+            p.data(meta, dir, ts, bytes, &mut Output::new(exchanges, counters));
         }
-        self.exchanges = exchanges;
     }
 
     fn gap(&mut self, conn: ConnId, meta: &ConnMeta, dir: Direction, ts: Timestamp, len: u64) {
-        let counters = self.counters.clone();
-        let mut exchanges = std::mem::take(&mut self.exchanges);
-        if let Some(p) = self.parser(conn) {
-            p.gap(
-                meta,
-                dir,
-                ts,
-                len,
-                &mut Output::new(&mut exchanges, &counters),
-            );
+        let Self {
+            parsers,
+            counters,
+            exchanges,
+            ..
+        } = self;
+        if let Some(p) = parsers.get_mut(conn.index()).and_then(Option::as_mut) {
+            p.gap(meta, dir, ts, len, &mut Output::new(exchanges, counters));
         }
-        self.exchanges = exchanges;
     }
 
     fn close(&mut self, conn: ConnId, meta: &ConnMeta, ts: Timestamp, reason: CloseReason) {
-        let parser = self.parsers.get_mut(conn.index()).and_then(Option::take);
-        if let Some(mut p) = parser {
-            let counters = self.counters.clone();
-            p.close(
-                meta,
-                ts,
-                reason,
-                &mut Output::new(&mut self.exchanges, &counters),
-            );
+        let Self {
+            parsers,
+            counters,
+            exchanges,
+            ..
+        } = self;
+        if let Some(mut p) = parsers.get_mut(conn.index()).and_then(Option::take) {
+            p.close(meta, ts, reason, &mut Output::new(exchanges, counters));
         }
     }
 }
