@@ -267,3 +267,56 @@ fn c6_responses_with_huffman() {
         "88c16196d07abe941054d444a8200595040b8166e084a62d1bffc05a839bd9ab77ad94e7821dd7f2e6c7b335dfdfcd5b3960d5af27087f3672c1ab270fb5291f9587316065c003ed4ee5b1063d5007",
     ]);
 }
+
+#[test]
+fn fields_give_text_for_utf8_and_exact_bytes_for_the_rest() {
+    let mut block = Vec::new();
+    // New entries: one valid UTF-8 (Huffman-coded), one invalid (raw bytes).
+    encode::literal(
+        Err(b"x-name"),
+        "café".as_bytes(),
+        encode::Indexing::Incremental,
+        true,
+        &mut block,
+    );
+    encode::literal(
+        Err(b"x-raw"),
+        b"a\xffb",
+        encode::Indexing::Incremental,
+        false,
+        &mut block,
+    );
+    // References to both entries, newest first, and to a static entry.
+    encode::indexed(62, &mut block);
+    encode::indexed(63, &mut block);
+    encode::indexed(2, &mut block);
+    let mut dec = Decoder::new();
+    let mut seen = Vec::new();
+    dec.decode(&block, |f| {
+        seen.push((
+            f.name.unwrap().to_vec(),
+            f.value.unwrap().to_vec(),
+            f.text().map(|(n, v)| format!("{n}={v}")),
+        ));
+    })
+    .unwrap();
+    let text = |s: &str| Some(s.to_owned());
+    assert_eq!(
+        seen,
+        vec![
+            (
+                b"x-name".to_vec(),
+                "café".as_bytes().to_vec(),
+                text("x-name=café")
+            ),
+            (b"x-raw".to_vec(), b"a\xffb".to_vec(), None),
+            (b"x-raw".to_vec(), b"a\xffb".to_vec(), None),
+            (
+                b"x-name".to_vec(),
+                "café".as_bytes().to_vec(),
+                text("x-name=café")
+            ),
+            (b":method".to_vec(), b"GET".to_vec(), text(":method=GET")),
+        ]
+    );
+}

@@ -30,15 +30,17 @@ impl HeaderList {
         let (Some(name), Some(value)) = (f.name, f.value) else {
             return;
         };
-        // Header bytes are almost always ASCII: the strict check is the fast path.
-        let text = |b: &[u8]| match std::str::from_utf8(b) {
-            Ok(s) => s.to_owned(),
-            Err(_) => String::from_utf8_lossy(b).into_owned(),
+        // Table references come with their text checked once on insertion.
+        let known = f.text();
+        let text = |known: Option<&str>, b: &[u8]| match known {
+            Some(s) => s.to_owned(),
+            None => String::from_utf8_lossy(b).into_owned(),
         };
+        let (name_text, value_text) = (known.map(|t| t.0), known.map(|t| t.1));
         match name {
-            b":method" => self.method = Some(text(value)),
-            b":path" => self.path = Some(text(value)),
-            b":authority" => self.authority = Some(text(value)),
+            b":method" => self.method = Some(text(value_text, value)),
+            b":path" => self.path = Some(text(value_text, value)),
+            b":authority" => self.authority = Some(text(value_text, value)),
             b":status" => {
                 self.status = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok());
                 if self.status.is_none() {
@@ -53,7 +55,8 @@ impl HeaderList {
                     if self.fields.capacity() == 0 {
                         self.fields.reserve(8);
                     }
-                    self.fields.push(Header::new(text(name), text(value)));
+                    self.fields
+                        .push(Header::new(text(name_text, name), text(value_text, value)));
                 }
             }
         }

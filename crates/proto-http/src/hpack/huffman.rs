@@ -56,7 +56,13 @@ pub fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), HuffmanError> {
             bits -= len1;
             continue;
         }
-        // A longer code, or the end of the input.
+        if bits < 8 {
+            // No whole code fits in what is left (a code this short would
+            // have been found above): it must be padding, a prefix of EOS.
+            let padding = acc >> (64 - bits) == (1u64 << bits) - 1;
+            return if padding { Ok(()) } else { Err(HuffmanError) };
+        }
+        // A code longer than the peek.
         match walk(acc, bits) {
             Walk::Symbol(sym, len) => {
                 dst.push(sym);
@@ -64,11 +70,8 @@ pub fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), HuffmanError> {
                 bits -= len;
             }
             Walk::Eos => return Err(HuffmanError),
-            Walk::Incomplete => {
-                // No whole code left: the rest must be padding.
-                let padding = bits < 8 && acc >> (64 - bits) == (1u64 << bits) - 1;
-                return if padding { Ok(()) } else { Err(HuffmanError) };
-            }
+            // Eight or more bits that end inside a code: padding too long.
+            Walk::Incomplete => return Err(HuffmanError),
         }
     }
 }

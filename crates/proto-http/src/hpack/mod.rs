@@ -57,12 +57,43 @@ pub struct Field<'a> {
     pub value: Option<&'a [u8]>,
     /// Sent as never-indexed (sensitive, §6.2.3).
     pub never_indexed: bool,
+    /// Name and value as text, when the decoder already knows both are
+    /// UTF-8 (static entries, and dynamic ones checked once on insertion).
+    known_text: Option<(&'a str, &'a str)>,
 }
 
-impl Field<'_> {
+impl<'a> Field<'a> {
     /// True when the name or value is unknown.
     pub fn is_unknown(&self) -> bool {
         self.name.is_none() || self.value.is_none()
+    }
+
+    /// Name and value as text, when both are known and valid UTF-8.
+    /// References to table entries are answered without a second check.
+    pub fn text(&self) -> Option<(&'a str, &'a str)> {
+        self.known_text.or_else(|| {
+            let name = std::str::from_utf8(self.name?).ok()?;
+            let value = std::str::from_utf8(self.value?).ok()?;
+            Some((name, value))
+        })
+    }
+
+    fn unknown() -> Self {
+        Self {
+            name: None,
+            value: None,
+            never_indexed: false,
+            known_text: None,
+        }
+    }
+
+    fn of_entry(e: &'a Entry, never_indexed: bool) -> Self {
+        Self {
+            name: e.name(),
+            value: Some(e.value()),
+            never_indexed,
+            known_text: e.text(),
+        }
     }
 }
 
@@ -220,35 +251,31 @@ impl Decoder {
             name_buf,
             value_buf,
         } = self;
-        let (name, rest): (Option<&[u8]>, &[u8]) = if name_index == 0 {
+        // The name, and whether it is known to be text.
+        let (name, name_text, rest) = if name_index == 0 {
             let (n, rest) = string(rest, name_buf)?;
-            (Some(n), rest)
+            (Some(n), std::str::from_utf8(n).ok(), rest)
         } else {
-            (lookup(table, name_index)?.name, rest)
+            let f = lookup(table, name_index)?;
+            (f.name, f.known_text.map(|t| t.0), rest)
         };
         let (value, rest) = string(rest, value_buf)?;
         if name.is_none() {
             info.unknown += 1;
         }
+        let text = name_text.zip(std::str::from_utf8(value).ok());
         if indexing {
-            let entry = Entry::new(name, value);
+            let entry = Entry::new(name, value, text);
             match self.table.insert(entry) {
-                Ok(e) => on_field(Field {
-                    name: e.name(),
-                    value: Some(e.value()),
-                    never_indexed,
-                }),
-                Err(e) => on_field(Field {
-                    name: e.name(),
-                    value: Some(e.value()),
-                    never_indexed,
-                }),
+                Ok(e) => on_field(Field::of_entry(e, never_indexed)),
+                Err(e) => on_field(Field::of_entry(&e, never_indexed)),
             }
         } else {
             on_field(Field {
                 name,
                 value: Some(value),
                 never_indexed,
+                known_text: text,
             });
         }
         Ok(rest)
@@ -263,24 +290,17 @@ fn lookup(table: &DynamicTable, index: usize) -> Result<Field<'_>, DecodeError> 
     if index == 0 {
         return Err(DecodeError::InvalidIndex(index));
     }
-    if let Some((name, value)) = STATIC.get(index - 1) {
+    if let Some(&(name, value)) = STATIC.get(index - 1) {
         return Ok(Field {
-            name: Some(name),
-            value: Some(value),
+            name: Some(name.as_bytes()),
+            value: Some(value.as_bytes()),
             never_indexed: false,
+            known_text: Some((name, value)),
         });
     }
     match table.get(index - 1 - STATIC.len()) {
-        Lookup::Known(e) => Ok(Field {
-            name: e.name(),
-            value: Some(e.value()),
-            never_indexed: false,
-        }),
-        Lookup::Unknown => Ok(Field {
-            name: None,
-            value: None,
-            never_indexed: false,
-        }),
+        Lookup::Known(e) => Ok(Field::of_entry(e, false)),
+        Lookup::Unknown => Ok(Field::unknown()),
         Lookup::Invalid => Err(DecodeError::InvalidIndex(index)),
     }
 }

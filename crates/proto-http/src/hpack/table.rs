@@ -3,68 +3,68 @@
 use std::collections::VecDeque;
 
 /// Entries of the static table, index 1 first.
-pub(super) const STATIC: [(&[u8], &[u8]); 61] = [
-    (b":authority", b""),
-    (b":method", b"GET"),
-    (b":method", b"POST"),
-    (b":path", b"/"),
-    (b":path", b"/index.html"),
-    (b":scheme", b"http"),
-    (b":scheme", b"https"),
-    (b":status", b"200"),
-    (b":status", b"204"),
-    (b":status", b"206"),
-    (b":status", b"304"),
-    (b":status", b"400"),
-    (b":status", b"404"),
-    (b":status", b"500"),
-    (b"accept-charset", b""),
-    (b"accept-encoding", b"gzip, deflate"),
-    (b"accept-language", b""),
-    (b"accept-ranges", b""),
-    (b"accept", b""),
-    (b"access-control-allow-origin", b""),
-    (b"age", b""),
-    (b"allow", b""),
-    (b"authorization", b""),
-    (b"cache-control", b""),
-    (b"content-disposition", b""),
-    (b"content-encoding", b""),
-    (b"content-language", b""),
-    (b"content-length", b""),
-    (b"content-location", b""),
-    (b"content-range", b""),
-    (b"content-type", b""),
-    (b"cookie", b""),
-    (b"date", b""),
-    (b"etag", b""),
-    (b"expect", b""),
-    (b"expires", b""),
-    (b"from", b""),
-    (b"host", b""),
-    (b"if-match", b""),
-    (b"if-modified-since", b""),
-    (b"if-none-match", b""),
-    (b"if-range", b""),
-    (b"if-unmodified-since", b""),
-    (b"last-modified", b""),
-    (b"link", b""),
-    (b"location", b""),
-    (b"max-forwards", b""),
-    (b"proxy-authenticate", b""),
-    (b"proxy-authorization", b""),
-    (b"range", b""),
-    (b"referer", b""),
-    (b"refresh", b""),
-    (b"retry-after", b""),
-    (b"server", b""),
-    (b"set-cookie", b""),
-    (b"strict-transport-security", b""),
-    (b"transfer-encoding", b""),
-    (b"user-agent", b""),
-    (b"vary", b""),
-    (b"via", b""),
-    (b"www-authenticate", b""),
+pub(super) const STATIC: [(&str, &str); 61] = [
+    (":authority", ""),
+    (":method", "GET"),
+    (":method", "POST"),
+    (":path", "/"),
+    (":path", "/index.html"),
+    (":scheme", "http"),
+    (":scheme", "https"),
+    (":status", "200"),
+    (":status", "204"),
+    (":status", "206"),
+    (":status", "304"),
+    (":status", "400"),
+    (":status", "404"),
+    (":status", "500"),
+    ("accept-charset", ""),
+    ("accept-encoding", "gzip, deflate"),
+    ("accept-language", ""),
+    ("accept-ranges", ""),
+    ("accept", ""),
+    ("access-control-allow-origin", ""),
+    ("age", ""),
+    ("allow", ""),
+    ("authorization", ""),
+    ("cache-control", ""),
+    ("content-disposition", ""),
+    ("content-encoding", ""),
+    ("content-language", ""),
+    ("content-length", ""),
+    ("content-location", ""),
+    ("content-range", ""),
+    ("content-type", ""),
+    ("cookie", ""),
+    ("date", ""),
+    ("etag", ""),
+    ("expect", ""),
+    ("expires", ""),
+    ("from", ""),
+    ("host", ""),
+    ("if-match", ""),
+    ("if-modified-since", ""),
+    ("if-none-match", ""),
+    ("if-range", ""),
+    ("if-unmodified-since", ""),
+    ("last-modified", ""),
+    ("link", ""),
+    ("location", ""),
+    ("max-forwards", ""),
+    ("proxy-authenticate", ""),
+    ("proxy-authorization", ""),
+    ("range", ""),
+    ("referer", ""),
+    ("refresh", ""),
+    ("retry-after", ""),
+    ("server", ""),
+    ("set-cookie", ""),
+    ("strict-transport-security", ""),
+    ("transfer-encoding", ""),
+    ("user-agent", ""),
+    ("vary", ""),
+    ("via", ""),
+    ("www-authenticate", ""),
 ];
 
 /// Per-entry overhead counted in table sizes (§4.1).
@@ -73,41 +73,79 @@ pub(super) const ENTRY_OVERHEAD: usize = 32;
 /// One dynamic-table entry: name and value in one allocation.
 #[derive(Clone, Debug)]
 pub(super) struct Entry {
-    bytes: Box<[u8]>,
+    bytes: EntryBytes,
     name_len: usize,
     /// False when the name came from an entry inserted before the capture
     /// began: the name is unknown, and so is the entry's exact size.
     name_known: bool,
 }
 
+/// An entry's name and value, concatenated; kept as text when both are
+/// valid UTF-8, so that every later reference skips the check.
+#[derive(Clone, Debug)]
+enum EntryBytes {
+    Text(Box<str>),
+    Raw(Box<[u8]>),
+}
+
 impl Entry {
-    pub(super) fn new(name: Option<&[u8]>, value: &[u8]) -> Self {
+    /// An entry of `name` and `value`; `text` is the same pair when both
+    /// are known to be valid UTF-8.
+    pub(super) fn new(name: Option<&[u8]>, value: &[u8], text: Option<(&str, &str)>) -> Self {
         let name_bytes = name.unwrap_or_default();
-        let mut bytes = Vec::with_capacity(name_bytes.len() + value.len());
-        bytes.extend_from_slice(name_bytes);
-        bytes.extend_from_slice(value);
+        let bytes = match text {
+            Some((n, v)) if name.is_some() => {
+                let mut s = String::with_capacity(n.len() + v.len());
+                s.push_str(n);
+                s.push_str(v);
+                EntryBytes::Text(s.into_boxed_str())
+            }
+            _ => {
+                let mut b = Vec::with_capacity(name_bytes.len() + value.len());
+                b.extend_from_slice(name_bytes);
+                b.extend_from_slice(value);
+                EntryBytes::Raw(b.into_boxed_slice())
+            }
+        };
         Self {
-            bytes: bytes.into_boxed_slice(),
+            bytes,
             name_len: name_bytes.len(),
             name_known: name.is_some(),
         }
     }
 
+    fn bytes(&self) -> &[u8] {
+        match &self.bytes {
+            EntryBytes::Text(s) => s.as_bytes(),
+            EntryBytes::Raw(b) => b,
+        }
+    }
+
     pub(super) fn name(&self) -> Option<&[u8]> {
         if self.name_known {
-            self.bytes.get(..self.name_len)
+            self.bytes().get(..self.name_len)
         } else {
             None
         }
     }
 
     pub(super) fn value(&self) -> &[u8] {
-        self.bytes.get(self.name_len..).unwrap_or_default()
+        self.bytes().get(self.name_len..).unwrap_or_default()
+    }
+
+    /// Name and value as text, when the name is known and both are UTF-8.
+    pub(super) fn text(&self) -> Option<(&str, &str)> {
+        match &self.bytes {
+            EntryBytes::Text(s) if self.name_known => {
+                Some((s.get(..self.name_len)?, s.get(self.name_len..)?))
+            }
+            _ => None,
+        }
     }
 
     /// The size as counted by §4.1 (a lower bound when the name is unknown).
     fn size(&self) -> usize {
-        self.bytes.len() + ENTRY_OVERHEAD
+        self.bytes().len() + ENTRY_OVERHEAD
     }
 }
 
@@ -239,7 +277,9 @@ impl DynamicTable {
         self.entries.push_front(entry);
         self.after_change();
         // Never empty here: the entry was just pushed.
-        self.entries.front().ok_or_else(|| Entry::new(None, b""))
+        self.entries
+            .front()
+            .ok_or_else(|| Entry::new(None, b"", None))
     }
 
     /// The size beyond which entries are evicted, and whether it is safe: the
