@@ -190,8 +190,11 @@ pub struct H2Parser {
     /// True once the roles are known (preface, upgrade, or a decisive header block).
     roles_known: bool,
     mid_stream: bool,
-    streams: HashMap<u32, Stream>,
+    /// Open streams, in a keyed hash: stream ids are chosen by the peers.
+    streams: HashMap<u32, Stream, foldhash::fast::RandomState>,
     closed: VecDeque<u32>,
+    /// The highest id in `closed`: a higher one needs no search.
+    closed_max: u32,
 }
 
 impl H2Parser {
@@ -207,8 +210,9 @@ impl H2Parser {
             client_dir: Direction::ClientToServer,
             roles_known: false,
             mid_stream: false,
-            streams: HashMap::new(),
+            streams: HashMap::default(),
             closed: VecDeque::new(),
+            closed_max: 0,
         }
     }
 
@@ -752,7 +756,7 @@ impl H2Parser {
     /// The stream `id`, created if new and within limits.
     fn open_stream(&mut self, id: u32, out: &mut Output<'_>) -> Option<&mut Stream> {
         if !self.streams.contains_key(&id) {
-            if self.closed.contains(&id) {
+            if id <= self.closed_max && self.closed.contains(&id) {
                 return None;
             }
             if self.streams.len() >= self.config.max_streams {
@@ -861,6 +865,7 @@ impl H2Parser {
             self.closed.pop_front();
         }
         self.closed.push_back(s.id);
+        self.closed_max = self.closed_max.max(s.id);
         let grpc = s.grpc_info();
         let protocol = if grpc.is_some() {
             Protocol::Grpc

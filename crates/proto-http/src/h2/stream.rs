@@ -20,6 +20,8 @@ pub(crate) struct HeaderList {
     pub(crate) too_large: bool,
     /// The block could not be decoded to its end.
     pub(crate) malformed: bool,
+    /// Whether the first `content-type` field names gRPC, once one is seen.
+    grpc_content_type: Option<bool>,
     size: usize,
 }
 
@@ -55,8 +57,13 @@ impl HeaderList {
                     if self.fields.capacity() == 0 {
                         self.fields.reserve(8);
                     }
-                    self.fields
-                        .push(Header::new(text(name_text, name), text(value_text, value)));
+                    let header = Header::new(text(name_text, name), text(value_text, value));
+                    if self.grpc_content_type.is_none()
+                        && header.name.eq_ignore_ascii_case("content-type")
+                    {
+                        self.grpc_content_type = Some(grpc::is_grpc_content_type(&header.value));
+                    }
+                    self.fields.push(header);
                 }
             }
         }
@@ -72,8 +79,7 @@ impl HeaderList {
     }
 
     fn content_type_is_grpc(&self) -> bool {
-        capture_core::model::find_header(&self.fields, "content-type")
-            .is_some_and(grpc::is_grpc_content_type)
+        self.grpc_content_type == Some(true)
     }
 }
 

@@ -22,21 +22,27 @@ pub fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), HuffmanError> {
     // counted. Bits past them are zero or the input's next bits, which a
     // later refill ORs in again at the same place.
     let (mut acc, mut bits, mut pos) = (0u64, 0u32, 0usize);
-    loop {
-        if bits <= 56 {
-            if let Some(word) = src.get(pos..).and_then(|r| r.first_chunk::<8>()) {
-                acc |= u64::from_be_bytes(*word) >> bits;
-                let n = (64 - bits) / 8;
-                pos += n as usize;
-                bits += 8 * n;
-            } else {
-                while bits <= 56 {
-                    let Some(&b) = src.get(pos) else { break };
-                    acc |= u64::from(b) << (56 - bits);
-                    pos += 1;
-                    bits += 8;
-                }
+    // Tops the window up to at least 57 bits, or to the end of the input.
+    let refill = |acc: &mut u64, bits: &mut u32, pos: &mut usize| {
+        if let Some(word) = src.get(*pos..).and_then(|r| r.first_chunk::<8>()) {
+            *acc |= u64::from_be_bytes(*word) >> *bits;
+            let n = (64 - *bits) / 8;
+            *pos += n as usize;
+            *bits += 8 * n;
+        } else {
+            while *bits <= 56 {
+                let Some(&b) = src.get(*pos) else { break };
+                *acc |= u64::from(b) << (56 - *bits);
+                *pos += 1;
+                *bits += 8;
             }
+        }
+    };
+    loop {
+        // Refilling only when a peek could run short keeps the refill off
+        // the path from one table lookup to the next.
+        if bits < PEEK_BITS {
+            refill(&mut acc, &mut bits, &mut pos);
         }
         if bits == 0 {
             return Ok(());
@@ -61,6 +67,10 @@ pub fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), HuffmanError> {
             // have been found above): it must be padding, a prefix of EOS.
             let padding = acc >> (64 - bits) == (1u64 << bits) - 1;
             return if padding { Ok(()) } else { Err(HuffmanError) };
+        }
+        if bits <= 56 && pos < src.len() {
+            // A code longer than the peek may need more bits than are here.
+            refill(&mut acc, &mut bits, &mut pos);
         }
         // A code longer than the peek.
         match walk(acc, bits) {
