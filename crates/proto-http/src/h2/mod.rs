@@ -49,6 +49,7 @@
 pub mod frame;
 mod stream;
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 
 use capture_core::model::{
@@ -755,17 +756,20 @@ impl H2Parser {
 
     /// The stream `id`, created if new and within limits.
     fn open_stream(&mut self, id: u32, out: &mut Output<'_>) -> Option<&mut Stream> {
-        if !self.streams.contains_key(&id) {
-            if id <= self.closed_max && self.closed.contains(&id) {
-                return None;
+        let open = self.streams.len();
+        match self.streams.entry(id) {
+            Entry::Occupied(e) => Some(e.into_mut()),
+            Entry::Vacant(e) => {
+                if id <= self.closed_max && self.closed.contains(&id) {
+                    return None;
+                }
+                if open >= self.config.max_streams {
+                    out.dropped(DropReason::StreamLimit, 1);
+                    return None;
+                }
+                Some(e.insert(Stream::new(id)))
             }
-            if self.streams.len() >= self.config.max_streams {
-                out.dropped(DropReason::StreamLimit, 1);
-                return None;
-            }
-            self.streams.insert(id, Stream::new(id));
         }
-        self.streams.get_mut(&id)
     }
 
     /// Body bytes of a DATA frame.
@@ -825,9 +829,10 @@ impl H2Parser {
     }
 
     fn maybe_finish(&mut self, meta: &ConnMeta, id: u32, out: &mut Output<'_>) {
-        if self.streams.get(&id).is_some_and(Stream::is_complete)
-            && let Some(s) = self.streams.remove(&id)
+        if let Entry::Occupied(e) = self.streams.entry(id)
+            && e.get().is_complete()
         {
+            let s = e.remove();
             self.emit(meta, s, out);
         }
     }
