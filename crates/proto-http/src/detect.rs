@@ -17,6 +17,9 @@ const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 const DETECT_MAX: usize = 64;
 /// Bytes kept, at most, while neither direction has shown its protocol.
 const UNDETECTED_MAX: usize = 16 * 1024;
+/// CONNECT tunnels followed inside one another on one connection; the
+/// bytes of a deeper one are counted as unparsed.
+const MAX_TUNNELS: u8 = 4;
 /// Longest method token accepted by detection.
 const METHOD_MAX: usize = 32;
 
@@ -121,6 +124,8 @@ enum State {
 pub struct HttpParser {
     config: Arc<HttpConfig>,
     state: State,
+    /// CONNECT tunnels entered so far (nested in one another).
+    tunnels: u8,
 }
 
 impl HttpParser {
@@ -129,6 +134,7 @@ impl HttpParser {
         Self {
             config,
             state: State::Undetected(Undetected::default()),
+            tunnels: 0,
         }
     }
 
@@ -160,7 +166,8 @@ impl HttpParser {
             }
             Detected::Tls => State::Ignored,
             Detected::Unknown | Detected::NeedMore => {
-                if meta.mid_stream {
+                // A tunnel's start is seen even on a connection joined late.
+                if meta.mid_stream && self.tunnels == 0 {
                     State::Http1(Box::new(Http1::lost(config.clone())))
                 } else {
                     State::Ignored
@@ -198,33 +205,49 @@ impl HttpParser {
         bytes: &[u8],
         out: &mut Output<'_>,
     ) {
-        match &mut self.state {
-            State::Http1(h1) => {
-                if let Some(switch) = h1.data(meta, dir, ts, bytes, out) {
-                    let mut h2 = H2Parser::after_upgrade(
-                        &self.config.h2,
-                        meta,
-                        switch.request,
-                        switch.swapped,
-                    );
-                    let client = if switch.swapped {
-                        Direction::ServerToClient
-                    } else {
-                        Direction::ClientToServer
-                    };
-                    if !switch.client_bytes.is_empty() {
-                        h2.data(meta, client, switch.client_ts, &switch.client_bytes, out);
-                    }
-                    if let Some(rest) = bytes.get(switch.server_offset..).filter(|r| !r.is_empty())
-                    {
-                        h2.data(meta, dir, ts, rest, out);
-                    }
-                    self.state = State::H2(Box::new(h2));
+        let switch = match &mut self.state {
+            State::Http1(h1) => h1.data(meta, dir, ts, bytes, out),
+            State::H2(h2) => return h2.data(meta, dir, ts, bytes, out),
+            State::Ignored => {
+                return out.dropped(DropReason::UnparsedBytes, bytes.len() as u64);
+            }
+            State::Undetected(_) => return,
+        };
+        let Some(switch) = switch else { return };
+        let client = if switch.swapped {
+            Direction::ServerToClient
+        } else {
+            Direction::ClientToServer
+        };
+        let rest = bytes.get(switch.server_offset..).filter(|r| !r.is_empty());
+        match switch.h2c_request {
+            Some(request) => {
+                let mut h2 =
+                    H2Parser::after_upgrade(&self.config.h2, meta, request, switch.swapped);
+                if !switch.client_bytes.is_empty() {
+                    h2.data(meta, client, switch.client_ts, &switch.client_bytes, out);
+                }
+                if let Some(rest) = rest {
+                    h2.data(meta, dir, ts, rest, out);
+                }
+                self.state = State::H2(Box::new(h2));
+            }
+            None if self.tunnels < MAX_TUNNELS => {
+                // A CONNECT tunnel: its bytes are a new connection's start.
+                self.tunnels += 1;
+                self.state = State::Undetected(Undetected::default());
+                if !switch.client_bytes.is_empty() {
+                    self.data(meta, client, switch.client_ts, &switch.client_bytes, out);
+                }
+                if let Some(rest) = rest {
+                    self.data(meta, dir, ts, rest, out);
                 }
             }
-            State::H2(h2) => h2.data(meta, dir, ts, bytes, out),
-            State::Ignored => out.dropped(DropReason::UnparsedBytes, bytes.len() as u64),
-            State::Undetected(_) => {}
+            None => {
+                let unparsed = switch.client_bytes.len() + rest.map_or(0, <[u8]>::len);
+                out.dropped(DropReason::UnparsedBytes, unparsed as u64);
+                self.state = State::Ignored;
+            }
         }
     }
 

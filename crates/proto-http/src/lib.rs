@@ -20,7 +20,7 @@
 //! | `no_response` | the connection ended (or lost the response) before it came |
 //! | `no_request` | the request was not captured (joined mid-stream, lost, or unparsable) |
 //! | `mid_stream` | the connection was joined after it started |
-//! | `upgrade` | `101` or a `2xx` to `CONNECT`: parsing stopped, the rest is counted as unparsed (`Upgrade: h2c` continues as HTTP/2 instead) |
+//! | `upgrade` | `101` or a `2xx` to `CONNECT`: HTTP/1 parsing stopped; after a `101` the rest is counted as unparsed (`Upgrade: h2c` continues as HTTP/2 instead), a tunnel's bytes are detected afresh (plaintext HTTP/1 and HTTP/2 are parsed, TLS is counted as unparsed) |
 //! | `http09` | the reply had no status line: status `0`, body until close |
 //! | `malformed` | a head, length or chunk could not be read as sent |
 //! | `incomplete`, `reset` | the connection was flushed, timed out or reset mid-message |

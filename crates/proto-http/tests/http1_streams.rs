@@ -384,8 +384,10 @@ fn refused_upgrade_keeps_parsing_http1() {
     assert_eq!(got, [("/ws".into(), 400), ("/next".into(), 200)]);
 }
 
+/// A TLS tunnel: HTTP/1 stops at the 200 and the tunnel's bytes, detected
+/// as TLS, are counted as unparsed.
 #[test]
-fn connect_tunnel_stops_parsing() {
+fn connect_tunnel_of_tls_is_not_parsed() {
     let request: &[u8] = b"CONNECT api.example:443 HTTP/1.1\r\nHost: api.example:443\r\n\r\n\x16\x03\x01\x00\x05hello";
     let response: &[u8] = b"HTTP/1.1 200 Connection established\r\n\r\n\x16\x03\x03\x00\x01x";
     let o = check(&[Ev::C(request), Ev::S(response), Ev::Close(CloseReason::Fin)]);
@@ -394,6 +396,111 @@ fn connect_tunnel_stops_parsing() {
     assert_eq!(req(ex).path, "api.example:443");
     assert!(ex.has_flag(Flag::Upgrade));
     assert_eq!(o.drop(DropReason::UnparsedBytes), 10 + 6);
+}
+
+#[test]
+fn plaintext_http1_inside_a_connect_tunnel_is_parsed() {
+    let connect: &[u8] = b"CONNECT api.internal:80 HTTP/1.1\r\nHost: api.internal:80\r\n\r\nGET /inner HTTP/1.1\r\nHost: api.internal\r\n\r\n";
+    let established: &[u8] = b"HTTP/1.1 200 Connection established\r\n\r\n";
+    let o = check(&[
+        Ev::C(connect),
+        Ev::S(established),
+        Ev::S(OK),
+        Ev::Close(CloseReason::Fin),
+    ]);
+    let got: Vec<_> = o
+        .exchanges
+        .iter()
+        .map(|e| {
+            (
+                req(e).method.clone(),
+                req(e).path.clone(),
+                resp(e).status,
+                e.has_flag(Flag::Upgrade),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("CONNECT".into(), "api.internal:80".into(), 200, true),
+            ("GET".into(), "/inner".into(), 200, false),
+        ]
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&resp(&o.exchanges[1]).body.data),
+        "{\"id\":true}"
+    );
+    assert_eq!(o.drop(DropReason::UnparsedBytes), 0);
+}
+
+#[test]
+fn http2_inside_a_connect_tunnel_is_parsed() {
+    use proto_http::h2::frame::{FrameType, PREFACE, write_frame};
+    use proto_http::hpack::encode;
+    let headers = |fields: &[(&str, &str)], out: &mut Vec<u8>| {
+        let mut block = Vec::new();
+        for (n, v) in fields {
+            encode::literal(
+                Err(n.as_bytes()),
+                v.as_bytes(),
+                encode::Indexing::Incremental,
+                true,
+                &mut block,
+            );
+        }
+        write_frame(FrameType::Headers, 0x4 | 0x1, 1, &block, out);
+    };
+    let mut client =
+        b"CONNECT grpc.internal:8080 HTTP/1.1\r\nHost: grpc.internal:8080\r\n\r\n".to_vec();
+    client.extend_from_slice(PREFACE);
+    write_frame(FrameType::Settings, 0, 0, &[], &mut client);
+    headers(
+        &[
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":path", "/tunnelled"),
+            (":authority", "grpc.internal"),
+        ],
+        &mut client,
+    );
+    let mut server = b"HTTP/1.1 200 Connection established\r\n\r\n".to_vec();
+    write_frame(FrameType::Settings, 0, 0, &[], &mut server);
+    headers(&[(":status", "204")], &mut server);
+    let o = check(&[Ev::C(&client), Ev::S(&server), Ev::Close(CloseReason::Fin)]);
+    let got: Vec<_> = o
+        .exchanges
+        .iter()
+        .map(|e| (e.protocol, req(e).path.clone(), resp(e).status, e.stream_id))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Protocol::Http11, "grpc.internal:8080".into(), 200, None),
+            (Protocol::H2, "/tunnelled".into(), 204, Some(1)),
+        ]
+    );
+    assert!(!o.exchanges[1].has_flag(Flag::MidStream));
+}
+
+/// Tunnels inside tunnels are followed four deep; a fifth one's bytes are
+/// counted as unparsed rather than recursed into.
+#[test]
+fn nested_connect_tunnels_are_followed_to_a_limit() {
+    let connect: &[u8] = b"CONNECT next:80 HTTP/1.1\r\n\r\n";
+    let established: &[u8] = b"HTTP/1.1 200 OK\r\n\r\n";
+    let inner: &[u8] = b"GET /deep HTTP/1.1\r\n\r\n";
+    let mut script = Vec::new();
+    for _ in 0..5 {
+        script.push(Ev::C(connect));
+        script.push(Ev::S(established));
+    }
+    script.push(Ev::C(inner));
+    script.push(Ev::Close(CloseReason::Fin));
+    let o = feed_with(&HttpConfig::default(), false, &script, &|_, _| Vec::new());
+    let methods: Vec<_> = o.exchanges.iter().map(|e| req(e).method.clone()).collect();
+    assert_eq!(methods, ["CONNECT"; 5]);
+    assert_eq!(o.drop(DropReason::UnparsedBytes), inner.len() as u64);
 }
 
 #[test]

@@ -35,13 +35,17 @@ const EARLY_CHECK_MAX: usize = 256;
 /// Partial line kept while resynchronising.
 const RESYNC_LINE_MAX: usize = 8 * 1024;
 
-/// The switch to HTTP/2 after `Upgrade: h2c` and `101`.
-pub(crate) struct H2Switch {
-    /// The request that asked for the upgrade: HTTP/2 stream 1.
-    pub request: Request,
+/// The end of HTTP/1 on a connection that goes on in another protocol:
+/// HTTP/2 after `Upgrade: h2c` and `101`, or whatever a `CONNECT` tunnel
+/// carries after its `2xx`.
+pub(crate) struct Switch {
+    /// For h2c, the request that asked for the upgrade: HTTP/2 stream 1.
+    /// `None` for a tunnel, whose protocol is detected afresh.
+    pub h2c_request: Option<Request>,
     /// True when the client is `meta.key.server`.
     pub swapped: bool,
-    /// Client bytes that followed the request (the HTTP/2 preface), and their time.
+    /// Client bytes that followed the request (the HTTP/2 preface, or the
+    /// start of the tunnel).
     pub client_bytes: Vec<u8>,
     /// Time of the first of `client_bytes`.
     pub client_ts: Timestamp,
@@ -53,8 +57,8 @@ pub(crate) struct H2Switch {
 enum Step {
     /// Input bytes used (possibly none when the state changed).
     Consumed(usize),
-    /// The connection continues as HTTP/2 from here.
-    Switch(H2Switch),
+    /// The connection continues in another protocol from here.
+    Switch(Switch),
 }
 
 #[derive(Debug)]
@@ -295,8 +299,8 @@ impl Http1 {
 
     // ---------------------------------------------------------------- data
 
-    /// Parses the next bytes of `dir`. Returns the switch to HTTP/2 when an
-    /// h2c upgrade was accepted.
+    /// Parses the next bytes of `dir`. Returns the switch to another
+    /// protocol when an h2c upgrade or a `CONNECT` tunnel was accepted.
     pub(crate) fn data(
         &mut self,
         meta: &ConnMeta,
@@ -304,7 +308,7 @@ impl Http1 {
         ts: Timestamp,
         bytes: &[u8],
         out: &mut Output<'_>,
-    ) -> Option<H2Switch> {
+    ) -> Option<Switch> {
         let mut pos = 0;
         let mut idle = 0;
         while let Some(rest) = bytes.get(pos..).filter(|r| !r.is_empty()) {
@@ -961,6 +965,10 @@ impl Http1 {
                 e.flag(Flag::Upgrade);
                 e.resp_done = true;
             }
+            self.emit_ready(meta, out);
+            if let Some(switch) = self.tunnel_switch(len) {
+                return Step::Switch(switch);
+            }
             self.stop(out);
             self.emit_ready(meta, out);
             return Step::Consumed(len);
@@ -993,8 +1001,29 @@ impl Http1 {
         }
     }
 
+    /// A `2xx` to `CONNECT` once every exchange before it is out: the held
+    /// client bytes and the server's next ones start the tunnel.
+    fn tunnel_switch(&mut self, len: usize) -> Option<Switch> {
+        if !self.queue.is_empty() {
+            return None;
+        }
+        let swapped = self.swapped();
+        let client = self.client?;
+        let side = self.side(client);
+        if !matches!(side.state, SideState::Held) {
+            return None;
+        }
+        Some(Switch {
+            h2c_request: None,
+            swapped,
+            client_bytes: std::mem::take(&mut side.buf),
+            client_ts: side.buf_ts,
+            server_offset: len,
+        })
+    }
+
     /// `101 Switching Protocols` to an `Upgrade: h2c` request.
-    fn h2c_switch(&mut self, len: usize) -> Option<H2Switch> {
+    fn h2c_switch(&mut self, len: usize) -> Option<Switch> {
         let swapped = self.swapped();
         let client = self.client?;
         let entry = self.queue.pop_front()?;
@@ -1003,8 +1032,8 @@ impl Http1 {
         let side = self.side(client);
         let client_bytes = std::mem::take(&mut side.buf);
         let client_ts = side.buf_ts;
-        Some(H2Switch {
-            request,
+        Some(Switch {
+            h2c_request: Some(request),
             swapped,
             client_bytes,
             client_ts,
