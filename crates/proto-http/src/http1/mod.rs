@@ -315,7 +315,7 @@ impl Http1 {
             let optional = self.side(dir).body_optional;
             let step = match self.side(dir).state {
                 SideState::Head => match self.is_client(dir) {
-                    Some(true) => self.request_head(meta, dir, ts, rest, out),
+                    Some(true) => self.read_head::<RequestHeads>(meta, dir, ts, rest, out),
                     Some(false) => self.response_head(meta, dir, ts, rest, out),
                     None => {
                         self.side(dir).state = SideState::Lost;
@@ -473,7 +473,9 @@ impl Http1 {
         }
     }
 
-    fn request_head(
+    /// Reads (part of) a request or response head from `rest`, the rules
+    /// being the same for both but for what `K` says.
+    fn read_head<K: HeadKind>(
         &mut self,
         meta: &ConnMeta,
         dir: Direction,
@@ -487,38 +489,41 @@ impl Http1 {
                 self.head_too_large(dir, rest.get(..used).unwrap_or_default(), complete, out)
             }
             HeadInput::StartLine(used) => {
-                if self.drop_bad_start_line(dir, out, head::parse_request) {
-                    self.lost_request(Flag::Malformed);
+                if self.drop_bad_start_line(dir, out, K::parse) {
+                    K::lost(self, Flag::Malformed);
                 }
                 Step::Consumed(used)
             }
-            HeadInput::Direct(input) => match head::parse_request(input, ts) {
+            HeadInput::Direct(input) => match K::parse(input, ts) {
                 Parsed::Complete(_, len) if len > self.config.max_header_bytes => {
                     self.head_too_large(dir, input.get(..len).unwrap_or_default(), true, out)
                 }
-                Parsed::Complete(head, len) => {
-                    self.on_request(meta, dir, head, out);
-                    Step::Consumed(len)
-                }
+                Parsed::Complete(head, len) => K::on_head(self, meta, dir, head, len, out),
                 Parsed::Partial => self.start_buffer(dir, ts, input, out),
-                Parsed::Invalid => match classify_bad(input, |l| head::parse_request(l, ts)) {
+                Parsed::Invalid => match classify_bad(input, |l| K::parse(l, ts)) {
                     BadHead::Buffer => self.start_buffer(dir, ts, input, out),
                     BadHead::Whole(end) if end > self.config.max_header_bytes => {
                         self.head_too_large(dir, input.get(..end).unwrap_or_default(), true, out)
                     }
                     BadHead::Whole(end) => self.drop_bad_head(dir, end, false, out),
-                    BadHead::Line => self.bad_request(dir, out),
+                    BadHead::Line => self.bad_start_line::<K>(dir, out),
                 },
             },
             HeadInput::Buffered(used) => {
                 let side = self.side(dir);
-                let buf = std::mem::take(&mut side.buf);
+                let mut buf = std::mem::take(&mut side.buf);
                 let buf_ts = side.buf_ts;
-                let step = match head::parse_request(&buf, buf_ts) {
+                let step = match K::parse(&buf, buf_ts) {
                     Parsed::Complete(head, len) => {
                         unparsed(out, buf.len().saturating_sub(len));
-                        self.on_request(meta, dir, head, out);
-                        Step::Consumed(used)
+                        // The head ended within the `used` bytes of this input.
+                        match K::on_head(self, meta, dir, head, 0, out) {
+                            Step::Consumed(_) => Step::Consumed(used),
+                            Step::Switch(mut s) => {
+                                s.server_offset = used;
+                                Step::Switch(s)
+                            }
+                        }
                     }
                     Parsed::Partial => {
                         self.side(dir).buf = buf;
@@ -529,7 +534,6 @@ impl Http1 {
                         return self.drop_bad_head(dir, used, true, out);
                     }
                 };
-                let mut buf = buf;
                 buf.clear();
                 let side = self.side(dir);
                 if side.buf.is_empty() {
@@ -557,10 +561,11 @@ impl Http1 {
         Step::Consumed(input.len())
     }
 
-    /// Not a request head: lose sync (the bytes are counted by the scan).
-    fn bad_request(&mut self, dir: Direction, out: &mut Output<'_>) -> Step {
+    /// Not a start line of what `K` reads: lose sync (the bytes are counted
+    /// by the scan).
+    fn bad_start_line<K: HeadKind>(&mut self, dir: Direction, out: &mut Output<'_>) -> Step {
         out.dropped(DropReason::ParseError, 1);
-        self.lost_request(Flag::Malformed);
+        K::lost(self, Flag::Malformed);
         let side = self.side(dir);
         side.state = SideState::Lost;
         side.skip_line = true;
@@ -724,74 +729,7 @@ impl Http1 {
         if n > 0 && prefix.get(..n) != b"HTTP/".get(..n) {
             return self.not_a_status_line(dir, ts, out);
         }
-        match self.head_bytes(dir, rest) {
-            HeadInput::Skip(n) => Step::Consumed(n),
-            HeadInput::TooLarge { used, complete } => {
-                self.head_too_large(dir, rest.get(..used).unwrap_or_default(), complete, out)
-            }
-            HeadInput::StartLine(used) => {
-                if self.drop_bad_start_line(dir, out, head::parse_response) {
-                    self.lost_response(Flag::Malformed);
-                }
-                Step::Consumed(used)
-            }
-            HeadInput::Direct(input) => match head::parse_response(input, ts) {
-                Parsed::Complete(_, len) if len > self.config.max_header_bytes => {
-                    self.head_too_large(dir, input.get(..len).unwrap_or_default(), true, out)
-                }
-                Parsed::Complete(head, len) => self.on_response(meta, dir, head, len, out),
-                Parsed::Partial => self.start_buffer(dir, ts, input, out),
-                Parsed::Invalid => match classify_bad(input, |l| head::parse_response(l, ts)) {
-                    BadHead::Buffer => self.start_buffer(dir, ts, input, out),
-                    BadHead::Whole(end) if end > self.config.max_header_bytes => {
-                        self.head_too_large(dir, input.get(..end).unwrap_or_default(), true, out)
-                    }
-                    BadHead::Whole(end) => self.drop_bad_head(dir, end, false, out),
-                    BadHead::Line => self.bad_status_line(dir, out),
-                },
-            },
-            HeadInput::Buffered(used) => {
-                let side = self.side(dir);
-                let mut buf = std::mem::take(&mut side.buf);
-                let buf_ts = side.buf_ts;
-                let step = match head::parse_response(&buf, buf_ts) {
-                    Parsed::Complete(head, len) => {
-                        unparsed(out, buf.len().saturating_sub(len));
-                        match self.on_response(meta, dir, head, 0, out) {
-                            Step::Consumed(_) => Step::Consumed(used),
-                            Step::Switch(mut s) => {
-                                s.server_offset = used;
-                                Step::Switch(s)
-                            }
-                        }
-                    }
-                    Parsed::Partial => {
-                        self.side(dir).buf = buf;
-                        return Step::Consumed(used);
-                    }
-                    Parsed::Invalid => {
-                        self.side(dir).buf = buf;
-                        return self.drop_bad_head(dir, used, true, out);
-                    }
-                };
-                buf.clear();
-                let side = self.side(dir);
-                if side.buf.is_empty() {
-                    side.buf = buf;
-                }
-                step
-            }
-        }
-    }
-
-    /// Not a status line: lose sync (the bytes are counted by the scan).
-    fn bad_status_line(&mut self, dir: Direction, out: &mut Output<'_>) -> Step {
-        out.dropped(DropReason::ParseError, 1);
-        self.lost_response(Flag::Malformed);
-        let side = self.side(dir);
-        side.state = SideState::Lost;
-        side.skip_line = true;
-        Step::Consumed(0)
+        self.read_head::<ResponseHeads>(meta, dir, ts, rest, out)
     }
 
     /// A complete head that is not valid, its start line being good (a
@@ -1518,4 +1456,78 @@ enum HeadInput<'a> {
     /// The start line in the side's buffer grew (or is complete), using
     /// this many input bytes: check it.
     StartLine(usize),
+}
+
+/// What differs between reading a request head and a response head.
+trait HeadKind {
+    type Head;
+
+    /// Parses a head at the start of `buf`.
+    fn parse(buf: &[u8], ts: Timestamp) -> Parsed<Self::Head>;
+
+    /// Takes a complete head of `len` input bytes.
+    fn on_head(
+        p: &mut Http1,
+        meta: &ConnMeta,
+        dir: Direction,
+        head: Self::Head,
+        len: usize,
+        out: &mut Output<'_>,
+    ) -> Step;
+
+    /// A head of this kind was lost.
+    fn lost(p: &mut Http1, flag: Flag);
+}
+
+/// The client's heads.
+struct RequestHeads;
+
+/// The server's heads.
+struct ResponseHeads;
+
+impl HeadKind for RequestHeads {
+    type Head = RequestHead;
+
+    fn parse(buf: &[u8], ts: Timestamp) -> Parsed<RequestHead> {
+        head::parse_request(buf, ts)
+    }
+
+    fn on_head(
+        p: &mut Http1,
+        meta: &ConnMeta,
+        dir: Direction,
+        head: RequestHead,
+        len: usize,
+        out: &mut Output<'_>,
+    ) -> Step {
+        p.on_request(meta, dir, head, out);
+        Step::Consumed(len)
+    }
+
+    fn lost(p: &mut Http1, flag: Flag) {
+        p.lost_request(flag);
+    }
+}
+
+impl HeadKind for ResponseHeads {
+    type Head = ResponseHead;
+
+    fn parse(buf: &[u8], ts: Timestamp) -> Parsed<ResponseHead> {
+        head::parse_response(buf, ts)
+    }
+
+    fn on_head(
+        p: &mut Http1,
+        meta: &ConnMeta,
+        dir: Direction,
+        head: ResponseHead,
+        len: usize,
+        out: &mut Output<'_>,
+    ) -> Step {
+        p.on_response(meta, dir, head, len, out)
+    }
+
+    fn lost(p: &mut Http1, flag: Flag) {
+        p.lost_response(flag);
+    }
 }
