@@ -304,20 +304,14 @@ impl PcapngReader {
                 false,
             ));
         };
-        let iface = self.iface(id as usize)?;
-        let data = c.bytes(cap as usize).ok_or((
-            DropReason::PacketTruncated,
-            "packet longer than its enhanced packet block",
-            false,
-        ))?;
-        let ts = iface.timestamp(high, low);
-        self.last_ts = ts;
-        Ok(Packet {
-            ts,
-            link: iface.link,
+        let data = c.bytes(cap as usize);
+        self.timed_packet(
+            id as usize,
+            (high, low),
             data,
-            orig_len: orig,
-        })
+            orig,
+            "packet longer than its enhanced packet block",
+        )
     }
 
     fn obsolete_packet<'a>(&mut self, body: &'a [u8]) -> Result<Packet<'a>, BlockError> {
@@ -327,19 +321,36 @@ impl PcapngReader {
         else {
             return Err((DropReason::PacketTruncated, "packet block too short", false));
         };
-        let iface = self.iface(usize::from(id))?;
-        let data = c.bytes(cap as usize).ok_or((
-            DropReason::PacketTruncated,
+        let data = c.bytes(cap as usize);
+        self.timed_packet(
+            usize::from(id),
+            (high, low),
+            data,
+            orig,
             "packet longer than its packet block",
-            false,
-        ))?;
+        )
+    }
+
+    /// A packet of interface `id` stamped `(high, low)` in its units; its
+    /// time is the one a following Simple Packet Block gets. `data` is
+    /// `None` when the captured length runs past the block (`too_long`).
+    fn timed_packet<'a>(
+        &mut self,
+        id: usize,
+        (high, low): (u32, u32),
+        data: Option<&'a [u8]>,
+        orig_len: u32,
+        too_long: &'static str,
+    ) -> Result<Packet<'a>, BlockError> {
+        let iface = self.iface(id)?;
+        let data = data.ok_or((DropReason::PacketTruncated, too_long, false))?;
         let ts = iface.timestamp(high, low);
         self.last_ts = ts;
         Ok(Packet {
             ts,
             link: iface.link,
             data,
-            orig_len: orig,
+            orig_len,
         })
     }
 
