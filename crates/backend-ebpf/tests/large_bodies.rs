@@ -158,12 +158,8 @@ fn body_of(stream: &[u8]) -> &[u8] {
 }
 
 fn stream_of(cap: &Capture, pid: u32, dir: Direction) -> (Vec<u8>, Vec<(u64, u64)>) {
-    let streams = cap.streams();
-    let (_, s) = streams
-        .iter()
-        .find(|((_, d, src), s)| {
-            *d == dir && *src == CaptureSource::EbpfTls && s.key.unwrap().pid == Some(pid)
-        })
+    let s = cap
+        .stream_of(pid, dir, Some(CaptureSource::EbpfTls))
         .unwrap_or_else(|| panic!("no TLS stream for pid {pid} {dir:?}"));
     s.assemble()
 }

@@ -135,31 +135,23 @@ fn node_client_and_late_node_server() {
             && c.of_pid(client_pid)
                 .any(|g| contains(&g.data, b"hello from node tls"))
     });
-    let streams = cap.streams();
     for (who, pid, traffic) in [
         ("client", client_pid, TrafficDirection::Outbound),
         ("server", server_pid, TrafficDirection::Inbound),
     ] {
-        let tls: Vec<_> = streams
-            .iter()
-            .filter(|((_, _, s), st)| {
-                st.key.unwrap().pid == Some(pid) && *s == CaptureSource::EbpfTls
-            })
-            .collect();
-        let req = tls
-            .iter()
-            .find(|((_, d, _), _)| *d == Direction::ClientToServer)
+        let tls = Some(CaptureSource::EbpfTls);
+        let req = cap
+            .stream_of(pid, Direction::ClientToServer, tls)
             .unwrap_or_else(|| {
                 panic!(
                     "{who}: no TLS request stream; chunks: {:?}",
                     cap.of_pid(pid).collect::<Vec<_>>()
                 )
             });
-        let resp = tls
-            .iter()
-            .find(|((_, d, _), _)| *d == Direction::ServerToClient)
+        let resp = cap
+            .stream_of(pid, Direction::ServerToClient, tls)
             .expect("response");
-        let (req_bytes, gaps) = req.1.assemble();
+        let (req_bytes, gaps) = req.assemble();
         assert!(gaps.is_empty(), "{who}: gaps {gaps:?}");
         assert!(
             req_bytes.starts_with(b"POST /node HTTP/1.1\r\n"),
@@ -167,14 +159,14 @@ fn node_client_and_late_node_server() {
             String::from_utf8_lossy(&req_bytes)
         );
         assert_eq!(count(&req_bytes, b"ping-from-node-client"), 1, "{who}");
-        let (resp_bytes, _) = resp.1.assemble();
+        let (resp_bytes, _) = resp.assemble();
         assert!(
             resp_bytes.starts_with(b"HTTP/1.1 200 OK\r\n"),
             "{who}: {:?}",
             String::from_utf8_lossy(&resp_bytes)
         );
         assert_eq!(count(&resp_bytes, b"hello from node tls 21"), 1, "{who}");
-        let key = req.1.key.unwrap();
+        let key = req.key.unwrap();
         assert_eq!(key.server.port(), port, "{who}");
         assert_eq!(
             cap.of_pid(pid)

@@ -69,20 +69,13 @@ fn plain_http_seen_at_syscalls_from_both_sides() {
         ("curl", curl_pid, TrafficDirection::Outbound),
         ("server", server_pid, TrafficDirection::Inbound),
     ] {
-        let streams = cap.streams();
-        let mine: Vec<_> = streams
-            .iter()
-            .filter(|(_, s)| s.key.unwrap().pid == Some(pid))
-            .collect();
-        let req = mine
-            .iter()
-            .find(|((_, d, _), _)| *d == Direction::ClientToServer)
+        let req = cap
+            .stream_of(pid, Direction::ClientToServer, None)
             .unwrap_or_else(|| panic!("{who}: no request stream in {:?}", cap.chunks));
-        let resp = mine
-            .iter()
-            .find(|((_, d, _), _)| *d == Direction::ServerToClient)
+        let resp = cap
+            .stream_of(pid, Direction::ServerToClient, None)
             .expect("response stream");
-        let (req_bytes, gaps) = req.1.assemble();
+        let (req_bytes, gaps) = req.assemble();
         assert!(gaps.is_empty(), "{who}: gaps {gaps:?}");
         assert!(
             req_bytes.starts_with(b"GET /hello.txt HTTP/1.1\r\n"),
@@ -94,7 +87,7 @@ fn plain_http_seen_at_syscalls_from_both_sides() {
             1,
             "{who}: request seen once"
         );
-        let (resp_bytes, _) = resp.1.assemble();
+        let (resp_bytes, _) = resp.assemble();
         assert!(
             resp_bytes.starts_with(b"HTTP/1.0 200 OK\r\n"),
             "{who}: {:?}",
@@ -105,7 +98,7 @@ fn plain_http_seen_at_syscalls_from_both_sides() {
             1,
             "{who}: body seen once"
         );
-        let key = req.1.key.unwrap();
+        let key = req.key.unwrap();
         assert_eq!(
             key.server.to_string(),
             format!("127.0.0.1:{port}"),
@@ -117,7 +110,7 @@ fn plain_http_seen_at_syscalls_from_both_sides() {
         let g = cap.of_pid(pid).next().unwrap();
         assert_eq!(g.source, CaptureSource::EbpfSyscall);
         assert_eq!(g.traffic, Some(traffic), "{who}: traffic direction");
-        assert_eq!(req.1.pieces[0].0, 0, "{who}: request starts at position 0");
+        assert_eq!(req.pieces[0].0, 0, "{who}: request starts at position 0");
         println!("{who}: pid {pid} comm {:?} key {key:?}", g.comm);
     }
     // Both ends agree on the connection's endpoints.

@@ -92,31 +92,23 @@ fn nginx_and_curl_plaintext_once_from_each_side() {
             && c.of_pid(curl_pid)
                 .any(|g| contains(&g.data, b"hello from nginx tls"))
     });
-    let streams = cap.streams();
     for (who, pid, traffic) in [
         ("curl", curl_pid, TrafficDirection::Outbound),
         ("nginx", worker, TrafficDirection::Inbound),
     ] {
-        let tls: Vec<_> = streams
-            .iter()
-            .filter(|((_, _, src), s)| {
-                s.key.unwrap().pid == Some(pid) && *src == CaptureSource::EbpfTls
-            })
-            .collect();
-        let req = tls
-            .iter()
-            .find(|((_, d, _), _)| *d == Direction::ClientToServer)
+        let tls = Some(CaptureSource::EbpfTls);
+        let req = cap
+            .stream_of(pid, Direction::ClientToServer, tls)
             .unwrap_or_else(|| {
                 panic!(
                     "{who}: no TLS request stream; chunks of pid: {:?}",
                     cap.of_pid(pid).collect::<Vec<_>>()
                 )
             });
-        let resp = tls
-            .iter()
-            .find(|((_, d, _), _)| *d == Direction::ServerToClient)
+        let resp = cap
+            .stream_of(pid, Direction::ServerToClient, tls)
             .expect("response");
-        let (req_bytes, gaps) = req.1.assemble();
+        let (req_bytes, gaps) = req.assemble();
         assert!(gaps.is_empty(), "{who}: gaps {gaps:?}");
         assert!(
             req_bytes.starts_with(b"GET /hello HTTP/1.1\r\n"),
@@ -124,7 +116,7 @@ fn nginx_and_curl_plaintext_once_from_each_side() {
             String::from_utf8_lossy(&req_bytes)
         );
         assert_eq!(count(&req_bytes, b"X-Test: ebpf"), 1, "{who}: request once");
-        let (resp_bytes, gaps) = resp.1.assemble();
+        let (resp_bytes, gaps) = resp.assemble();
         assert!(gaps.is_empty(), "{who}: gaps {gaps:?}");
         assert!(
             resp_bytes.starts_with(b"HTTP/1.1 200 OK\r\n"),
@@ -136,12 +128,9 @@ fn nginx_and_curl_plaintext_once_from_each_side() {
             1,
             "{who}: response once"
         );
-        let key = req.1.key.unwrap();
+        let key = req.key.unwrap();
         assert_eq!(key.server.to_string(), format!("127.0.0.1:{port}"), "{who}");
-        assert_eq!(
-            req.1.pieces[0].0, 0,
-            "{who}: plaintext starts at position 0"
-        );
+        assert_eq!(req.pieces[0].0, 0, "{who}: plaintext starts at position 0");
         let g = cap
             .of_pid(pid)
             .find(|g| g.source == CaptureSource::EbpfTls)
@@ -329,14 +318,12 @@ fn buffered_ssl_reads_without_syscalls_keep_their_socket() {
             > 10
             && c.closed.iter().any(|k| k.pid == Some(client_pid))
     });
-    let streams = cap.streams();
-    let (_, resp) = streams
-        .iter()
-        .find(|((_, d, s), st)| {
-            *d == Direction::ServerToClient
-                && *s == CaptureSource::EbpfTls
-                && st.key.unwrap().pid == Some(client_pid)
-        })
+    let resp = cap
+        .stream_of(
+            client_pid,
+            Direction::ServerToClient,
+            Some(CaptureSource::EbpfTls),
+        )
         .expect("client's TLS response stream");
     let (bytes, gaps) = resp.assemble();
     assert!(gaps.is_empty(), "{gaps:?}");

@@ -58,6 +58,23 @@ impl Capture {
         }
         out
     }
+
+    /// A stream of `pid` in direction `dir`, from `source` when given.
+    pub fn stream_of(
+        &self,
+        pid: u32,
+        dir: Direction,
+        source: Option<CaptureSource>,
+    ) -> Option<Stream> {
+        self.streams()
+            .into_iter()
+            .find(|((_, d, src), s)| {
+                *d == dir
+                    && source.is_none_or(|want| want == *src)
+                    && s.key.is_some_and(|k| k.pid == Some(pid))
+            })
+            .map(|(_, s)| s)
+    }
 }
 
 #[derive(Default, Debug)]
