@@ -153,12 +153,19 @@ fn reassembler(limits: Limits) -> (TcpReassembler, Arc<Counters>) {
     (TcpReassembler::new(limits, counters.clone()), counters)
 }
 
-fn run(inputs: &[Input<'_>], limits: Limits) -> (Recorder, Arc<Counters>, usize) {
+/// A reassembler with `limits` that has taken `inputs`, what it delivered,
+/// and its counters.
+fn pushed(inputs: &[Input<'_>], limits: Limits) -> (TcpReassembler, Recorder, Arc<Counters>) {
     let (mut r, counters) = reassembler(limits);
     let mut rec = Recorder::default();
     for i in inputs {
         r.push(*i, &mut rec);
     }
+    (r, rec, counters)
+}
+
+fn run(inputs: &[Input<'_>], limits: Limits) -> (Recorder, Arc<Counters>, usize) {
+    let (mut r, mut rec, counters) = pushed(inputs, limits);
     let left = r.connections();
     r.flush(Timestamp(u64::MAX / 2), &mut rec);
     (rec, counters, left)
@@ -346,11 +353,7 @@ fn a_lost_segment_is_a_gap_of_its_exact_length() {
     for _ in 0..4 {
         inputs.push(w.seg(false, 500, ACK, b""));
     }
-    let (mut r, counters) = reassembler(limits);
-    let mut rec = Recorder::default();
-    for i in &inputs {
-        r.push(*i, &mut rec);
-    }
+    let (_, rec, counters) = pushed(&inputs, limits);
     assert_eq!(
         rec.gaps(C2S),
         vec![7],
@@ -461,11 +464,7 @@ fn per_connection_buffer_cap_declares_the_hole_early() {
         w.seg(true, 111, ACK, b"0123456789"),
         w.seg(true, 121, ACK, b"abc"), // 13 bytes held > 10: the hole 101..111 is given up
     ];
-    let (mut r, counters) = reassembler(limits);
-    let mut rec = Recorder::default();
-    for i in &inputs {
-        r.push(*i, &mut rec);
-    }
+    let (r, rec, counters) = pushed(&inputs, limits);
     assert_eq!(rec.gaps(C2S), vec![10]);
     assert_eq!(rec.stream(C2S), b"0123456789abc");
     assert_eq!(counters.drops(DropReason::ConnBufferFull), 1);
@@ -484,11 +483,7 @@ fn total_buffer_cap_drops_out_of_order_bytes_and_counts_them() {
         w.seg(true, 111, ACK, b"12345"),
         w.seg(true, 121, ACK, b"67890"), // would exceed 8 held bytes in all
     ];
-    let (mut r, counters) = reassembler(limits);
-    let mut rec = Recorder::default();
-    for i in &inputs {
-        r.push(*i, &mut rec);
-    }
+    let (mut r, mut rec, counters) = pushed(&inputs, limits);
     assert_eq!(r.buffered_bytes(), 5);
     assert_eq!(counters.drops(DropReason::TotalBufferFull), 1);
     r.flush(Timestamp(w.ts), &mut rec);
@@ -581,11 +576,7 @@ fn socket_chunks_are_ordered_by_position_and_jumps_are_gaps() {
 #[test]
 fn a_vanished_namespace_closes_only_its_connections() {
     let inputs = [chunk(0, C2S, b"a", 1), chunk(0, C2S, b"b", 2)];
-    let (mut r, _) = reassembler(Limits::default());
-    let mut rec = Recorder::default();
-    for i in &inputs {
-        r.push(*i, &mut rec);
-    }
+    let (mut r, mut rec, _) = pushed(&inputs, Limits::default());
     assert_eq!(r.connections(), 2);
     r.push(
         Input::NetnsClosed {
@@ -613,11 +604,7 @@ fn data_reordered_behind_a_rst_is_kept_and_the_reset_closes_after_the_window() {
         // Sent before the RST, captured after it.
         w.seg(true, 104, ACK, b"def"),
     ];
-    let (mut r, _) = reassembler(limits);
-    let mut rec = Recorder::default();
-    for i in &inputs {
-        r.push(*i, &mut rec);
-    }
+    let (mut r, mut rec, _) = pushed(&inputs, limits);
     assert_eq!(r.connections(), 1);
     assert_eq!(rec.stream(C2S), b"abcdef");
     r.push(w.seg(true, 107, ACK, b"g"), &mut rec);
@@ -711,11 +698,7 @@ fn a_bare_ack_beyond_the_last_byte_reveals_a_lost_tail() {
         w.seg(false, 901, ACK, b""),
         w.seg(false, 901, ACK, b""),
     ];
-    let (mut r, _) = reassembler(limits);
-    let mut rec = Recorder::default();
-    for i in &inputs {
-        r.push(*i, &mut rec);
-    }
+    let (_, rec, _) = pushed(&inputs, limits);
     assert_eq!(
         rec.gaps(C2S),
         vec![4],
