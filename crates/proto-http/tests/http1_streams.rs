@@ -47,6 +47,11 @@ struct Outcome {
 }
 
 impl Outcome {
+    /// `f` of every exchange, in order.
+    fn each<T>(&self, f: impl Fn(&Exchange) -> T) -> Vec<T> {
+        self.exchanges.iter().map(f).collect()
+    }
+
     fn drop(&self, reason: DropReason) -> u64 {
         self.drops
             .iter()
@@ -195,17 +200,13 @@ fn pipelined_requests_pair_in_order() {
     let reqs: &[u8] = b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\nPOST /3 HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi";
     let resps: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n1HTTP/1.1 404 Not Found\r\nContent-Length: 1\r\n\r\n2HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n3";
     let o = check(&[Ev::C(reqs), Ev::S(resps), Ev::Close(CloseReason::Fin)]);
-    let pairs: Vec<_> = o
-        .exchanges
-        .iter()
-        .map(|e| {
-            (
-                req(e).path.clone(),
-                resp(e).status,
-                resp(e).body.data.clone(),
-            )
-        })
-        .collect();
+    let pairs = o.each(|e| {
+        (
+            req(e).path.clone(),
+            resp(e).status,
+            resp(e).body.data.clone(),
+        )
+    });
     assert_eq!(
         pairs,
         [
@@ -227,11 +228,7 @@ fn keep_alive_exchanges_carry_their_own_times() {
         Ev::C(GET),
         Ev::S(OK),
     ]);
-    let times: Vec<_> = o
-        .exchanges
-        .iter()
-        .map(|e| (req(e).ts.0, resp(e).ts.0))
-        .collect();
+    let times = o.each(|e| (req(e).ts.0, resp(e).ts.0));
     assert_eq!(times, [(1000, 2000), (3000, 4000), (5000, 6000)]);
 }
 
@@ -255,11 +252,7 @@ fn head_204_304_and_1xx_have_no_body() {
     let reqs: &[u8] = b"HEAD /a HTTP/1.1\r\n\r\nDELETE /b HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\nIf-None-Match: x\r\n\r\nGET /d HTTP/1.1\r\n\r\n";
     let resps: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\nHTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 304 Not Modified\r\nContent-Length: 30\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
     let o = check(&[Ev::C(reqs), Ev::S(resps)]);
-    let got: Vec<_> = o
-        .exchanges
-        .iter()
-        .map(|e| (req(e).path.clone(), resp(e).status, resp(e).body.size))
-        .collect();
+    let got = o.each(|e| (req(e).path.clone(), resp(e).status, resp(e).body.size));
     assert_eq!(
         got,
         [
@@ -301,11 +294,7 @@ fn refused_expect_continue_body_may_be_skipped_or_sent() {
     let refused: &[u8] = b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n";
     // The client gives up the body and sends its next request.
     let o = check(&[Ev::C(head), Ev::S(refused), Ev::C(GET), Ev::S(OK)]);
-    let got: Vec<_> = o
-        .exchanges
-        .iter()
-        .map(|e| (req(e).path.clone(), req(e).body.size, resp(e).status))
-        .collect();
+    let got = o.each(|e| (req(e).path.clone(), req(e).body.size, resp(e).status));
     assert_eq!(
         got,
         [("/up".into(), 0, 401), ("/users/1?x=y".into(), 0, 200)]
@@ -318,11 +307,7 @@ fn refused_expect_continue_body_may_be_skipped_or_sent() {
         Ev::C(GET),
         Ev::S(OK),
     ]);
-    let got: Vec<_> = o
-        .exchanges
-        .iter()
-        .map(|e| (req(e).path.clone(), req(e).body.size, resp(e).status))
-        .collect();
+    let got = o.each(|e| (req(e).path.clone(), req(e).body.size, resp(e).status));
     assert_eq!(
         got,
         [("/up".into(), 10, 401), ("/users/1?x=y".into(), 0, 200)]
@@ -376,11 +361,7 @@ fn refused_upgrade_keeps_parsing_http1() {
         b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\nGET /next HTTP/1.1\r\n\r\n";
     let response: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
     let o = check(&[Ev::C(request), Ev::S(response)]);
-    let got: Vec<_> = o
-        .exchanges
-        .iter()
-        .map(|e| (req(e).path.clone(), resp(e).status))
-        .collect();
+    let got = o.each(|e| (req(e).path.clone(), resp(e).status));
     assert_eq!(got, [("/ws".into(), 400), ("/next".into(), 200)]);
 }
 
@@ -408,18 +389,14 @@ fn plaintext_http1_inside_a_connect_tunnel_is_parsed() {
         Ev::S(OK),
         Ev::Close(CloseReason::Fin),
     ]);
-    let got: Vec<_> = o
-        .exchanges
-        .iter()
-        .map(|e| {
-            (
-                req(e).method.clone(),
-                req(e).path.clone(),
-                resp(e).status,
-                e.has_flag(Flag::Upgrade),
-            )
-        })
-        .collect();
+    let got = o.each(|e| {
+        (
+            req(e).method.clone(),
+            req(e).path.clone(),
+            resp(e).status,
+            e.has_flag(Flag::Upgrade),
+        )
+    });
     assert_eq!(
         got,
         [
@@ -468,11 +445,7 @@ fn http2_inside_a_connect_tunnel_is_parsed() {
     write_frame(FrameType::Settings, 0, 0, &[], &mut server);
     headers(&[(":status", "204")], &mut server);
     let o = check(&[Ev::C(&client), Ev::S(&server), Ev::Close(CloseReason::Fin)]);
-    let got: Vec<_> = o
-        .exchanges
-        .iter()
-        .map(|e| (e.protocol, req(e).path.clone(), resp(e).status, e.stream_id))
-        .collect();
+    let got = o.each(|e| (e.protocol, req(e).path.clone(), resp(e).status, e.stream_id));
     assert_eq!(
         got,
         [
@@ -517,11 +490,7 @@ fn refused_connect_keeps_parsing_http1() {
         Ev::S(ok),
         Ev::Close(CloseReason::Fin),
     ]);
-    let got: Vec<_> = o
-        .exchanges
-        .iter()
-        .map(|e| (resp(e).status, e.has_flag(Flag::Upgrade)))
-        .collect();
+    let got = o.each(|e| (resp(e).status, e.has_flag(Flag::Upgrade)));
     assert_eq!(got, [(407, false), (200, true)]);
     assert_eq!(o.drop(DropReason::UnparsedBytes), 5);
 }
@@ -532,11 +501,7 @@ fn early_response_waits_for_the_rest_of_its_request() {
     let early: &[u8] = b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n";
     let rest: &[u8] = b"56789GET /next HTTP/1.1\r\n\r\n";
     let o = check(&[Ev::C(head), Ev::S(early), Ev::C(rest), Ev::S(OK)]);
-    let got: Vec<_> = o
-        .exchanges
-        .iter()
-        .map(|e| (req(e).path.clone(), req(e).body.size, resp(e).status))
-        .collect();
+    let got = o.each(|e| (req(e).path.clone(), req(e).body.size, resp(e).status));
     assert_eq!(got, [("/big".into(), 10, 413), ("/next".into(), 0, 200)]);
 }
 
@@ -631,16 +596,12 @@ fn client_gap_resynchronises_at_next_request_line() {
         Ev::S(resps),
         Ev::Close(CloseReason::Fin),
     ]);
-    let got: Vec<_> = o
-        .exchanges
-        .iter()
-        .map(|e| {
-            (
-                e.request.as_ref().map(|r| r.path.clone()),
-                e.response.as_ref().map(|r| r.status),
-            )
-        })
-        .collect();
+    let got = o.each(|e| {
+        (
+            e.request.as_ref().map(|r| r.path.clone()),
+            e.response.as_ref().map(|r| r.status),
+        )
+    });
     // /a is cut by the gap; /b was lost in it (its response has no request); /c is intact.
     assert_eq!(
         got,
@@ -665,11 +626,7 @@ fn server_gap_between_responses_loses_one_response() {
     let r1: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n1";
     let rest: &[u8] = b"ngth: 1\r\n\r\n2HTTP/1.1 203 OK\r\nContent-Length: 1\r\n\r\n3";
     let o = check(&[Ev::C(reqs), Ev::S(r1), Ev::GapS(30), Ev::S(rest)]);
-    let got: Vec<_> = o
-        .exchanges
-        .iter()
-        .map(|e| (req(e).path.clone(), e.response.as_ref().map(|r| r.status)))
-        .collect();
+    let got = o.each(|e| (req(e).path.clone(), e.response.as_ref().map(|r| r.status)));
     assert_eq!(
         got,
         [
@@ -765,11 +722,7 @@ fn joined_mid_stream_the_ends_of_earlier_messages_pair_nothing() {
         [Ev::C(tail_a), Ev::S(resp_a), Ev::C(req_b), Ev::S(resp_b)],
     ] {
         let o = check_with(&HttpConfig::default(), true, &script);
-        let got: Vec<_> = o
-            .exchanges
-            .iter()
-            .map(|e| (e.request.as_ref().map(|r| r.path.clone()), resp(e).status))
-            .collect();
+        let got = o.each(|e| (e.request.as_ref().map(|r| r.path.clone()), resp(e).status));
         assert_eq!(got, [(None, 200), (Some("/b".into()), 201)], "{script:?}");
     }
     // A response body's tail first is not an HTTP/0.9 reply either.
@@ -893,11 +846,7 @@ fn oversized_head_is_dropped_and_parsing_resumes() {
         b"HTTP/1.1 500 X\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
     let o = check_with(&config, false, &[Ev::C(&big), Ev::S(resps)]);
     assert_eq!(o.drop(DropReason::HeaderListTooLarge), 1);
-    let got: Vec<_> = o
-        .exchanges
-        .iter()
-        .map(|e| (e.request.as_ref().map(|r| r.path.clone()), resp(e).status))
-        .collect();
+    let got = o.each(|e| (e.request.as_ref().map(|r| r.path.clone()), resp(e).status));
     assert_eq!(got, [(None, 500), (Some("/small".into()), 200)]);
 }
 
@@ -932,11 +881,7 @@ fn a_bad_head_full_of_start_lines_is_dropped_whole() {
         },
     );
     assert_eq!(bytewise, o);
-    let got: Vec<_> = o
-        .exchanges
-        .iter()
-        .map(|e| (e.response.as_ref().map(|r| r.status), e.flags.clone()))
-        .collect();
+    let got = o.each(|e| (e.response.as_ref().map(|r| r.status), e.flags.clone()));
     assert_eq!(
         got,
         [
