@@ -41,8 +41,7 @@ fn scene(name: &str, cfg: impl FnOnce(u32, u16) -> EbpfConfig, wrap: &str) -> Op
     if !can_run(name) {
         return None;
     }
-    if !have("python3") || !have("curl") {
-        eprintln!("SKIP {name}: needs python3 and curl");
+    if !have_tools(name, &["python3", "curl"]) {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();

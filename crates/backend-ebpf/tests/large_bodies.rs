@@ -49,12 +49,10 @@ fn exchange_polling(name: &str, cfg: EbpfConfig, poll_during: bool) -> Option<Ru
     if !can_run(name) {
         return None;
     }
-    if !have("python3") || !have("openssl") {
-        eprintln!("SKIP {name}: needs python3 and openssl");
+    if !have_tools(name, &["python3", "openssl"]) {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
-    self_signed(dir.path()).expect("openssl req");
     let req = pseudo_random(MB5, 0x1234_5678_9abc_def1);
     let resp = pseudo_random(MB5, 0x0fed_cba9_8765_4321);
     let (req_path, resp_path, got_path) = (
@@ -64,12 +62,7 @@ fn exchange_polling(name: &str, cfg: EbpfConfig, poll_during: bool) -> Option<Ru
     );
     std::fs::write(&req_path, &req).unwrap();
     std::fs::write(&resp_path, &resp).unwrap();
-    let port = free_port();
-    let server = python_server(dir.path(), port, &[&got_path, &resp_path]);
-    assert!(
-        wait_port(port, Duration::from_secs(10)),
-        "python server did not start"
-    );
+    let (port, server) = listening_python_server(dir.path(), &[&got_path, &resp_path]);
     let mut src = open(cfg, name)?;
     let client_script = dir.path().join("client.py");
     std::fs::write(&client_script, PY_CLIENT).unwrap();

@@ -58,8 +58,7 @@ fn node_client_and_late_node_server() {
     if !can_run(name) {
         return;
     }
-    if !have("node") || !have("openssl") {
-        eprintln!("SKIP {name}: needs node and openssl");
+    if !have_tools(name, &["node", "openssl"]) {
         return;
     }
     match node_exports_ssl() {

@@ -14,8 +14,7 @@ use common::*;
 #[test]
 fn plain_http_seen_at_syscalls_from_both_sides() {
     let name = "plain_http";
-    if !can_run(name) || !have("python3") || !have("curl") {
-        eprintln!("SKIP {name}: needs root, python3 and curl");
+    if !can_run(name) || !have_tools(name, &["python3", "curl"]) {
         return;
     }
     let _g = serial();
@@ -141,8 +140,7 @@ fn plain_http_seen_at_syscalls_from_both_sides() {
 #[test]
 fn plain_http_over_ipv6_loopback() {
     let name = "plain_http_v6";
-    if !can_run(name) || !have("python3") || !have("curl") {
-        eprintln!("SKIP {name}: needs root, python3 and curl");
+    if !can_run(name) || !have_tools(name, &["python3", "curl"]) {
         return;
     }
     if std::net::TcpListener::bind("[::1]:0").is_err() {

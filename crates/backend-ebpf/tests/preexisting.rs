@@ -49,8 +49,7 @@ c.close()
 #[test]
 fn socket_opened_before_the_capture() {
     let name = "preexisting_socket";
-    if !can_run(name) || !have("python3") {
-        eprintln!("SKIP {name}: needs root and python3");
+    if !can_run(name) || !have_tools(name, &["python3"]) {
         return;
     }
     let _g = serial();
@@ -254,8 +253,7 @@ sys.stdin.read()
 #[test]
 fn killed_process_socket_is_closed_by_the_tcp_hook() {
     let name = "killed_close";
-    if !can_run(name) || !have("python3") {
-        eprintln!("SKIP {name}: needs root and python3");
+    if !can_run(name) || !have_tools(name, &["python3"]) {
         return;
     }
     let _g = serial();

@@ -38,8 +38,7 @@ fn nginx_and_curl_plaintext_once_from_each_side() {
     if !can_run(name) {
         return;
     }
-    if !have("nginx") || !have("curl") || !have("openssl") {
-        eprintln!("SKIP {name}: needs nginx, curl and openssl");
+    if !have_tools(name, &["nginx", "curl", "openssl"]) {
         return;
     }
     let _g = serial();
@@ -158,19 +157,12 @@ fn python_ssl_ex_functions() {
     if !can_run(name) {
         return;
     }
-    if !have("python3") || !have("openssl") {
-        eprintln!("SKIP {name}: needs python3 and openssl");
+    if !have_tools(name, &["python3", "openssl"]) {
         return;
     }
     let _g = serial();
     let dir = tempfile::tempdir().unwrap();
-    self_signed(dir.path()).expect("openssl req");
-    let port = free_port();
-    let server = python_server(dir.path(), port, &[]);
-    assert!(
-        wait_port(port, Duration::from_secs(10)),
-        "python server did not start"
-    );
+    let (port, server) = listening_python_server(dir.path(), &[]);
     let Some(mut src) = open(EbpfConfig::default(), name) else {
         return;
     };
@@ -217,19 +209,12 @@ fn pid_filter_limits_uprobes_to_that_process() {
     if !can_run(name) {
         return;
     }
-    if !have("python3") || !have("openssl") {
-        eprintln!("SKIP {name}: needs python3 and openssl");
+    if !have_tools(name, &["python3", "openssl"]) {
         return;
     }
     let _g = serial();
     let dir = tempfile::tempdir().unwrap();
-    self_signed(dir.path()).expect("openssl req");
-    let port = free_port();
-    let server = python_server(dir.path(), port, &[]);
-    assert!(
-        wait_port(port, Duration::from_secs(10)),
-        "python server did not start"
-    );
+    let (port, server) = listening_python_server(dir.path(), &[]);
     let server_pid = server.0.id();
     let cfg = EbpfConfig {
         pids: vec![server_pid],
@@ -289,19 +274,12 @@ fn buffered_ssl_reads_without_syscalls_keep_their_socket() {
     if !can_run(name) {
         return;
     }
-    if !have("python3") || !have("openssl") {
-        eprintln!("SKIP {name}: needs python3 and openssl");
+    if !have_tools(name, &["python3", "openssl"]) {
         return;
     }
     let _g = serial();
     let dir = tempfile::tempdir().unwrap();
-    self_signed(dir.path()).expect("openssl req");
-    let port = free_port();
-    let _server = python_server(dir.path(), port, &[]);
-    assert!(
-        wait_port(port, Duration::from_secs(10)),
-        "python server did not start"
-    );
+    let (port, _server) = listening_python_server(dir.path(), &[]);
     let Some(mut src) = open(EbpfConfig::default(), name) else {
         return;
     };

@@ -101,6 +101,16 @@ impl Stream {
     }
 }
 
+/// True when every one of `tools` is installed; prints why not otherwise.
+pub fn have_tools(name: &str, tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools.iter().copied().filter(|t| !have(t)).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    eprintln!("SKIP {name}: needs {} (not found)", missing.join(", "));
+    false
+}
+
 /// True when the test may run; prints why not otherwise.
 pub fn can_run(name: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -384,6 +394,19 @@ r = c.getresponse()
 data = r.read()
 sys.stdout.buffer.write(data[:64])
 "#;
+
+/// `PY_SERVER` with a fresh self-signed certificate in `dir`, on a free
+/// loopback port, once it accepts connections: the port and the process.
+pub fn listening_python_server(dir: &Path, extra: &[&Path]) -> (u16, Kid) {
+    self_signed(dir).expect("openssl req");
+    let port = free_port();
+    let server = python_server(dir, port, extra);
+    assert!(
+        wait_port(port, Duration::from_secs(10)),
+        "python server did not start"
+    );
+    (port, server)
+}
 
 pub fn python_server(dir: &std::path::Path, port: u16, extra: &[&std::path::Path]) -> Kid {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
