@@ -46,15 +46,11 @@ print(c.recv(100).decode(), flush=True)
 c.close()
 "#;
 
-#[test]
-fn socket_opened_before_the_capture() {
-    let name = "preexisting_socket";
-    if !can_run(name) || !have_tools(name, &["python3"]) {
-        return;
-    }
-    let _g = serial();
+/// A Python `script` that prints the port it listens on, then serves: the
+/// process (stdin kept open) and the port.
+fn listening_script(script: &str) -> (Kid, u16) {
     let mut server = Kid(Command::new("python3")
-        .args(["-c", SERVER])
+        .args(["-c", script])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -63,7 +59,17 @@ fn socket_opened_before_the_capture() {
     BufReader::new(server.0.stdout.as_mut().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let port: u16 = line.trim().parse().unwrap();
+    (server, line.trim().parse().unwrap())
+}
+
+#[test]
+fn socket_opened_before_the_capture() {
+    let name = "preexisting_socket";
+    if !can_run(name) || !have_tools(name, &["python3"]) {
+        return;
+    }
+    let _g = serial();
+    let (server, port) = listening_script(SERVER);
     let mut client = Kid(Command::new("python3")
         .args(["-c", CLIENT, &port.to_string()])
         .stdin(Stdio::piped())
@@ -71,7 +77,7 @@ fn socket_opened_before_the_capture() {
         .spawn()
         .unwrap());
     let mut out = BufReader::new(client.0.stdout.take().unwrap());
-    line.clear();
+    let mut line = String::new();
     out.read_line(&mut line).unwrap();
     let client_port: u16 = line.trim().parse().unwrap();
 
@@ -257,17 +263,7 @@ fn killed_process_socket_is_closed_by_the_tcp_hook() {
         return;
     }
     let _g = serial();
-    let mut server = Kid(Command::new("python3")
-        .args(["-c", CLOSING_SERVER])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap());
-    let mut line = String::new();
-    BufReader::new(server.0.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port: u16 = line.trim().parse().unwrap();
+    let (_server, port) = listening_script(CLOSING_SERVER);
     let Some(mut src) = open(EbpfConfig::default(), name) else {
         return;
     };
