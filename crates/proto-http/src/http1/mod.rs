@@ -942,39 +942,30 @@ impl Http1 {
     /// A `2xx` to `CONNECT` once every exchange before it is out: the held
     /// client bytes and the server's next ones start the tunnel.
     fn tunnel_switch(&mut self, len: usize) -> Option<Switch> {
-        if !self.queue.is_empty() {
-            return None;
-        }
-        let swapped = self.swapped();
         let client = self.client?;
-        let side = self.side(client);
-        if !matches!(side.state, SideState::Held) {
+        if !self.queue.is_empty() || !matches!(self.side(client).state, SideState::Held) {
             return None;
         }
-        Some(Switch {
-            h2c_request: None,
-            swapped,
-            client_bytes: std::mem::take(&mut side.buf),
-            client_ts: side.buf_ts,
-            server_offset: len,
-        })
+        self.switch(None, len)
     }
 
     /// `101 Switching Protocols` to an `Upgrade: h2c` request.
     fn h2c_switch(&mut self, len: usize) -> Option<Switch> {
-        let swapped = self.swapped();
-        let client = self.client?;
+        self.client?;
         let entry = self.queue.pop_front()?;
         self.front_id += 1;
-        let request = entry.request?;
-        let side = self.side(client);
-        let client_bytes = std::mem::take(&mut side.buf);
-        let client_ts = side.buf_ts;
+        self.switch(Some(entry.request?), len)
+    }
+
+    /// The end of HTTP/1 here: the client's held bytes go to what follows.
+    fn switch(&mut self, h2c_request: Option<Request>, len: usize) -> Option<Switch> {
+        let swapped = self.swapped();
+        let side = self.side(self.client?);
         Some(Switch {
-            h2c_request: Some(request),
+            h2c_request,
             swapped,
-            client_bytes,
-            client_ts,
+            client_bytes: std::mem::take(&mut side.buf),
+            client_ts: side.buf_ts,
             server_offset: len,
         })
     }
