@@ -151,14 +151,5 @@ fn summary(stats: &Stats, elapsed: Duration) {
         stats.connections,
         stats.exchanges,
     );
-    if stats.drops.is_empty() {
-        eprintln!("drops: none");
-    } else {
-        let list: Vec<String> = stats
-            .drops
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        eprintln!("drops: {}", list.join(" "));
-    }
+    eprintln!("drops: {}", stats.drops_summary());
 }

@@ -114,14 +114,5 @@ fn summary(stats: &Stats, file_bytes: u64, elapsed: Duration) {
         file_bytes as f64 / 1e6 / secs,
         stats.exchanges as f64 / secs,
     );
-    if stats.drops.is_empty() {
-        eprintln!("drops: none");
-    } else {
-        let list: Vec<String> = stats
-            .drops
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        eprintln!("drops: {}", list.join(" "));
-    }
+    eprintln!("drops: {}", stats.drops_summary());
 }

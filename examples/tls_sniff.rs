@@ -132,22 +132,13 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         std::thread::sleep(Duration::from_millis(50));
     }
     let stats = running.join()?;
-    let drops: Vec<String> = stats
-        .drops
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
     eprintln!(
         "tls_sniff: {:.1} s  events {}  connections {}  exchanges {}  drops: {}",
         started.elapsed().as_secs_f64(),
         stats.packets,
         stats.connections,
         stats.exchanges,
-        if drops.is_empty() {
-            String::from("none")
-        } else {
-            drops.join(" ")
-        }
+        stats.drops_summary()
     );
     Ok(())
 }

@@ -175,6 +175,15 @@ impl Stats {
         self.drops.get(reason.as_str()).copied().unwrap_or(0)
     }
 
+    /// The drops as `reason=count` words, or `none`: a summary line's part.
+    pub fn drops_summary(&self) -> String {
+        if self.drops.is_empty() {
+            return String::from("none");
+        }
+        let words: Vec<String> = self.drops.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        words.join(" ")
+    }
+
     /// All drops added up, except bytes counted as gap or unparsed (those are bytes, not items).
     pub fn total_drops(&self) -> u64 {
         self.drops
