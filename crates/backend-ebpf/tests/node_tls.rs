@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use backend_ebpf::EbpfConfig;
 use backend_ebpf::discovery::TargetKind;
-use capture_core::model::{CaptureSource, Direction, TrafficDirection};
+use capture_core::model::{CaptureSource, TrafficDirection};
 use common::*;
 
 const NODE_SERVER: &str = r#"
@@ -138,18 +138,7 @@ fn node_client_and_late_node_server() {
         ("client", client_pid, TrafficDirection::Outbound),
         ("server", server_pid, TrafficDirection::Inbound),
     ] {
-        let tls = Some(CaptureSource::EbpfTls);
-        let req = cap
-            .stream_of(pid, Direction::ClientToServer, tls)
-            .unwrap_or_else(|| {
-                panic!(
-                    "{who}: no TLS request stream; chunks: {:?}",
-                    cap.of_pid(pid).collect::<Vec<_>>()
-                )
-            });
-        let resp = cap
-            .stream_of(pid, Direction::ServerToClient, tls)
-            .expect("response");
+        let (req, resp) = cap.tls_pair(pid, who);
         let (req_bytes, gaps) = req.assemble();
         assert!(gaps.is_empty(), "{who}: gaps {gaps:?}");
         assert!(

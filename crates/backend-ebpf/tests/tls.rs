@@ -95,18 +95,7 @@ fn nginx_and_curl_plaintext_once_from_each_side() {
         ("curl", curl_pid, TrafficDirection::Outbound),
         ("nginx", worker, TrafficDirection::Inbound),
     ] {
-        let tls = Some(CaptureSource::EbpfTls);
-        let req = cap
-            .stream_of(pid, Direction::ClientToServer, tls)
-            .unwrap_or_else(|| {
-                panic!(
-                    "{who}: no TLS request stream; chunks of pid: {:?}",
-                    cap.of_pid(pid).collect::<Vec<_>>()
-                )
-            });
-        let resp = cap
-            .stream_of(pid, Direction::ServerToClient, tls)
-            .expect("response");
+        let (req, resp) = cap.tls_pair(pid, who);
         let (req_bytes, gaps) = req.assemble();
         assert!(gaps.is_empty(), "{who}: gaps {gaps:?}");
         assert!(

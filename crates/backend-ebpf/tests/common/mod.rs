@@ -75,6 +75,24 @@ impl Capture {
             })
             .map(|(_, s)| s)
     }
+
+    /// The plaintext TLS request and response streams of `pid`; panics
+    /// naming `who`, with the process's chunks, when one is missing.
+    pub fn tls_pair(&self, pid: u32, who: &str) -> (Stream, Stream) {
+        let tls = Some(CaptureSource::EbpfTls);
+        let find = |dir| {
+            self.stream_of(pid, dir, tls).unwrap_or_else(|| {
+                panic!(
+                    "{who}: no TLS {dir:?} stream; chunks of pid: {:?}",
+                    self.of_pid(pid).collect::<Vec<_>>()
+                )
+            })
+        };
+        (
+            find(Direction::ClientToServer),
+            find(Direction::ServerToClient),
+        )
+    }
 }
 
 #[derive(Default, Debug)]
