@@ -44,7 +44,7 @@ impl HeaderList {
             b":path" => self.path = Some(text(value_text, value)),
             b":authority" => self.authority = Some(text(value_text, value)),
             b":status" => {
-                self.status = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok());
+                self.status = value_text.and_then(|s| s.parse().ok());
                 if self.status.is_none() {
                     self.malformed = true;
                 }

@@ -263,7 +263,7 @@ impl Decoder {
         if name.is_none() {
             info.unknown += 1;
         }
-        let text = name_text.zip(std::str::from_utf8(value).ok());
+        let text = name_text.and_then(|n| Some((n, std::str::from_utf8(value).ok()?)));
         if indexing {
             let entry = Entry::new(name, value, text);
             match self.table.insert(entry) {
