@@ -7,8 +7,8 @@
 //! Data flows one way:
 //!
 //! ```text
-//! Source ──▶ Reassembler ──▶ Parser ──▶ filters ──▶ Sink
-//! segments    ordered bytes    exchanges              batches
+//! Source ──▶ Reassembler ──▶ Parser ──▶ enrichers ──▶ filters ──▶ Sink
+//! segments    ordered bytes    exchanges                           batches
 //! ```
 //!
 //! Read it top-down: [`model`] (what flows), [`stage`] (the traits),
@@ -52,6 +52,7 @@
 //! assert_eq!(out.0, b"helloworld");
 //! ```
 
+pub mod enrich;
 pub mod filter;
 pub mod limits;
 pub mod model;

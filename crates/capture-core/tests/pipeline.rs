@@ -311,6 +311,57 @@ fn filters_drop_and_count() {
     assert_eq!(stats.drops(DropReason::Filtered), 4 * 3);
 }
 
+/// Names the server end of every exchange whose path ends in `line0`.
+struct NameLineZero(Arc<Pod>);
+
+impl capture_core::enrich::Enricher for NameLineZero {
+    fn enrich(&self, batch: &mut [Exchange]) {
+        for ex in batch {
+            if ex
+                .request
+                .as_ref()
+                .is_some_and(|r| r.path.ends_with("line0"))
+            {
+                ex.conn.k8s.server = Some(K8sEnd::new(self.0.clone(), Some("web".into())));
+            }
+        }
+    }
+}
+
+#[test]
+fn enrichers_run_before_filters_on_every_worker_count() {
+    let pod = Arc::new(Pod {
+        namespace: "shop".into(),
+        name: "web-0".into(),
+        uid: "u1".into(),
+        workload: "web".into(),
+        workload_kind: WorkloadKind::StatefulSet,
+        labels: Vec::new(),
+    });
+    for workers in [1, 3] {
+        let sink = MemorySink::new(1 << 20);
+        let stats = Pipeline::builder(Lines)
+            .workers(workers)
+            .enricher(Box::new(NameLineZero(pod.clone())))
+            .filter(Box::new(|ex: &Exchange| ex.conn.k8s.server.is_some()))
+            .source(replay(traffic(4, 3, false)))
+            .sink(sink.clone())
+            .build()
+            .unwrap()
+            .run()
+            .unwrap();
+        let kept = sink.drain();
+        assert_eq!(kept.len(), 4, "{workers} workers");
+        for ex in &kept {
+            let v: serde_json::Value = serde_json::from_str(&ex.to_json()).unwrap();
+            assert_eq!(v["conn"]["k8s"]["server"]["pod"], "web-0");
+            assert_eq!(v["conn"]["k8s"]["server"]["container"], "web");
+            assert!(v["conn"]["k8s"].get("client").is_none());
+        }
+        assert_eq!(stats.drops(DropReason::Filtered), 4 * 3);
+    }
+}
+
 #[test]
 fn a_pipeline_is_a_stream_in_a_tokio_program() {
     use futures_util::StreamExt;

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 
-use super::{CaptureSource, ConnMeta, Timestamp, TrafficDirection};
+use super::{CaptureSource, ConnMeta, K8sConn, Timestamp, TrafficDirection};
 
 /// The application protocol of an exchange.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -215,6 +215,11 @@ pub struct ConnInfo {
     /// (left out of JSON records when unknown).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fd: Option<u32>,
+    /// The pod and container on each end, where the node knows them (left
+    /// out of JSON records when neither is known). Filled in by an
+    /// [`Enricher`](crate::enrich::Enricher) such as `k8s-meta`'s.
+    #[serde(default, skip_serializing_if = "K8sConn::is_empty")]
+    pub k8s: K8sConn,
 }
 
 impl ConnInfo {
@@ -233,6 +238,7 @@ impl ConnInfo {
             pid: meta.key.pid,
             comm: meta.comm.map(|c| c.to_string_lossy()),
             fd: meta.key.fd,
+            k8s: K8sConn::default(),
         }
     }
 }

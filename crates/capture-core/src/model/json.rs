@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use base64::Engine as _;
 
-use super::{Body, ConnInfo, Exchange, Header, Request, Response};
+use super::{Body, ConnInfo, Exchange, Header, K8sEnd, Request, Response};
 
 /// Bytes that must be escaped in a JSON string: controls, `"` and `\\`.
 const fn needs_escape(b: u8) -> bool {
@@ -201,6 +201,37 @@ fn conn(out: &mut Vec<u8>, c: &ConnInfo) {
         lit(out, b",\"fd\":");
         uint(out, u64::from(fd));
     }
+    if !c.k8s.is_empty() {
+        lit(out, b",\"k8s\":{");
+        if let Some(e) = &c.k8s.client {
+            lit(out, b"\"client\":");
+            k8s_end(out, e);
+        }
+        if let Some(e) = &c.k8s.server {
+            if c.k8s.client.is_some() {
+                out.push(b',');
+            }
+            lit(out, b"\"server\":");
+            k8s_end(out, e);
+        }
+        out.push(b'}');
+    }
+    out.push(b'}');
+}
+
+fn k8s_end(out: &mut Vec<u8>, e: &K8sEnd) {
+    lit(out, b"{\"namespace\":");
+    string(out, &e.pod.namespace);
+    lit(out, b",\"pod\":");
+    string(out, &e.pod.name);
+    if let Some(c) = &e.container {
+        lit(out, b",\"container\":");
+        string(out, c);
+    }
+    lit(out, b",\"workload\":");
+    string(out, &e.pod.workload);
+    lit(out, b",\"workload_kind\":");
+    string(out, e.pod.workload_kind.as_str());
     out.push(b'}');
 }
 
@@ -340,6 +371,11 @@ mod tests {
         };
         resp.body.append(&binary, 64);
         ex.response = Some(resp);
+        let text = ex
+            .request
+            .as_ref()
+            .map(|r| r.path.clone())
+            .unwrap_or_default();
         ex.grpc = Some(GrpcInfo {
             request_messages: 1,
             response_messages: 2,
@@ -347,6 +383,18 @@ mod tests {
             message: None,
         });
         ex.flag(Flag::Gap);
+        let pod = std::sync::Arc::new(Pod {
+            namespace: text.clone(),
+            name: format!("{text}-0"),
+            uid: String::new(),
+            workload: text.clone(),
+            workload_kind: WorkloadKind::StatefulSet,
+            labels: vec![("app".into(), text.clone())],
+        });
+        ex.conn.k8s = K8sConn {
+            client: Some(K8sEnd::new(pod.clone(), Some(text.as_str().into()))),
+            server: Some(K8sEnd::new(pod, None)),
+        };
         ex
     }
 
@@ -357,11 +405,16 @@ mod tests {
             let mut text = text;
             text.extend(ctl.iter().map(|&b| char::from(b)));
             for ex in [sample(text.clone(), binary.clone(), v6), {
-                let mut e = sample(text, binary, v6);
+                let mut e = sample(text.clone(), binary, v6);
                 e.request = None;
                 e.grpc = None;
                 e.direction = None;
                 e.conn.pid = None;
+                e.conn.k8s.client = None;
+                e
+            }, {
+                let mut e = sample(text.clone(), Vec::new(), false);
+                e.conn.k8s.server = None;
                 e
             }] {
                 let mut fast = Vec::new();

@@ -3,6 +3,7 @@
 mod conn;
 mod exchange;
 mod json;
+mod k8s;
 mod segment;
 mod time;
 
@@ -10,5 +11,6 @@ pub use conn::{CaptureSource, Comm, ConnKey, ConnMeta, Direction, NetnsId, Traff
 pub use exchange::{
     Body, ConnInfo, Exchange, Flag, GrpcInfo, Header, Protocol, Request, Response, find_header,
 };
+pub use k8s::{K8sConn, K8sEnd, Pod, WorkloadKind};
 pub use segment::{CloseReason, Input, Segment, StreamChunk, TcpFlags};
 pub use time::Timestamp;

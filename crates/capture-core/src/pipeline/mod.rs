@@ -27,8 +27,9 @@ use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 pub use batch::Batch;
 #[cfg(feature = "stream")]
 pub use stream::ExchangeStream;
-use worker::Worker;
+use worker::{Steps, Worker};
 
+use crate::enrich::Enricher;
 use crate::filter::ExchangeFilter;
 use crate::limits::Limits;
 use crate::model::{Exchange, Input, Timestamp};
@@ -87,6 +88,7 @@ pub struct PipelineBuilder<P: Protocol, R: Reassembler = TcpReassembler> {
     workers: usize,
     limits: Limits,
     filters: Vec<Box<dyn ExchangeFilter>>,
+    enrichers: Vec<Box<dyn Enricher>>,
     sources: Vec<Box<dyn Source>>,
     sink: Option<Box<dyn Sink>>,
     queue_batches: usize,
@@ -111,6 +113,7 @@ impl<P: Protocol> Pipeline<P, TcpReassembler> {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             limits: Limits::default(),
             filters: Vec::new(),
+            enrichers: Vec::new(),
             sources: Vec::new(),
             sink: None,
             queue_batches: 64,
@@ -137,6 +140,13 @@ impl<P: Protocol, R: Reassembler + 'static> PipelineBuilder<P, R> {
     /// Adds a filter; an exchange reaches the sink only if every filter keeps it.
     pub fn filter(mut self, filter: Box<dyn ExchangeFilter>) -> Self {
         self.filters.push(filter);
+        self
+    }
+
+    /// Adds an enricher; enrichers run in order on the workers, after
+    /// parsing and before the filters.
+    pub fn enricher(mut self, enricher: Box<dyn Enricher>) -> Self {
+        self.enrichers.push(enricher);
         self
     }
 
@@ -183,6 +193,7 @@ impl<P: Protocol, R: Reassembler + 'static> PipelineBuilder<P, R> {
             workers: self.workers,
             limits: self.limits,
             filters: self.filters,
+            enrichers: self.enrichers,
             sources: self.sources,
             sink: self.sink,
             queue_batches: self.queue_batches,
@@ -296,7 +307,10 @@ fn start<P: Protocol, R: Reassembler + 'static>(
     let stop = StopHandle::default();
     let registry = b.registry.clone();
     let protocol = Arc::new(b.protocol);
-    let filters = Arc::new(b.filters);
+    let steps = Arc::new(Steps {
+        enrichers: b.enrichers,
+        filters: b.filters,
+    });
     let workers = b.workers;
     let mut limits = b.limits.clone();
     if workers > 1 {
@@ -310,7 +324,7 @@ fn start<P: Protocol, R: Reassembler + 'static>(
     if workers == 1 && b.sources.len() == 1 {
         let counters = registry.counters();
         let reassembler = (b.reassembler)(&limits, counters.clone());
-        let worker = Worker::new(protocol, reassembler, filters, counters.clone());
+        let worker = Worker::new(protocol, reassembler, steps, counters.clone());
         let source = b
             .sources
             .into_iter()
@@ -357,7 +371,7 @@ fn start<P: Protocol, R: Reassembler + 'static>(
         let worker = Worker::new(
             protocol.clone(),
             reassembler,
-            filters.clone(),
+            steps.clone(),
             counters.clone(),
         );
         let sink_tx = sink_tx.clone();

@@ -1,7 +1,8 @@
-//! A worker: one reassembler, the parsers of its connections, the filters.
+//! A worker: one reassembler, the parsers of its connections, the enrichers and filters.
 
 use std::sync::Arc;
 
+use crate::enrich::Enricher;
 use crate::filter::ExchangeFilter;
 use crate::model::{CloseReason, ConnMeta, Direction, Exchange, Input, Timestamp};
 use crate::stage::{ConnId, Output, Parser, Protocol, Reassembler, StreamHandler};
@@ -66,12 +67,19 @@ impl<P: Protocol> StreamHandler for ParserDriver<P> {
     }
 }
 
+/// What happens to exchanges between the parser and the sink: enrichers,
+/// then filters.
+pub(crate) struct Steps {
+    pub(crate) enrichers: Vec<Box<dyn Enricher>>,
+    pub(crate) filters: Vec<Box<dyn ExchangeFilter>>,
+}
+
 /// A reassembler and the parsers behind it: everything one shard of
 /// connections needs, owned by one thread.
 pub(crate) struct Worker<P: Protocol, R: Reassembler> {
     reassembler: R,
     driver: ParserDriver<P>,
-    filters: Arc<Vec<Box<dyn ExchangeFilter>>>,
+    steps: Arc<Steps>,
     counters: Arc<Counters>,
     latest: Timestamp,
 }
@@ -80,7 +88,7 @@ impl<P: Protocol, R: Reassembler> Worker<P, R> {
     pub(crate) fn new(
         protocol: Arc<P>,
         reassembler: R,
-        filters: Arc<Vec<Box<dyn ExchangeFilter>>>,
+        steps: Arc<Steps>,
         counters: Arc<Counters>,
     ) -> Self {
         Self {
@@ -91,7 +99,7 @@ impl<P: Protocol, R: Reassembler> Worker<P, R> {
                 counters: counters.clone(),
                 exchanges: Vec::new(),
             },
-            filters,
+            steps,
             counters,
             latest: Timestamp::default(),
         }
@@ -118,13 +126,16 @@ impl<P: Protocol, R: Reassembler> Worker<P, R> {
         self.reassembler.flush(self.latest, &mut self.driver);
     }
 
-    /// Moves the exchanges produced so far into `out`, after the filters.
+    /// Moves the exchanges produced so far into `out`, after the enrichers and filters.
     pub(crate) fn take_exchanges(&mut self, out: &mut Vec<Exchange>) {
-        if self.filters.is_empty() {
+        for e in &self.steps.enrichers {
+            e.enrich(&mut self.driver.exchanges);
+        }
+        if self.steps.filters.is_empty() {
             out.append(&mut self.driver.exchanges);
         } else {
             for ex in self.driver.exchanges.drain(..) {
-                if self.filters.iter().all(|f| f.keep(&ex)) {
+                if self.steps.filters.iter().all(|f| f.keep(&ex)) {
                     out.push(ex);
                 } else {
                     self.counters.dropped(DropReason::Filtered, 1);
