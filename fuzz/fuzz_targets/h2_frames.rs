@@ -30,6 +30,7 @@ fuzz_target!(|data: &[u8]| {
     let meta = ConnMeta {
         key: ConnKey::new("10.0.0.1:1".parse().unwrap(), "10.0.0.2:2".parse().unwrap(), NetnsId::UNKNOWN),
         source: CaptureSource::Pcap,
+        tls_library: None,
         comm: None,
         traffic: None,
         opened: Timestamp(0),

@@ -30,6 +30,7 @@ fuzz_target!(|input: &[u8]| {
             NetnsId::UNKNOWN,
         ),
         source: CaptureSource::Pcap,
+        tls_library: None,
         comm: None,
         traffic: None,
         opened: Timestamp(0),

@@ -101,6 +101,7 @@ fuzz_target!(|data: &[u8]| {
                 offset: u64::from(seq & 0xffff),
                 data: payload,
                 source: CaptureSource::EbpfSyscall,
+                tls_library: None,
                 comm: None,
                 traffic: None,
             }),

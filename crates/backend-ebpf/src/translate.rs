@@ -206,6 +206,7 @@ impl Conn {
             offset: pos,
             data,
             source,
+            tls_library: None,
             comm: Some(Comm(comm)),
             traffic: Some(self.traffic),
         })

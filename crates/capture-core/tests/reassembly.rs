@@ -17,6 +17,7 @@ enum Event {
     Open {
         client: SocketAddr,
         mid_stream: bool,
+        tls_library: Option<TlsLibrary>,
     },
     Data(Direction, Vec<u8>),
     Gap(Direction, u64),
@@ -35,6 +36,7 @@ impl StreamHandler for Recorder {
             Event::Open {
                 client: meta.key.client,
                 mid_stream: meta.mid_stream,
+                tls_library: meta.tls_library,
             },
         ));
     }
@@ -91,7 +93,9 @@ impl Recorder {
         self.events
             .iter()
             .filter_map(|(_, e)| match e {
-                Event::Open { client, mid_stream } => Some((*client, *mid_stream)),
+                Event::Open {
+                    client, mid_stream, ..
+                } => Some((*client, *mid_stream)),
                 _ => None,
             })
             .collect()
@@ -542,6 +546,7 @@ fn chunk(offset: u64, dir: Direction, data: &'static [u8], netns: u64) -> Input<
         offset,
         data,
         source: CaptureSource::EbpfTls,
+        tls_library: Some(TlsLibrary::OpenSsl3),
         comm: Some(Comm::new("curl")),
         traffic: Some(TrafficDirection::Outbound),
     })
@@ -571,6 +576,14 @@ fn socket_chunks_are_ordered_by_position_and_jumps_are_gaps() {
     assert_eq!(rec.stream(C2S), b"GET / HTTP/1.1\r\n\r\n");
     assert_eq!(rec.stream(S2C), b"HTTP/1.1 200 OK\r\ntail");
     assert_eq!(rec.gaps(S2C), vec![100]);
+    // The chunk's TLS library reaches the parser's connection metadata.
+    assert!(rec.events.iter().any(|(_, e)| matches!(
+        e,
+        Event::Open {
+            tls_library: Some(TlsLibrary::OpenSsl3),
+            ..
+        }
+    )));
 }
 
 #[test]

@@ -205,6 +205,7 @@ fn bench(c: &mut Criterion) {
             NetnsId::UNKNOWN,
         ),
         source: CaptureSource::Pcap,
+        tls_library: None,
         comm: None,
         traffic: None,
         opened: Timestamp(0),

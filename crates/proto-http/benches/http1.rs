@@ -52,6 +52,7 @@ fn meta() -> ConnMeta {
             NetnsId::UNKNOWN,
         ),
         source: CaptureSource::Pcap,
+        tls_library: None,
         comm: None,
         traffic: None,
         opened: Timestamp(0),

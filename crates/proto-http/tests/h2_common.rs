@@ -25,6 +25,7 @@ pub fn meta(mid_stream: bool) -> ConnMeta {
             NetnsId::UNKNOWN,
         ),
         source: CaptureSource::Pcap,
+        tls_library: None,
         comm: None,
         traffic: None,
         opened: Timestamp(0),

@@ -32,6 +32,7 @@ fn meta(mid_stream: bool) -> ConnMeta {
             NetnsId::UNKNOWN,
         ),
         source: CaptureSource::Pcap,
+        tls_library: None,
         comm: None,
         traffic: None,
         opened: Timestamp(0),

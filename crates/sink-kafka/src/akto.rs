@@ -156,9 +156,7 @@ impl AgentConfig {
     pub fn filters(&self) -> Vec<Box<dyn ExchangeFilter>> {
         let mut f: Vec<Box<dyn ExchangeFilter>> = vec![Box::new(self.header_filter.clone())];
         if !self.capture_tls() {
-            f.push(Box::new(|ex: &Exchange| {
-                ex.source != CaptureSource::EbpfTls
-            }));
+            f.push(Box::new(|ex: &Exchange| !ex.source.is_tls()));
         }
         if !self.capture_plaintext() {
             f.push(Box::new(|ex: &Exchange| {
@@ -379,6 +377,7 @@ mod tests {
         let meta = capture_core::model::ConnMeta {
             key,
             source,
+            tls_library: None,
             comm: None,
             traffic: None,
             opened: capture_core::model::Timestamp(0),
@@ -400,11 +399,13 @@ mod tests {
         let plain = AgentConfig::from_env_map(&env(&[("CAPTURE_ALL", "false")])).unwrap();
         assert!(plain.capture_plaintext() && !plain.capture_tls());
         assert!(!kept(&plain, CaptureSource::EbpfTls) && kept(&plain, CaptureSource::EbpfSyscall));
+        assert!(!kept(&plain, CaptureSource::EbpfGoTls));
 
         let tls =
             AgentConfig::from_env_map(&env(&[("CAPTURE_ALL", "false"), ("CAPTURE_SSL", "true")]))
                 .unwrap();
         assert!(kept(&tls, CaptureSource::EbpfTls) && !kept(&tls, CaptureSource::EbpfSyscall));
+        assert!(kept(&tls, CaptureSource::EbpfGoTls));
     }
 
     #[test]

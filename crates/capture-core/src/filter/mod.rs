@@ -129,6 +129,7 @@ pub(crate) mod testing {
                 NetnsId::UNKNOWN,
             ),
             source: CaptureSource::Pcap,
+            tls_library: None,
             comm: None,
             traffic: None,
             opened: Timestamp(1),

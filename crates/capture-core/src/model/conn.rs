@@ -88,6 +88,9 @@ pub enum CaptureSource {
     /// Plaintext at socket syscalls, from eBPF tracepoints or kprobes.
     #[serde(rename = "ebpf-syscall")]
     EbpfSyscall,
+    /// Plaintext at Go's `crypto/tls.(*Conn).Read`/`Write`, from eBPF uprobes.
+    #[serde(rename = "ebpf-go-tls")]
+    EbpfGoTls,
 }
 
 impl CaptureSource {
@@ -97,8 +100,61 @@ impl CaptureSource {
             Self::Pcap => "pcap",
             Self::EbpfTls => "ebpf-tls",
             Self::EbpfSyscall => "ebpf-syscall",
+            Self::EbpfGoTls => "ebpf-go-tls",
         }
     }
+
+    /// True for plaintext taken from inside a TLS implementation.
+    pub const fn is_tls(self) -> bool {
+        matches!(self, Self::EbpfTls | Self::EbpfGoTls)
+    }
+}
+
+/// The TLS implementation whose plaintext a TLS source captured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TlsLibrary {
+    /// OpenSSL 3.x (`libssl.so.3`, or linked into a binary such as node).
+    #[serde(rename = "openssl-3")]
+    OpenSsl3,
+    /// OpenSSL 1.1.x (`libssl.so.1.1`).
+    #[serde(rename = "openssl-1.1")]
+    OpenSsl11,
+    /// BoringSSL (linked into envoy, Chromium-based programs and others).
+    #[serde(rename = "boringssl")]
+    BoringSsl,
+    /// GnuTLS.
+    #[serde(rename = "gnutls")]
+    GnuTls,
+    /// NSS (Mozilla's Network Security Services).
+    #[serde(rename = "nss")]
+    Nss,
+    /// Go's `crypto/tls`.
+    #[serde(rename = "go")]
+    Go,
+}
+
+impl TlsLibrary {
+    /// The name used in JSON records.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::OpenSsl3 => "openssl-3",
+            Self::OpenSsl11 => "openssl-1.1",
+            Self::BoringSsl => "boringssl",
+            Self::GnuTls => "gnutls",
+            Self::Nss => "nss",
+            Self::Go => "go",
+        }
+    }
+
+    /// Every library, in a fixed order.
+    pub const ALL: [TlsLibrary; 6] = [
+        Self::OpenSsl3,
+        Self::OpenSsl11,
+        Self::BoringSsl,
+        Self::GnuTls,
+        Self::Nss,
+        Self::Go,
+    ];
 }
 
 /// A process name as the kernel keeps it: at most 16 bytes, NUL padded.
@@ -185,6 +241,8 @@ pub struct ConnMeta {
     pub key: ConnKey,
     /// How the bytes were captured.
     pub source: CaptureSource,
+    /// The TLS library whose plaintext this is, for TLS sources.
+    pub tls_library: Option<TlsLibrary>,
     /// The owning process's name, for socket-level sources.
     pub comm: Option<Comm>,
     /// Inbound or outbound from the traced process's point of view, where known.

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 
-use super::{CaptureSource, ConnMeta, K8sConn, Timestamp, TrafficDirection};
+use super::{CaptureSource, ConnMeta, K8sConn, Timestamp, TlsLibrary, TrafficDirection};
 
 /// The application protocol of an exchange.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -250,6 +250,8 @@ pub struct Exchange {
     pub protocol: Protocol,
     /// How it was captured.
     pub source: CaptureSource,
+    /// The TLS library whose plaintext it is, for TLS sources.
+    pub tls_library: Option<TlsLibrary>,
     /// The connection.
     pub conn: ConnInfo,
     /// Inbound or outbound, where the source knows.
@@ -276,6 +278,7 @@ impl Exchange {
         Self {
             protocol,
             source: meta.source,
+            tls_library: meta.tls_library,
             conn: ConnInfo::from_meta(meta, swapped),
             direction: meta.traffic,
             stream_id: None,
@@ -379,6 +382,9 @@ impl Serialize for Exchange {
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("protocol", &self.protocol)?;
         m.serialize_entry("source", &self.source)?;
+        if let Some(lib) = &self.tls_library {
+            m.serialize_entry("tls_library", lib)?;
+        }
         m.serialize_entry("conn", &self.conn)?;
         if let Some(d) = &self.direction {
             m.serialize_entry("direction", d)?;
@@ -407,6 +413,7 @@ mod tests {
                 NetnsId(4026531840),
             ),
             source: CaptureSource::Pcap,
+            tls_library: None,
             comm: None,
             traffic: None,
             opened: Timestamp(1),
@@ -453,6 +460,21 @@ mod tests {
         assert_eq!(v["response"]["body"], "/wA=");
         assert_eq!(v["response"]["body_encoding"], "base64");
         assert_eq!(v["flags"][0], "gap");
+        assert!(v.get("tls_library").is_none(), "omitted when not TLS");
+    }
+
+    #[test]
+    fn tls_library_follows_source() {
+        let mut m = meta();
+        m.source = CaptureSource::EbpfGoTls;
+        m.tls_library = Some(TlsLibrary::Go);
+        let json = Exchange::new(Protocol::H2, &m, false).to_json();
+        assert!(
+            json.starts_with(
+                r#"{"protocol":"h2","source":"ebpf-go-tls","tls_library":"go","conn":"#
+            ),
+            "{json}"
+        );
     }
 
     #[test]

@@ -280,6 +280,10 @@ pub(crate) fn exchange(out: &mut Vec<u8>, ex: &Exchange) {
     string(out, ex.protocol.as_str());
     lit(out, b",\"source\":");
     string(out, ex.source.as_str());
+    if let Some(lib) = ex.tls_library {
+        lit(out, b",\"tls_library\":");
+        string(out, lib.as_str());
+    }
     lit(out, b",\"conn\":");
     conn(out, &ex.conn);
     if let Some(d) = &ex.direction {
@@ -321,7 +325,7 @@ mod tests {
     use crate::model::*;
     use proptest::prelude::*;
 
-    fn sample(text: String, binary: Vec<u8>, v6: bool) -> Exchange {
+    fn sample(text: String, binary: Vec<u8>, v6: bool, lib: Option<TlsLibrary>) -> Exchange {
         let (client, server) = if v6 {
             (
                 "[fe80::1%3]:40000".parse().unwrap(),
@@ -342,6 +346,7 @@ mod tests {
                 fd: Some(3),
             },
             source: CaptureSource::EbpfTls,
+            tls_library: lib,
             comm: Some(Comm::new("cu\"rl")),
             traffic: Some(TrafficDirection::Outbound),
             opened: Timestamp(1),
@@ -401,11 +406,12 @@ mod tests {
     proptest! {
         #[test]
         fn the_fast_writer_equals_serde(text in ".{0,40}", ctl in prop::collection::vec(0u8..0x30, 0..20),
-                                        binary in prop::collection::vec(any::<u8>(), 0..80), v6 in any::<bool>()) {
+                                        binary in prop::collection::vec(any::<u8>(), 0..80), v6 in any::<bool>(),
+                                        lib in prop::option::of(prop::sample::select(TlsLibrary::ALL.to_vec()))) {
             let mut text = text;
             text.extend(ctl.iter().map(|&b| char::from(b)));
-            for ex in [sample(text.clone(), binary.clone(), v6), {
-                let mut e = sample(text.clone(), binary, v6);
+            for ex in [sample(text.clone(), binary.clone(), v6, lib), {
+                let mut e = sample(text.clone(), binary, v6, lib);
                 e.request = None;
                 e.grpc = None;
                 e.direction = None;
@@ -413,7 +419,7 @@ mod tests {
                 e.conn.k8s.client = None;
                 e
             }, {
-                let mut e = sample(text.clone(), Vec::new(), false);
+                let mut e = sample(text.clone(), Vec::new(), false, None);
                 e.conn.k8s.server = None;
                 e
             }] {

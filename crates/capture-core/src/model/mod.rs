@@ -7,7 +7,9 @@ mod k8s;
 mod segment;
 mod time;
 
-pub use conn::{CaptureSource, Comm, ConnKey, ConnMeta, Direction, NetnsId, TrafficDirection};
+pub use conn::{
+    CaptureSource, Comm, ConnKey, ConnMeta, Direction, NetnsId, TlsLibrary, TrafficDirection,
+};
 pub use exchange::{
     Body, ConnInfo, Exchange, Flag, GrpcInfo, Header, Protocol, Request, Response, find_header,
 };

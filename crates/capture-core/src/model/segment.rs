@@ -2,7 +2,9 @@
 
 use std::net::SocketAddr;
 
-use super::{CaptureSource, Comm, ConnKey, Direction, NetnsId, Timestamp, TrafficDirection};
+use super::{
+    CaptureSource, Comm, ConnKey, Direction, NetnsId, Timestamp, TlsLibrary, TrafficDirection,
+};
 
 /// The TCP flags the reassembler acts on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -80,6 +82,8 @@ pub struct StreamChunk<'a> {
     pub data: &'a [u8],
     /// How they were captured.
     pub source: CaptureSource,
+    /// The TLS library whose plaintext they are, for TLS sources.
+    pub tls_library: Option<TlsLibrary>,
     /// The owning process's name.
     pub comm: Option<Comm>,
     /// Inbound or outbound, from the traced process's point of view.

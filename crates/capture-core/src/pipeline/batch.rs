@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use crate::model::{
     CaptureSource, Comm, ConnKey, Direction, Input, NetnsId, Segment, StreamChunk, TcpFlags,
-    Timestamp, TrafficDirection,
+    Timestamp, TlsLibrary, TrafficDirection,
 };
 
 /// An input whose payload lives in its batch's arena.
@@ -27,6 +27,7 @@ enum Item {
         dir: Direction,
         offset: u64,
         source: CaptureSource,
+        tls_library: Option<TlsLibrary>,
         comm: Option<Comm>,
         traffic: Option<TrafficDirection>,
         start: usize,
@@ -108,6 +109,7 @@ impl Batch {
                     dir: c.dir,
                     offset: c.offset,
                     source: c.source,
+                    tls_library: c.tls_library,
                     comm: c.comm,
                     traffic: c.traffic,
                     start,
@@ -149,6 +151,7 @@ impl Batch {
                 dir,
                 offset,
                 source,
+                tls_library,
                 comm,
                 traffic,
                 start,
@@ -160,6 +163,7 @@ impl Batch {
                 offset,
                 data: self.arena.get(start..end).unwrap_or_default(),
                 source,
+                tls_library,
                 comm,
                 traffic,
             }),

@@ -298,6 +298,7 @@ impl TcpReassembler {
                 let meta = ConnMeta {
                     key: chunk.key,
                     source: chunk.source,
+                    tls_library: chunk.tls_library,
                     comm: chunk.comm,
                     traffic: chunk.traffic,
                     opened: chunk.ts,
@@ -312,10 +313,10 @@ impl TcpReassembler {
         let Some(conn) = self.table.arrival(slot, chunk.ts) else {
             return;
         };
-        if conn.meta.source == CaptureSource::EbpfSyscall && chunk.source == CaptureSource::EbpfTls
-        {
+        if conn.meta.source == CaptureSource::EbpfSyscall && chunk.source.is_tls() {
             // TLS plaintext supersedes what the syscall path saw of this socket.
-            conn.meta.source = CaptureSource::EbpfTls;
+            conn.meta.source = chunk.source;
+            conn.meta.tls_library = chunk.tls_library;
         }
         let dir = if chunk.key.client == conn.meta.key.client
             && chunk.key.server == conn.meta.key.server
@@ -383,6 +384,7 @@ impl TcpReassembler {
         let meta = ConnMeta {
             key,
             source: CaptureSource::Pcap,
+            tls_library: None,
             comm: None,
             traffic: None,
             opened: seg.ts,

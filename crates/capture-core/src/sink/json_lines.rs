@@ -92,6 +92,7 @@ mod tests {
                 NetnsId(0),
             ),
             source: CaptureSource::Pcap,
+            tls_library: None,
             comm: None,
             traffic: None,
             opened: Timestamp(0),

@@ -79,6 +79,7 @@ pub(crate) mod testing {
         let meta = ConnMeta {
             key,
             source: CaptureSource::EbpfTls,
+            tls_library: None,
             comm: Some(Comm::new("nginx")),
             traffic: Some(TrafficDirection::Inbound),
             opened: Timestamp(1),

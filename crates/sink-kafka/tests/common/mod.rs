@@ -225,6 +225,7 @@ pub fn exchange(i: u32) -> Exchange {
     let meta = ConnMeta {
         key,
         source: CaptureSource::EbpfTls,
+        tls_library: None,
         comm: Some(Comm::new("nginx")),
         traffic: Some(TrafficDirection::Inbound),
         opened: Timestamp(1),
