@@ -13,6 +13,7 @@
 //! | `pcap` | `backend-pcap`: capture files, live interfaces, pod namespaces | `pcap` (default), `live` |
 //! | `ebpf` | `backend-ebpf`: OpenSSL/BoringSSL uprobes, socket syscalls | `ebpf` |
 //! | `kafka` | `sink-kafka`: Kafka sink, Akto message format | `kafka` |
+//! | `k8s` | `k8s-meta`: pod, container and workload names on both ends, pod filters | `k8s` |
 //!
 //! # Example
 //!
@@ -51,6 +52,9 @@ pub use backend_ebpf as ebpf;
 
 #[cfg(feature = "kafka")]
 pub use sink_kafka as kafka;
+
+#[cfg(feature = "k8s")]
+pub use k8s_meta as k8s;
 
 /// The README's examples, compiled as doc tests.
 #[cfg(doctest)]
