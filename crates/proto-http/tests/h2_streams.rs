@@ -663,3 +663,18 @@ fn endless_trailer_blocks_are_bounded() {
     assert!(kept <= 64 * 1024, "{kept} trailer bytes kept");
     assert!(ex.has_flag(Flag::Malformed));
 }
+
+#[test]
+fn a_response_ends_with_its_end_stream_frame() {
+    let (c, s) = simple_conversation();
+    let mut conn = Conn::new();
+    conn.client(&c); // ts 1
+    let (head, rest) = s.split_at(s.len() - 9 - 6 - 9); // settings + HEADERS | DATA "stored" | DATA END_STREAM
+    conn.server(head); // ts 2
+    conn.server(&rest[..15]); // ts 3
+    assert!(conn.exchanges.is_empty());
+    conn.server(&rest[15..]); // ts 4: END_STREAM
+    let resp = conn.exchanges[0].response.as_ref().unwrap();
+    assert_eq!((resp.ts, resp.end_ts), (Timestamp(2), Timestamp(4)));
+    assert_eq!(resp.body.data, b"stored");
+}

@@ -952,3 +952,24 @@ fn gzip_bodies_are_decoded_and_bad_ones_flagged() {
     assert!(o.exchanges[0].has_flag(Flag::DecodeFailed));
     assert_eq!(resp(&o.exchanges[0]).body.data, b"nope");
 }
+
+#[test]
+fn a_response_ends_at_its_last_body_byte() {
+    // Events are stamped 1000, 2000, …: the body ends in the fourth.
+    let o = check(&[
+        Ev::C(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nab"),
+        Ev::S(b"cd"),
+        Ev::S(b"ef"),
+        Ev::C(b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 204 No Content\r\n\r\n"),
+        Ev::C(b"GET /c HTTP/1.1\r\nHost: x\r\n\r\n"),
+        Ev::S(b"HTTP/1.0 200 OK\r\n\r\nuntil close"),
+        Ev::Close(CloseReason::Fin),
+    ]);
+    let times = o.each(|e| (req(e).ts.0, resp(e).ts.0, resp(e).end_ts.0));
+    assert_eq!(
+        times,
+        [(1000, 2000, 4000), (5000, 6000, 6000), (7000, 8000, 8000)]
+    );
+}

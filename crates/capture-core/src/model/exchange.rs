@@ -173,6 +173,9 @@ pub struct Request {
 pub struct Response {
     /// Time of the first byte.
     pub ts: Timestamp,
+    /// Time of the last byte (of the body, or of the head when there is no
+    /// body): with the request's `ts`, the whole duration of the exchange.
+    pub end_ts: Timestamp,
     /// Status code.
     pub status: u16,
     /// Reason phrase (HTTP/1 only).
@@ -364,6 +367,7 @@ impl Serialize for Response {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("ts", &self.ts)?;
+        m.serialize_entry("end_ts", &self.end_ts)?;
         m.serialize_entry("status", &self.status)?;
         if let Some(reason) = &self.reason {
             m.serialize_entry("reason", reason)?;

@@ -261,6 +261,8 @@ fn request(out: &mut Vec<u8>, r: &Request) {
 fn response(out: &mut Vec<u8>, r: &Response) {
     lit(out, b"{\"ts\":");
     uint(out, r.ts.as_nanos());
+    lit(out, b",\"end_ts\":");
+    uint(out, r.end_ts.as_nanos());
     lit(out, b",\"status\":");
     uint(out, u64::from(r.status));
     if let Some(reason) = &r.reason {

@@ -196,6 +196,8 @@ pub struct H2Parser {
     closed: VecDeque<u32>,
     /// The highest id in `closed`: a higher one needs no search.
     closed_max: u32,
+    /// Time of the latest bytes per direction: where a stream that ends now ends.
+    last_ts: [Timestamp; 2],
 }
 
 impl H2Parser {
@@ -214,6 +216,7 @@ impl H2Parser {
             streams: HashMap::default(),
             closed: VecDeque::new(),
             closed_max: 0,
+            last_ts: [Timestamp(0); 2],
         }
     }
 
@@ -299,6 +302,9 @@ impl H2Parser {
         mut bytes: &[u8],
         out: &mut Output<'_>,
     ) {
+        if let Some(t) = self.last_ts.get_mut(dir.index()) {
+            *t = ts;
+        }
         while !bytes.is_empty() {
             let r = self.reader(dir);
             match r.read {
@@ -894,6 +900,12 @@ impl H2Parser {
         }
         ex.request = s.request;
         ex.response = s.response;
+        if let Some(r) = &mut ex.response {
+            // The response ends with the server's latest frame: emit runs
+            // on the bytes that completed the stream (or cut it off).
+            let server = self.client_dir.reverse().index();
+            r.end_ts = self.last_ts.get(server).copied().unwrap_or(r.ts).max(r.ts);
+        }
         out.exchange(ex);
     }
 }

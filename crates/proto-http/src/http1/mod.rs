@@ -114,6 +114,9 @@ struct Side {
     buf: Vec<u8>,
     /// Time of the first byte in `buf`.
     buf_ts: Timestamp,
+    /// Time of the latest bytes of this direction: where a message that
+    /// ends now ends.
+    last_ts: Timestamp,
     /// The queue entry the current message belongs to (`None`: discarded).
     target: Option<u64>,
     /// While lost: drop the rest of the current line before scanning (it
@@ -132,6 +135,7 @@ impl Side {
             state,
             buf: Vec::new(),
             buf_ts: Timestamp(0),
+            last_ts: Timestamp(0),
             target: None,
             skip_line: false,
             body_optional: false,
@@ -309,6 +313,7 @@ impl Http1 {
         bytes: &[u8],
         out: &mut Output<'_>,
     ) -> Option<Switch> {
+        self.side(dir).last_ts = ts;
         let mut pos = 0;
         let mut idle = 0;
         while let Some(rest) = bytes.get(pos..).filter(|r| !r.is_empty()) {
@@ -1007,8 +1012,12 @@ impl Http1 {
 
     fn finish_response(&mut self, meta: &ConnMeta, dir: Direction, out: &mut Output<'_>) {
         let target = self.side(dir).target.take();
+        let end = self.side(dir).last_ts;
         if let Some(e) = target.and_then(|id| self.entry(id)) {
             e.resp_done = true;
+            if let Some(r) = &mut e.response {
+                r.end_ts = end;
+            }
         }
         self.side(dir).state = SideState::Head;
         self.emit_ready(meta, out);
@@ -1300,6 +1309,7 @@ impl Http1 {
             let client = self.is_client(dir) == Some(true);
             let target = self.side(dir).target.take();
             let side = self.side(dir);
+            let end = side.last_ts;
             unparsed(out, side.buf.len());
             side.buf = Vec::new();
             let state = std::mem::replace(&mut side.state, SideState::Stopped);
@@ -1314,6 +1324,9 @@ impl Http1 {
                 e.req_done = true;
             } else {
                 e.resp_done = true;
+                if let Some(r) = &mut e.response {
+                    r.end_ts = end;
+                }
             }
             match (complete, cut) {
                 (true, Some(Flag::Incomplete)) | (false, _) => {
@@ -1371,6 +1384,10 @@ impl Http1 {
         }
         ex.request = e.request;
         ex.response = e.response;
+        if let Some(r) = &mut ex.response {
+            // A response that ended with its head (or was cut) ends where it began.
+            r.end_ts = r.end_ts.max(r.ts);
+        }
         if ex.request.is_none() {
             ex.flag(Flag::NoRequest);
         }
