@@ -170,6 +170,27 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Every count except the drops, each with its field's name, in
+    /// declaration order: for exporters and summaries that list them all
+    /// without naming each field.
+    pub fn counts(&self) -> [(&'static str, u64); 8] {
+        [
+            ("packets", self.packets),
+            ("bytes", self.bytes),
+            ("segments", self.segments),
+            ("stream_bytes", self.stream_bytes),
+            ("connections", self.connections),
+            ("connections_closed", self.connections_closed),
+            ("exchanges", self.exchanges),
+            ("exchanges_delivered", self.exchanges_delivered),
+        ]
+    }
+
+    /// Every drop reason with its count, zeros included, in declaration order.
+    pub fn all_drops(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
+        DropReason::ALL.iter().map(|&r| (r, self.drops(r)))
+    }
+
     /// The drop count for `reason`.
     pub fn drops(&self, reason: DropReason) -> u64 {
         self.drops.get(reason.as_str()).copied().unwrap_or(0)
@@ -266,5 +287,26 @@ mod tests {
         assert_eq!(s.drops(DropReason::NotTcp), 2);
         assert_eq!(s.drops.get("not_tcp"), Some(&2));
         assert_eq!(s.drops.len(), 1);
+    }
+
+    #[test]
+    fn counts_name_every_field_and_all_drops_every_reason() {
+        let s = Stats {
+            packets: 1,
+            exchanges_delivered: 8,
+            drops: [("not_tcp", 3)].into_iter().collect(),
+            ..Stats::default()
+        };
+        // Every field of the serialised form but `drops` is in `counts`.
+        let json = serde_json::to_value(&s).unwrap();
+        let fields = json.as_object().unwrap();
+        assert_eq!(fields.len(), s.counts().len() + 1);
+        for (name, n) in s.counts() {
+            assert_eq!(fields.get(name), Some(&serde_json::json!(n)), "{name}");
+        }
+        let drops: Vec<_> = s.all_drops().collect();
+        assert_eq!(drops.len(), DropReason::COUNT);
+        assert!(drops.contains(&(DropReason::NotTcp, 3)));
+        assert_eq!(drops.iter().map(|(_, n)| n).sum::<u64>(), 3);
     }
 }
