@@ -396,3 +396,68 @@ fn building_without_a_source_or_sink_is_an_error() {
         .unwrap_err();
     assert!(err.to_string().contains("no sink"));
 }
+
+/// Counts what each worker's recorder saw, and how many recorders there were.
+#[derive(Default)]
+struct SeenPaths {
+    paths: Arc<std::sync::Mutex<Vec<String>>>,
+    recorders: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+struct SeenRecorder(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl capture_core::pipeline::ExchangeRecorder for SeenRecorder {
+    fn record(&mut self, batch: &[Exchange]) {
+        let mut p = self.0.lock().unwrap();
+        p.extend(
+            batch
+                .iter()
+                .map(|e| e.request.as_ref().unwrap().path.clone()),
+        );
+    }
+}
+
+impl capture_core::pipeline::ExchangeObserver for SeenPaths {
+    fn recorder(&self) -> Box<dyn capture_core::pipeline::ExchangeRecorder> {
+        self.recorders.fetch_add(1, Ordering::Relaxed);
+        Box::new(SeenRecorder(self.paths.clone()))
+    }
+}
+
+#[test]
+fn an_observer_sees_exactly_what_the_filters_pass_on_every_worker() {
+    for workers in [1, 3] {
+        let seen = Arc::new(SeenPaths::default());
+        let sink = MemorySink::new(1 << 20);
+        let running = Pipeline::builder(Lines)
+            .workers(workers)
+            .filter(Box::new(|ex: &Exchange| {
+                ex.request
+                    .as_ref()
+                    .is_some_and(|r| !r.path.ends_with("line0"))
+            }))
+            .observer(seen.clone())
+            .source(replay(traffic(30, 5, false)))
+            .sink(sink.clone())
+            .build()
+            .unwrap()
+            .spawn()
+            .unwrap();
+        let queues = running.queue_depths();
+        let stats = running.join().unwrap();
+        assert_eq!(seen.recorders.load(Ordering::Relaxed), workers);
+        let mut observed = seen.paths.lock().unwrap().clone();
+        observed.sort();
+        assert_eq!(observed.len() as u64, stats.exchanges_delivered);
+        assert_eq!(observed, paths(&sink), "workers={workers}");
+        // One queue per worker and the sink's; none left once the pipeline ended.
+        let depths = queues.now();
+        let names: Vec<&str> = depths.iter().map(|q| q.name.as_str()).collect();
+        if workers == 1 {
+            assert!(names.is_empty(), "{names:?}");
+        } else {
+            assert_eq!(names, ["sink", "worker-0", "worker-1", "worker-2"]);
+        }
+        assert!(depths.iter().all(|q| q.batches == 0 && q.capacity == 0));
+    }
+}

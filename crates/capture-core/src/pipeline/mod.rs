@@ -12,6 +12,8 @@
 //! reassembler and the exchanges straight to the sink.
 
 mod batch;
+mod observer;
+mod queues;
 #[cfg(feature = "stream")]
 mod stream;
 mod worker;
@@ -25,6 +27,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
 pub use batch::Batch;
+pub use observer::{ExchangeObserver, ExchangeRecorder};
+pub use queues::{QueueDepth, QueueDepths};
 #[cfg(feature = "stream")]
 pub use stream::ExchangeStream;
 use worker::{Steps, Worker};
@@ -94,6 +98,7 @@ pub struct PipelineBuilder<P: Protocol, R: Reassembler = TcpReassembler> {
     queue_batches: usize,
     sink_thread: bool,
     registry: StatsRegistry,
+    observers: Vec<Arc<dyn ExchangeObserver>>,
 }
 
 /// A configured pipeline, ready to run.
@@ -119,6 +124,7 @@ impl<P: Protocol> Pipeline<P, TcpReassembler> {
             queue_batches: 64,
             sink_thread: false,
             registry: StatsRegistry::new(),
+            observers: Vec::new(),
         }
     }
 }
@@ -153,6 +159,13 @@ impl<P: Protocol, R: Reassembler + 'static> PipelineBuilder<P, R> {
     /// Adds a source; each runs on its own thread.
     pub fn source(mut self, source: Box<dyn Source>) -> Self {
         self.sources.push(source);
+        self
+    }
+
+    /// Shows every exchange passed on to the sink to `observer`, on the
+    /// worker thread that produced it (one recorder per worker).
+    pub fn observer(mut self, observer: Arc<dyn ExchangeObserver>) -> Self {
+        self.observers.push(observer);
         self
     }
 
@@ -199,6 +212,7 @@ impl<P: Protocol, R: Reassembler + 'static> PipelineBuilder<P, R> {
             queue_batches: self.queue_batches,
             sink_thread: self.sink_thread,
             registry: self.registry,
+            observers: self.observers,
         }
     }
 
@@ -231,6 +245,7 @@ impl StopHandle {
 pub struct RunningPipeline {
     stop: StopHandle,
     registry: StatsRegistry,
+    queues: QueueDepths,
     threads: Vec<(String, JoinHandle<Result<(), PipelineError>>)>,
 }
 
@@ -238,6 +253,11 @@ impl RunningPipeline {
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
         self.registry.snapshot()
+    }
+
+    /// A handle that reads how full the pipeline's queues are.
+    pub fn queue_depths(&self) -> QueueDepths {
+        self.queues.clone()
     }
 
     /// A handle that stops the pipeline.
@@ -312,6 +332,9 @@ fn start<P: Protocol, R: Reassembler + 'static>(
         filters: b.filters,
     });
     let workers = b.workers;
+    let observers = b.observers;
+    let recorders = || observers.iter().map(|o| o.recorder()).collect::<Vec<_>>();
+    let mut queues = QueueDepths::default();
     let mut limits = b.limits.clone();
     if workers > 1 {
         limits.max_connections = limits.max_connections.div_ceil(workers);
@@ -324,7 +347,7 @@ fn start<P: Protocol, R: Reassembler + 'static>(
     if workers == 1 && b.sources.len() == 1 {
         let counters = registry.counters();
         let reassembler = (b.reassembler)(&limits, counters.clone());
-        let worker = Worker::new(protocol, reassembler, steps, counters.clone());
+        let worker = Worker::new(protocol, reassembler, steps, counters.clone(), recorders());
         let source = b
             .sources
             .into_iter()
@@ -332,6 +355,8 @@ fn start<P: Protocol, R: Reassembler + 'static>(
             .ok_or(PipelineError::NoSource)?;
         let end = if b.sink_thread {
             let (tx, rx) = bounded::<Vec<Exchange>>(b.queue_batches);
+            let rx = Arc::new(rx);
+            queues.add("sink".into(), &rx);
             let sink_counters = registry.counters();
             threads.push(spawn_named("cleartap-sink".into(), move || {
                 run_sink(sink, rx, sink_counters)
@@ -350,12 +375,15 @@ fn start<P: Protocol, R: Reassembler + 'static>(
         return Ok(RunningPipeline {
             stop,
             registry,
+            queues,
             threads,
         });
     }
 
     let blocking = b.sources.iter().all(|s| !s.is_live());
     let (sink_tx, sink_rx) = bounded::<Vec<Exchange>>(b.queue_batches);
+    let sink_rx = Arc::new(sink_rx);
+    queues.add("sink".into(), &sink_rx);
     let sink_counters = registry.counters();
     threads.push(spawn_named("cleartap-sink".into(), move || {
         run_sink(sink, sink_rx, sink_counters)
@@ -365,6 +393,8 @@ fn start<P: Protocol, R: Reassembler + 'static>(
     let mut worker_txs = Vec::new();
     for i in 0..workers {
         let (tx, rx) = bounded::<Msg>(b.queue_batches);
+        let rx = Arc::new(rx);
+        queues.add(format!("worker-{i}"), &rx);
         worker_txs.push(tx);
         let counters = registry.counters();
         let reassembler = (b.reassembler)(&limits, counters.clone());
@@ -373,6 +403,7 @@ fn start<P: Protocol, R: Reassembler + 'static>(
             reassembler,
             steps.clone(),
             counters.clone(),
+            recorders(),
         );
         let sink_tx = sink_tx.clone();
         let recycle_tx = recycle_tx.clone();
@@ -402,6 +433,7 @@ fn start<P: Protocol, R: Reassembler + 'static>(
     Ok(RunningPipeline {
         stop,
         registry,
+        queues,
         threads,
     })
 }
@@ -517,7 +549,7 @@ fn run_source(
 
 fn run_worker<P: Protocol, R: Reassembler>(
     mut worker: Worker<P, R>,
-    rx: Receiver<Msg>,
+    rx: Arc<Receiver<Msg>>,
     sink_tx: Sender<Vec<Exchange>>,
     recycle: Sender<Batch>,
     counters: Arc<Counters>,
@@ -569,7 +601,7 @@ fn run_worker<P: Protocol, R: Reassembler>(
 
 fn run_sink(
     mut sink: Box<dyn Sink>,
-    rx: Receiver<Vec<Exchange>>,
+    rx: Arc<Receiver<Vec<Exchange>>>,
     counters: Arc<Counters>,
 ) -> Result<(), PipelineError> {
     let mut result = Ok(());

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::ExchangeRecorder;
 use crate::enrich::Enricher;
 use crate::filter::ExchangeFilter;
 use crate::model::{CloseReason, ConnMeta, Direction, Exchange, Input, Timestamp};
@@ -82,6 +83,7 @@ pub(crate) struct Worker<P: Protocol, R: Reassembler> {
     steps: Arc<Steps>,
     counters: Arc<Counters>,
     latest: Timestamp,
+    recorders: Vec<Box<dyn ExchangeRecorder>>,
 }
 
 impl<P: Protocol, R: Reassembler> Worker<P, R> {
@@ -90,6 +92,7 @@ impl<P: Protocol, R: Reassembler> Worker<P, R> {
         reassembler: R,
         steps: Arc<Steps>,
         counters: Arc<Counters>,
+        recorders: Vec<Box<dyn ExchangeRecorder>>,
     ) -> Self {
         Self {
             reassembler,
@@ -102,6 +105,7 @@ impl<P: Protocol, R: Reassembler> Worker<P, R> {
             steps,
             counters,
             latest: Timestamp::default(),
+            recorders,
         }
     }
 
@@ -126,8 +130,22 @@ impl<P: Protocol, R: Reassembler> Worker<P, R> {
         self.reassembler.flush(self.latest, &mut self.driver);
     }
 
-    /// Moves the exchanges produced so far into `out`, after the enrichers and filters.
+    /// Moves the exchanges produced so far into `out`, after the enrichers
+    /// and filters, and shows them to the recorders.
     pub(crate) fn take_exchanges(&mut self, out: &mut Vec<Exchange>) {
+        let start = out.len();
+        self.filter_into(out);
+        if !self.recorders.is_empty()
+            && let Some(new) = out.get(start..)
+            && !new.is_empty()
+        {
+            for r in &mut self.recorders {
+                r.record(new);
+            }
+        }
+    }
+
+    fn filter_into(&mut self, out: &mut Vec<Exchange>) {
         for e in &self.steps.enrichers {
             e.enrich(&mut self.driver.exchanges);
         }

@@ -1,0 +1,65 @@
+//! How full the pipeline's queues are, readable from any thread.
+
+use std::sync::{Arc, Weak};
+
+use crossbeam_channel::Receiver;
+
+/// One queue's fill level.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// Which queue: `worker-N` (inputs waiting for worker N) or `sink`
+    /// (exchanges waiting for the sink).
+    pub name: String,
+    /// Batches waiting in it now.
+    pub batches: usize,
+    /// Batches it holds when full.
+    pub capacity: usize,
+}
+
+/// A queue seen through a weak reference: reading depths never keeps a
+/// finished pipeline's queues alive.
+trait Probe: Send + Sync {
+    fn depth(&self) -> Option<(usize, usize)>;
+}
+
+impl<T: Send> Probe for Weak<Receiver<T>> {
+    fn depth(&self) -> Option<(usize, usize)> {
+        let rx = self.upgrade()?;
+        Some((rx.len(), rx.capacity().unwrap_or(0)))
+    }
+}
+
+/// The queues of a running pipeline; cheap to clone, and reads zero
+/// batches once the pipeline has ended.
+#[derive(Clone, Default)]
+pub struct QueueDepths {
+    queues: Vec<(String, Arc<dyn Probe>)>,
+}
+
+impl std::fmt::Debug for QueueDepths {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.now()).finish()
+    }
+}
+
+impl QueueDepths {
+    pub(crate) fn add<T: Send + 'static>(&mut self, name: String, rx: &Arc<Receiver<T>>) {
+        self.queues.push((name, Arc::new(Arc::downgrade(rx))));
+    }
+
+    /// Every queue's depth now. With one source and one worker and no sink
+    /// thread there is no queue, and the list is empty.
+    pub fn now(&self) -> Vec<QueueDepth> {
+        self.queues
+            .iter()
+            .map(|(name, probe)| {
+                let (batches, capacity) = probe.depth().unwrap_or((0, 0));
+                QueueDepth {
+                    name: name.clone(),
+                    batches,
+                    capacity,
+                }
+            })
+            .collect()
+    }
+}
