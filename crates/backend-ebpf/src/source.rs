@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use capture_core::stage::{InputSink, Poll, Source, SourceError};
-use capture_core::stats::{Counters, DropReason};
+use capture_core::stats::{Counters, DropReason, Gauge};
 
 use crate::discovery::{Discovery, ScanFilter, TargetKind};
 use crate::event::EventView;
@@ -252,5 +252,6 @@ impl Source for EbpfSource {
     fn update_stats(&mut self, counters: &Counters) {
         let [ring_full, _, _, _] = self.probes.counters();
         counters.set_drops(DropReason::RingBufferFull, ring_full);
+        counters.set_gauge(Gauge::TlsTargets, self.probes.tls_targets() as u64);
     }
 }

@@ -63,4 +63,4 @@ pub mod stage;
 pub mod stats;
 
 pub use limits::Limits;
-pub use stats::{DropReason, Stats};
+pub use stats::{DropReason, Gauge, Stats};

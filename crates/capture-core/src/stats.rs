@@ -94,6 +94,31 @@ drop_reasons! {
     MemoryCeiling => "memory_ceiling",
 }
 
+/// A level a source reports (not a count): what it is watching now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Gauge {
+    /// Libraries and binaries that carry TLS uprobes.
+    TlsTargets,
+    /// Pod network namespaces with a capture running.
+    PodNamespaces,
+}
+
+impl Gauge {
+    /// Every gauge, in declaration order.
+    pub const ALL: &'static [Gauge] = &[Gauge::TlsTargets, Gauge::PodNamespaces];
+    /// How many gauges there are.
+    pub const COUNT: usize = Self::ALL.len();
+
+    /// The gauge's name in stats output.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Gauge::TlsTargets => "tls_targets",
+            Gauge::PodNamespaces => "pod_namespaces",
+        }
+    }
+}
+
 /// One thread's counters. Relaxed atomics: each block has one writer.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -114,6 +139,9 @@ pub struct Counters {
     /// Exchanges accepted by the sink.
     pub exchanges_delivered: AtomicU64,
     drops: [AtomicU64; DropReason::COUNT],
+    gauges: [AtomicU64; Gauge::COUNT],
+    /// Bit `g` set: gauge `g` was reported by this block.
+    gauges_set: AtomicU64,
 }
 
 impl Counters {
@@ -144,6 +172,16 @@ impl Counters {
             .get(reason as usize)
             .map_or(0, |c| c.load(Ordering::Relaxed))
     }
+
+    /// Sets a gauge of this block (a source's level: targets probed,
+    /// namespaces captured); snapshots add up the blocks' values.
+    pub fn set_gauge(&self, gauge: Gauge, value: u64) {
+        if let Some(g) = self.gauges.get(gauge as usize) {
+            g.store(value, Ordering::Relaxed);
+            self.gauges_set
+                .fetch_or(1 << (gauge as usize), Ordering::Relaxed);
+        }
+    }
 }
 
 /// A point-in-time sum of every thread's counters.
@@ -167,6 +205,9 @@ pub struct Stats {
     pub exchanges_delivered: u64,
     /// Drops by reason; reasons with no drop are left out.
     pub drops: BTreeMap<&'static str, u64>,
+    /// Gauges reported by sources, by name; gauges never set are left out.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub gauges: BTreeMap<&'static str, u64>,
 }
 
 impl Stats {
@@ -194,6 +235,11 @@ impl Stats {
     /// The drop count for `reason`.
     pub fn drops(&self, reason: DropReason) -> u64 {
         self.drops.get(reason.as_str()).copied().unwrap_or(0)
+    }
+
+    /// The value of `gauge` (0 when no source reports it).
+    pub fn gauge(&self, gauge: Gauge) -> u64 {
+        self.gauges.get(gauge.as_str()).copied().unwrap_or(0)
     }
 
     /// The drops as `reason=count` words, or `none`: a summary line's part.
@@ -244,6 +290,8 @@ impl StatsRegistry {
     pub fn snapshot(&self) -> Stats {
         let mut s = Stats::default();
         let mut drops = [0u64; DropReason::COUNT];
+        let mut gauges = [0u64; Gauge::COUNT];
+        let mut gauges_set = [false; Gauge::COUNT];
         let Ok(blocks) = self.blocks.lock() else {
             return s;
         };
@@ -259,6 +307,21 @@ impl StatsRegistry {
             s.exchanges_delivered += ld(&c.exchanges_delivered);
             for (sum, d) in drops.iter_mut().zip(c.drops.iter()) {
                 *sum += ld(d);
+            }
+            let reported = ld(&c.gauges_set);
+            for (i, ((sum, set), g)) in gauges
+                .iter_mut()
+                .zip(&mut gauges_set)
+                .zip(&c.gauges)
+                .enumerate()
+            {
+                *sum += ld(g);
+                *set |= reported & (1 << i) != 0;
+            }
+        }
+        for ((gauge, n), set) in Gauge::ALL.iter().zip(gauges).zip(gauges_set) {
+            if set {
+                s.gauges.insert(gauge.as_str(), n);
             }
         }
         for (reason, n) in DropReason::ALL.iter().zip(drops) {
@@ -287,6 +350,13 @@ mod tests {
         assert_eq!(s.drops(DropReason::NotTcp), 2);
         assert_eq!(s.drops.get("not_tcp"), Some(&2));
         assert_eq!(s.drops.len(), 1);
+        assert!(s.gauges.is_empty(), "no source reported a gauge");
+        a.set_gauge(Gauge::TlsTargets, 2);
+        b.set_gauge(Gauge::TlsTargets, 3);
+        b.set_gauge(Gauge::PodNamespaces, 0);
+        let s = reg.snapshot();
+        assert_eq!(s.gauge(Gauge::TlsTargets), 5);
+        assert_eq!(s.gauges.get("pod_namespaces"), Some(&0));
     }
 
     #[test]
@@ -300,7 +370,11 @@ mod tests {
         // Every field of the serialised form but `drops` is in `counts`.
         let json = serde_json::to_value(&s).unwrap();
         let fields = json.as_object().unwrap();
-        assert_eq!(fields.len(), s.counts().len() + 1);
+        assert_eq!(
+            fields.len(),
+            s.counts().len() + 1,
+            "no gauge set: not serialised"
+        );
         for (name, n) in s.counts() {
             assert_eq!(fields.get(name), Some(&serde_json::json!(n)), "{name}");
         }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use capture_core::DropReason;
 use capture_core::model::{Input, NetnsId, Timestamp};
 use capture_core::stage::{InputSink, Poll, Source, SourceError};
-use capture_core::stats::Counters;
+use capture_core::stats::{Counters, Gauge};
 
 use super::batch::BatchPool;
 use super::capture::{Event, NamespaceCapture, ThreadConfig};
@@ -334,6 +334,7 @@ impl Source for PodSource {
             })
             .sum();
         counters.set_drops(DropReason::KernelDropped, self.retired_kernel_drops + live);
+        counters.set_gauge(Gauge::PodNamespaces, self.captures.len() as u64);
     }
 }
 
