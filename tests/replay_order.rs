@@ -9,7 +9,7 @@ use cleartap::core::model::{Exchange, Input, NetnsId, Segment, TcpFlags, Timesta
 use cleartap::core::pipeline::Pipeline;
 use cleartap::core::sink::MemorySink;
 use cleartap::core::stage::{InputSink, Poll, Source, SourceError};
-use cleartap::core::stats::Counters;
+use cleartap::core::stats::{Counter, Counters};
 use cleartap::http::HttpProtocol;
 use cleartap::pcap::{CaptureFile, FileSource, decode_packet};
 use rand::rngs::StdRng;
@@ -49,7 +49,7 @@ impl Source for Segments {
             return Ok(Poll::Finished);
         }
         for o in &self.0 {
-            Counters::add(&counters.packets, 1);
+            counters.add(Counter::Packets, 1);
             out.input(Input::Segment(Segment {
                 payload: &o.payload,
                 ..o.seg

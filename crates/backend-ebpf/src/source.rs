@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use capture_core::stage::{InputSink, Poll, Source, SourceError};
-use capture_core::stats::{Counters, DropReason, Gauge};
+use capture_core::stats::{Counter, Counters, DropReason, Gauge};
 
 use crate::discovery::{Discovery, ScanFilter, TargetKind};
 use crate::event::EventView;
@@ -231,8 +231,8 @@ impl Source for EbpfSource {
             };
             rest = tail;
             any = true;
-            Counters::add(&counters.packets, 1);
-            Counters::add(&counters.bytes, len as u64);
+            counters.add(Counter::Packets, 1);
+            counters.add(Counter::Bytes, len as u64);
             match EventView::new(record) {
                 Ok(ev) => self.translator.event(&ev, out, counters),
                 Err(e) => {

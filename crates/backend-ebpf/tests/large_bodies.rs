@@ -125,7 +125,7 @@ fn exchange_polling(name: &str, cfg: EbpfConfig, poll_during: bool) -> Option<Ru
     let (ring_full, _, capped_bytes, faults) = src.kernel_drops();
     println!(
         "[{name}] events {} ring-buffer-full {ring_full} capped bytes {capped_bytes} unreadable {faults}",
-        counters.packets.load(std::sync::atomic::Ordering::Relaxed)
+        counters.get(capture_core::Counter::Packets)
     );
     assert_eq!(ring_full, 0, "events lost in the ring buffer");
     Some(Run {

@@ -132,7 +132,7 @@ fn plain_http_seen_at_syscalls_from_both_sides() {
     );
     println!(
         "events {} ring-buffer drops {}",
-        counters.packets.load(std::sync::atomic::Ordering::Relaxed),
+        counters.get(capture_core::Counter::Packets),
         src.kernel_drops().0
     );
 }

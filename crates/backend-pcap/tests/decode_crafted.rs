@@ -280,10 +280,7 @@ fn truncated_record_at_end_of_file_is_counted_once() {
         assert!(polls < 10);
     }
     assert_eq!(segments, 1);
-    assert_eq!(
-        counters.packets.load(std::sync::atomic::Ordering::Relaxed),
-        1
-    );
+    assert_eq!(counters.get(capture_core::Counter::Packets), 1);
     assert_eq!(counters.drops(DropReason::PacketTruncated), 1);
 }
 
@@ -575,12 +572,9 @@ fn file_source_hands_out_blocks_and_tracks_progress() {
     }
     assert_eq!(per_poll, [2, 2, 1, 2]);
     assert_eq!(times, [0, 1, 2, 3, 4, 0, 1]);
+    assert_eq!(counters.get(capture_core::Counter::Packets), 7);
     assert_eq!(
-        counters.packets.load(std::sync::atomic::Ordering::Relaxed),
-        7
-    );
-    assert_eq!(
-        counters.bytes.load(std::sync::atomic::Ordering::Relaxed),
+        counters.get(capture_core::Counter::Bytes),
         7 * frame.len() as u64
     );
     assert_eq!(progress.consumed_bytes(), total);

@@ -496,7 +496,7 @@ fn every_testdata_capture_matches_tshark_totals() {
             assert!(polls < 1000, "{name}: source never finished");
         }
         assert_eq!((n, sum), (tcp, bytes), "{name}");
-        let packets = counters.packets.load(std::sync::atomic::Ordering::Relaxed);
+        let packets = counters.get(capture_core::Counter::Packets);
         let drops: u64 = DropReason::ALL.iter().map(|r| counters.drops(*r)).sum();
         assert_eq!(
             drops,

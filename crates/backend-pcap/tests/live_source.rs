@@ -187,6 +187,6 @@ fn denied_subnets_are_dropped_and_counted() {
     assert!(counters.drops(DropReason::AddressFiltered) >= 3);
     assert_eq!(
         counters.drops(DropReason::AddressFiltered),
-        counters.packets.load(std::sync::atomic::Ordering::Relaxed)
+        counters.get(capture_core::Counter::Packets)
     );
 }

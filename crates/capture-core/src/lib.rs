@@ -63,4 +63,4 @@ pub mod stage;
 pub mod stats;
 
 pub use limits::Limits;
-pub use stats::{DropReason, Gauge, Stats};
+pub use stats::{Counter, DropReason, Gauge, Stats};

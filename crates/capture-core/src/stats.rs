@@ -52,7 +52,8 @@ drop_reasons! {
     KernelDropped => "kernel_dropped",
     /// The eBPF ring buffer was full: an event was lost in the kernel.
     RingBufferFull => "ringbuf_full",
-    /// A batch could not be handed to a worker because its queue was full.
+    /// An input could not be handed to a worker because its queue was full
+    /// (in inputs or in bytes); counted per input.
     WorkerQueueFull => "worker_queue_full",
     /// Segment data already delivered (retransmission), or a late duplicate.
     Retransmission => "retransmission",
@@ -66,8 +67,17 @@ drop_reasons! {
     ConnBufferFull => "conn_buffer_full",
     /// Out-of-order bytes beyond the pipeline-wide buffer cap.
     TotalBufferFull => "total_buffer_full",
-    /// Bytes declared lost in capture (a gap handed to the parser).
-    GapBytes => "gap_bytes",
+    /// A hole in a byte stream handed to the parser as lost, counted once per
+    /// hole. How many bytes the holes span is a claim of sequence numbers,
+    /// not bytes that arrived: see [`Counter::GapBytes`].
+    Gap => "gaps",
+    /// A segment whose bytes lie further ahead than any TCP window reaches
+    /// (forged or corrupt sequence numbers): dropped, counted per segment.
+    OutOfWindow => "out_of_window",
+    /// A segment overlapped bytes held for reordering with different bytes
+    /// (how IDS evasion looks): the earlier bytes are kept, the exchange is
+    /// flagged `overlap_conflict`; counted per segment.
+    OverlapConflict => "overlap_conflict",
     /// Bytes a parser could not use (before a resynchronisation point, after an upgrade, garbage).
     UnparsedBytes => "unparsed_bytes",
     /// A message that could not be parsed.
@@ -86,7 +96,8 @@ drop_reasons! {
     PendingRequestLimit => "pending_request_limit",
     /// An exchange rejected by a filter.
     Filtered => "filtered",
-    /// An exchange could not be handed to the sink because its queue was full.
+    /// An exchange could not be handed to the sink because its queue was full
+    /// (in exchanges or in bytes).
     SinkQueueFull => "sink_queue_full",
     /// The sink failed to deliver an exchange.
     SinkDeliveryFailed => "sink_delivery_failed",
@@ -119,25 +130,89 @@ impl Gauge {
     }
 }
 
+macro_rules! counters {
+    ($( $(#[$doc:meta])* $variant:ident => $field:ident, )*) => {
+        /// What a [`Counters`] block counts, besides drops.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum Counter {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl Counter {
+            /// Every counter, in declaration order.
+            pub const ALL: &'static [Counter] = &[$(Counter::$variant,)*];
+            /// How many counters there are.
+            pub const COUNT: usize = Self::ALL.len();
+
+            /// The counter's name in stats output.
+            pub const fn as_str(self) -> &'static str {
+                match self { $(Counter::$variant => stringify!($field),)* }
+            }
+        }
+
+        /// A point-in-time sum of every thread's counters.
+        #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+        pub struct Stats {
+            $( $(#[$doc])* pub $field: u64, )*
+            /// Drops by reason; reasons with no drop are left out.
+            pub drops: BTreeMap<&'static str, u64>,
+            /// Gauges reported by sources, by name; gauges never set are left out.
+            #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+            pub gauges: BTreeMap<&'static str, u64>,
+        }
+
+        impl Stats {
+            /// The value of `counter`.
+            pub fn get(&self, counter: Counter) -> u64 {
+                match counter { $(Counter::$variant => self.$field,)* }
+            }
+
+            fn field_mut(&mut self, counter: Counter) -> &mut u64 {
+                match counter { $(Counter::$variant => &mut self.$field,)* }
+            }
+        }
+    };
+}
+
+counters! {
+    /// Packets or events read by sources.
+    Packets => packets,
+    /// Bytes of those packets or events.
+    Bytes => bytes,
+    /// TCP segments or socket chunks given to reassemblers.
+    Segments => segments,
+    /// Payload bytes delivered in order to parsers.
+    StreamBytes => stream_bytes,
+    /// Connections opened.
+    Connections => connections,
+    /// Connections closed, for any reason.
+    ConnectionsClosed => connections_closed,
+    /// Exchanges produced by parsers.
+    Exchanges => exchanges,
+    /// Exchanges accepted by the sink.
+    ExchangesDelivered => exchanges_delivered,
+    /// Bytes the gaps span by their sequence numbers or stream positions: a
+    /// claim, not bytes that arrived. Each TCP gap is at most what one TCP
+    /// window can hold (1 GiB), since segments further ahead are dropped as
+    /// `out_of_window`; the gaps themselves are counted as the drop `gaps`.
+    GapBytes => gap_bytes,
+}
+
 /// One thread's counters. Relaxed atomics: each block has one writer.
+///
+/// ```
+/// use capture_core::stats::{Counter, Counters, DropReason};
+///
+/// let counters = Counters::default();
+/// counters.add(Counter::Packets, 1);
+/// counters.dropped(DropReason::NotTcp, 1);
+/// assert_eq!(counters.get(Counter::Packets), 1);
+/// assert_eq!(counters.drops(DropReason::NotTcp), 1);
+/// ```
 #[derive(Debug, Default)]
 pub struct Counters {
-    /// Packets or events read by a source.
-    pub packets: AtomicU64,
-    /// Bytes of those packets or events.
-    pub bytes: AtomicU64,
-    /// TCP segments (or socket chunks) given to a reassembler.
-    pub segments: AtomicU64,
-    /// Payload bytes delivered in order to parsers.
-    pub stream_bytes: AtomicU64,
-    /// Connections opened.
-    pub connections: AtomicU64,
-    /// Connections closed, for any reason.
-    pub connections_closed: AtomicU64,
-    /// Exchanges produced by parsers.
-    pub exchanges: AtomicU64,
-    /// Exchanges accepted by the sink.
-    pub exchanges_delivered: AtomicU64,
+    counts: [AtomicU64; Counter::COUNT],
     drops: [AtomicU64; DropReason::COUNT],
     gauges: [AtomicU64; Gauge::COUNT],
     /// Bit `g` set: gauge `g` was reported by this block.
@@ -145,10 +220,19 @@ pub struct Counters {
 }
 
 impl Counters {
-    /// Adds `n` to a counter.
+    /// Adds `n` to `counter`.
     #[inline]
-    pub fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
+    pub fn add(&self, counter: Counter, n: u64) {
+        if let Some(c) = self.counts.get(counter as usize) {
+            c.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// The value of `counter`.
+    pub fn get(&self, counter: Counter) -> u64 {
+        self.counts
+            .get(counter as usize)
+            .map_or(0, |c| c.load(Ordering::Relaxed))
     }
 
     /// Counts `n` drops for `reason`.
@@ -184,47 +268,16 @@ impl Counters {
     }
 }
 
-/// A point-in-time sum of every thread's counters.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Stats {
-    /// Packets or events read by sources.
-    pub packets: u64,
-    /// Bytes of those packets or events.
-    pub bytes: u64,
-    /// TCP segments or socket chunks given to reassemblers.
-    pub segments: u64,
-    /// Payload bytes delivered in order to parsers.
-    pub stream_bytes: u64,
-    /// Connections opened.
-    pub connections: u64,
-    /// Connections closed.
-    pub connections_closed: u64,
-    /// Exchanges produced.
-    pub exchanges: u64,
-    /// Exchanges accepted by the sink.
-    pub exchanges_delivered: u64,
-    /// Drops by reason; reasons with no drop are left out.
-    pub drops: BTreeMap<&'static str, u64>,
-    /// Gauges reported by sources, by name; gauges never set are left out.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub gauges: BTreeMap<&'static str, u64>,
-}
-
 impl Stats {
-    /// Every count except the drops, each with its field's name, in
-    /// declaration order: for exporters and summaries that list them all
+    /// Every count except the drops and gauges, each with its field's name,
+    /// in declaration order: for exporters and summaries that list them all
     /// without naming each field.
-    pub fn counts(&self) -> [(&'static str, u64); 8] {
-        [
-            ("packets", self.packets),
-            ("bytes", self.bytes),
-            ("segments", self.segments),
-            ("stream_bytes", self.stream_bytes),
-            ("connections", self.connections),
-            ("connections_closed", self.connections_closed),
-            ("exchanges", self.exchanges),
-            ("exchanges_delivered", self.exchanges_delivered),
-        ]
+    pub fn counts(&self) -> [(&'static str, u64); Counter::COUNT] {
+        let mut out = [("", 0); Counter::COUNT];
+        for (slot, &counter) in out.iter_mut().zip(Counter::ALL) {
+            *slot = (counter.as_str(), self.get(counter));
+        }
+        out
     }
 
     /// Every drop reason with its count, zeros included, in declaration order.
@@ -251,13 +304,13 @@ impl Stats {
         words.join(" ")
     }
 
-    /// All drops added up, except bytes counted as gap or unparsed (those are bytes, not items).
+    /// All drops added up, except those counted in bytes (unparsed, body
+    /// truncation): items, not bytes.
     pub fn total_drops(&self) -> u64 {
         self.drops
             .iter()
             .filter(|(k, _)| {
-                **k != DropReason::GapBytes.as_str()
-                    && **k != DropReason::UnparsedBytes.as_str()
+                **k != DropReason::UnparsedBytes.as_str()
                     && **k != DropReason::BodyTruncated.as_str()
             })
             .map(|(_, v)| v)
@@ -296,26 +349,20 @@ impl StatsRegistry {
             return s;
         };
         for c in blocks.iter() {
-            let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
-            s.packets += ld(&c.packets);
-            s.bytes += ld(&c.bytes);
-            s.segments += ld(&c.segments);
-            s.stream_bytes += ld(&c.stream_bytes);
-            s.connections += ld(&c.connections);
-            s.connections_closed += ld(&c.connections_closed);
-            s.exchanges += ld(&c.exchanges);
-            s.exchanges_delivered += ld(&c.exchanges_delivered);
-            for (sum, d) in drops.iter_mut().zip(c.drops.iter()) {
-                *sum += ld(d);
+            for &counter in Counter::ALL {
+                *s.field_mut(counter) += c.get(counter);
             }
-            let reported = ld(&c.gauges_set);
+            for (sum, d) in drops.iter_mut().zip(c.drops.iter()) {
+                *sum += d.load(Ordering::Relaxed);
+            }
+            let reported = c.gauges_set.load(Ordering::Relaxed);
             for (i, ((sum, set), g)) in gauges
                 .iter_mut()
                 .zip(&mut gauges_set)
                 .zip(&c.gauges)
                 .enumerate()
             {
-                *sum += ld(g);
+                *sum += g.load(Ordering::Relaxed);
                 *set |= reported & (1 << i) != 0;
             }
         }
@@ -342,21 +389,15 @@ mod tests {
         let reg = StatsRegistry::new();
         let a = reg.counters();
         let b = reg.counters();
-        Counters::add(&a.packets, 3);
-        Counters::add(&b.packets, 4);
+        a.add(Counter::Packets, 3);
+        b.add(Counter::Packets, 4);
         b.dropped(DropReason::NotTcp, 2);
         let s = reg.snapshot();
         assert_eq!(s.packets, 7);
+        assert_eq!(s.get(Counter::Packets), 7);
         assert_eq!(s.drops(DropReason::NotTcp), 2);
         assert_eq!(s.drops.get("not_tcp"), Some(&2));
         assert_eq!(s.drops.len(), 1);
-        assert!(s.gauges.is_empty(), "no source reported a gauge");
-        a.set_gauge(Gauge::TlsTargets, 2);
-        b.set_gauge(Gauge::TlsTargets, 3);
-        b.set_gauge(Gauge::PodNamespaces, 0);
-        let s = reg.snapshot();
-        assert_eq!(s.gauge(Gauge::TlsTargets), 5);
-        assert_eq!(s.gauges.get("pod_namespaces"), Some(&0));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use capture_core::model::*;
 use capture_core::pipeline::Pipeline;
 use capture_core::sink::MemorySink;
 use capture_core::stage::{InputSink, Output, Parser, Poll, Source, SourceError};
-use capture_core::stats::{Counters, DropReason};
+use capture_core::stats::{Counter, Counters, DropReason};
 
 /// Each client line is a request; each connection close emits the lines
 /// still without a newline as an exchange flagged `Incomplete`.
@@ -89,7 +89,7 @@ impl Source for Replay {
             1_000_000
         };
         for (i, (src, dst, seq, flags, payload)) in self.segs[self.at..end].iter().enumerate() {
-            Counters::add(&counters.packets, 1);
+            counters.add(Counter::Packets, 1);
             out.input(Input::Segment(Segment {
                 ts: Timestamp(base + (self.at + i) as u64),
                 src: *src,
@@ -460,4 +460,90 @@ fn an_observer_sees_exactly_what_the_filters_pass_on_every_worker() {
         }
         assert!(depths.iter().all(|q| q.batches == 0 && q.capacity == 0));
     }
+}
+
+/// A sink that only reads its batches and keeps nothing: it counts what it
+/// is shown, by path.
+#[derive(Clone, Default)]
+struct Reader(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl capture_core::stage::Sink for Reader {
+    fn write(&mut self, batch: &mut Vec<Exchange>) -> Result<(), capture_core::stage::SinkError> {
+        let mut seen = self.0.lock().unwrap();
+        seen.extend(
+            batch
+                .iter()
+                .map(|e| e.request.as_ref().unwrap().path.clone()),
+        );
+        Ok(())
+    }
+}
+
+#[test]
+fn a_sink_that_does_not_drain_its_batch_sees_each_exchange_once() {
+    for (workers, sink_thread) in [(1, false), (1, true), (2, false)] {
+        let sink = Reader::default();
+        let stats = Pipeline::builder(Lines)
+            .workers(workers)
+            .sink_thread(sink_thread)
+            .source(replay(traffic(30, 40, false)))
+            .sink(sink.clone())
+            .build()
+            .unwrap()
+            .run()
+            .unwrap();
+        let mut seen = sink.0.lock().unwrap().clone();
+        assert_eq!(seen.len(), 30 * 41, "workers {workers}");
+        seen.sort();
+        seen.dedup();
+        // Every line is unique; the 30 unfinished tails read the same.
+        assert_eq!(
+            seen.len(),
+            30 * 40 + 1,
+            "no exchange twice (workers {workers})"
+        );
+        assert_eq!(stats.exchanges_delivered, 30 * 41);
+    }
+}
+
+#[test]
+fn an_exchange_whose_segments_conflicted_is_flagged() {
+    let client: SocketAddr = "10.0.1.1:20000".parse().unwrap();
+    let server: SocketAddr = "10.0.0.2:80".parse().unwrap();
+    let segs = vec![
+        (client, server, 100, TcpFlags::SYN, vec![]),
+        (server, client, 900, TcpFlags::SYN | TcpFlags::ACK, vec![]),
+        (client, server, 101, TcpFlags::ACK, b"first\n".to_vec()),
+        // "/admin" held, then other bytes for the same positions.
+        (client, server, 110, TcpFlags::ACK, b"admin\n".to_vec()),
+        (client, server, 110, TcpFlags::ACK, b"index\n".to_vec()),
+        (client, server, 107, TcpFlags::ACK, b"GET".to_vec()),
+        (client, server, 116, TcpFlags::ACK, b"last\n".to_vec()),
+    ];
+    let sink = MemorySink::new(100);
+    let stats = Pipeline::builder(Lines)
+        .workers(1)
+        .source(replay(segs))
+        .sink(sink.clone())
+        .build()
+        .unwrap()
+        .run()
+        .unwrap();
+    let flagged: Vec<(String, bool)> = sink
+        .drain()
+        .into_iter()
+        .map(|e| {
+            let conflict = e.flags.contains(&Flag::OverlapConflict);
+            (e.request.unwrap().path, conflict)
+        })
+        .collect();
+    assert_eq!(
+        flagged,
+        [
+            ("first".to_owned(), false),
+            ("GETadmin".to_owned(), true),
+            ("last".to_owned(), false),
+        ]
+    );
+    assert_eq!(stats.drops(DropReason::OverlapConflict), 1);
 }

@@ -10,7 +10,7 @@ use capture_core::Limits;
 use capture_core::model::*;
 use capture_core::reassembly::TcpReassembler;
 use capture_core::stage::{ConnId, Reassembler, StreamHandler};
-use capture_core::stats::{Counters, DropReason};
+use capture_core::stats::{Counter, Counters, DropReason};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Event {
@@ -22,6 +22,7 @@ enum Event {
     Data(Direction, Vec<u8>),
     Gap(Direction, u64),
     Close(CloseReason),
+    Conflict(Direction),
 }
 
 #[derive(Default)]
@@ -56,6 +57,9 @@ impl StreamHandler for Recorder {
     }
     fn close(&mut self, conn: ConnId, _: &ConnMeta, _: Timestamp, reason: CloseReason) {
         self.events.push((conn, Event::Close(reason)));
+    }
+    fn overlap_conflict(&mut self, conn: ConnId, _: &ConnMeta, dir: Direction, _: Timestamp) {
+        self.events.push((conn, Event::Conflict(dir)));
     }
 }
 
@@ -207,7 +211,7 @@ fn out_of_order_segments_are_ordered() {
     ];
     let (rec, counters, _) = run(&inputs, Limits::default());
     assert_eq!(rec.stream(C2S), b"aaaaabbbbbcc");
-    assert_eq!(counters.drops(DropReason::GapBytes), 0);
+    assert_eq!(counters.drops(DropReason::Gap), 0);
 }
 
 #[test]
@@ -279,7 +283,7 @@ fn sequence_numbers_wrap_around() {
     ];
     let (rec, counters, _) = run(&inputs, Limits::default());
     assert_eq!(rec.stream(C2S), b"abcdefghijklmn");
-    assert_eq!(counters.drops(DropReason::GapBytes), 0);
+    assert_eq!(counters.drops(DropReason::Gap), 0);
 }
 
 #[test]
@@ -364,7 +368,8 @@ fn a_lost_segment_is_a_gap_of_its_exact_length() {
         "declared while the connection is still open"
     );
     assert_eq!(rec.stream(C2S), b"aaaabbbb");
-    assert_eq!(counters.drops(DropReason::GapBytes), 7);
+    assert_eq!(counters.drops(DropReason::Gap), 1);
+    assert_eq!(counters.get(Counter::GapBytes), 7);
     let order: Vec<_> = rec.events.iter().map(|(_, e)| e.clone()).collect();
     assert_eq!(
         order[1..],
@@ -477,18 +482,24 @@ fn per_connection_buffer_cap_declares_the_hole_early() {
 
 #[test]
 fn total_buffer_cap_drops_out_of_order_bytes_and_counts_them() {
+    // Room for one held segment of 5 bytes with what holding it costs
+    // (about a hundred bytes), not for two.
     let limits = Limits {
-        total_buffer_bytes: 8,
+        total_buffer_bytes: 150,
         ..Limits::default()
     };
     let mut w = Wire::new();
     let inputs = [
         w.seg(true, 100, SYN, b""),
         w.seg(true, 111, ACK, b"12345"),
-        w.seg(true, 121, ACK, b"67890"), // would exceed 8 held bytes in all
+        w.seg(true, 121, ACK, b"67890"), // would exceed the cap
     ];
     let (mut r, mut rec, counters) = pushed(&inputs, limits);
-    assert_eq!(r.buffered_bytes(), 5);
+    assert!(
+        (5..=150).contains(&r.buffered_bytes()),
+        "{} bytes held for a 5-byte segment",
+        r.buffered_bytes()
+    );
     assert_eq!(counters.drops(DropReason::TotalBufferFull), 1);
     r.flush(Timestamp(w.ts), &mut rec);
     assert_eq!(rec.stream(C2S), b"12345");
@@ -717,4 +728,58 @@ fn a_bare_ack_beyond_the_last_byte_reveals_a_lost_tail() {
         vec![4],
         "declared while the connection is open"
     );
+}
+
+#[test]
+fn overlapping_segments_with_different_bytes_are_counted_and_reported() {
+    let mut w = Wire::new();
+    let inputs = [
+        w.seg(true, 100, SYN, b""),
+        // Held: the hole 101..105 is still open.
+        w.seg(true, 105, ACK, b"EFGH"),
+        // The same bytes again: a plain retransmission, no conflict.
+        w.seg(true, 105, ACK, b"EFGH"),
+        // Other bytes for 106..108: what an IDS evasion sends.
+        w.seg(true, 106, ACK, b"xy"),
+        // Held too (the server's start is not known yet): other bytes for 107.
+        w.seg(true, 101, ACK, b"abcd"),
+        w.seg(true, 107, ACK, b"Z"),
+        // Identical to what is held: no conflict.
+        w.seg(true, 103, ACK, b"cdE"),
+    ];
+    let (rec, counters, _) = run(&inputs, Limits::default());
+    assert_eq!(rec.stream(C2S), b"abcdEFGH", "the earlier bytes are kept");
+    assert_eq!(counters.drops(DropReason::OverlapConflict), 2);
+    let conflicts = rec
+        .events
+        .iter()
+        .filter(|(_, e)| *e == Event::Conflict(C2S))
+        .count();
+    assert_eq!(conflicts, 2, "the handler is told, to flag the exchange");
+}
+
+#[test]
+fn forged_sequence_numbers_cannot_claim_gigabytes_lost() {
+    let mut w = Wire::new();
+    let mut inputs = vec![
+        w.seg(true, 100, SYN, b""),
+        w.seg(false, 500, SYN | ACK, b""),
+        w.seg(true, 101, ACK, b"GET"),
+    ];
+    // A thousand segments, FINs and bare ACKs each claiming to be almost
+    // 2 GiB ahead: taken as gaps they would add up to terabytes.
+    for i in 0..1000u32 {
+        let far = 104u32.wrapping_add((1 << 31) - 1000 + i);
+        inputs.push(w.seg(true, far, ACK, b"x"));
+        inputs.push(w.seg(true, far, FIN, b""));
+        inputs.push(w.seg(true, far.wrapping_add(7), ACK, b""));
+    }
+    // One within a window (100 MB ahead): a real gap, of what a window holds.
+    inputs.push(w.seg(true, 104 + 100_000_000, ACK, b"y"));
+    let (rec, counters, _) = run(&inputs, Limits::default());
+    assert_eq!(counters.drops(DropReason::OutOfWindow), 3000);
+    assert_eq!(rec.gaps(C2S), vec![100_000_000]);
+    assert_eq!(counters.drops(DropReason::Gap), 1);
+    assert_eq!(counters.get(Counter::GapBytes), 100_000_000);
+    assert_eq!(rec.stream(C2S), b"GETy");
 }

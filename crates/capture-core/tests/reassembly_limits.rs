@@ -9,7 +9,7 @@ use capture_core::Limits;
 use capture_core::model::*;
 use capture_core::reassembly::TcpReassembler;
 use capture_core::stage::{ConnId, Reassembler, StreamHandler};
-use capture_core::stats::{Counters, DropReason};
+use capture_core::stats::{Counter, Counters, DropReason};
 
 #[derive(Default)]
 struct Count {
@@ -160,5 +160,6 @@ fn a_stream_larger_than_the_connection_cap_is_cut_and_counted() {
         assert!(r.buffered_bytes() <= (64 << 10) + 1460);
     }
     assert!(counters.drops(DropReason::ConnBufferFull) >= 1);
-    assert_eq!(counters.drops(DropReason::GapBytes), 1460);
+    assert_eq!(counters.drops(DropReason::Gap), 1);
+    assert_eq!(counters.get(Counter::GapBytes), 1460);
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use capture_core::model::{Input, NetnsId};
 use capture_core::stage::{InputSink, Poll, Source, SourceError};
-use capture_core::stats::Counters;
+use capture_core::stats::{Counter, Counters};
 
 use super::{CaptureFile, CaptureReader};
 use crate::Error;
@@ -192,8 +192,8 @@ impl Source for FileSource {
                 }
             }
         }
-        Counters::add(&counters.packets, packets);
-        Counters::add(&counters.bytes, bytes);
+        counters.add(Counter::Packets, packets);
+        counters.add(Counter::Bytes, bytes);
         let position = current.reader.position() as u64;
         if ended {
             self.finished_bytes += current.file.len();

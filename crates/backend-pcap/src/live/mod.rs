@@ -36,7 +36,7 @@ use std::time::Duration;
 use capture_core::DropReason;
 use capture_core::model::{Input, NetnsId};
 use capture_core::stage::{InputSink, Poll, Source, SourceError};
-use capture_core::stats::Counters;
+use capture_core::stats::{Counter, Counters};
 
 pub use capture::{Capture, CaptureConfig, wait_readable};
 pub use path::{PacketPath, ip_packet};
@@ -110,8 +110,8 @@ impl Source for LiveSource {
         }
         let (link, path) = (self.link, &mut self.path);
         let n = self.capture.read(|ts, wire_len, data| {
-            Counters::add(&counters.packets, 1);
-            Counters::add(&counters.bytes, u64::from(wire_len));
+            counters.add(Counter::Packets, 1);
+            counters.add(Counter::Bytes, u64::from(wire_len));
             match path.segment(link, ts, data) {
                 Ok(seg) => out.input(Input::Segment(seg)),
                 Err(reason) => counters.dropped(reason, 1),

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use capture_core::DropReason;
 use capture_core::model::{NetnsId, Segment};
-use capture_core::stats::Counters;
+use capture_core::stats::{Counter, Counters};
 
 use super::batch::{Batch, BatchPool};
 use super::discovery::current_netns;
@@ -82,8 +82,8 @@ impl ThreadCounts {
 
     /// Moves what was counted since the last call into `counters`.
     pub(crate) fn drain_into(&self, counters: &Counters) {
-        Counters::add(&counters.packets, self.packets.swap(0, Ordering::Relaxed));
-        Counters::add(&counters.bytes, self.bytes.swap(0, Ordering::Relaxed));
+        counters.add(Counter::Packets, self.packets.swap(0, Ordering::Relaxed));
+        counters.add(Counter::Bytes, self.bytes.swap(0, Ordering::Relaxed));
         for (reason, c) in DropReason::ALL.iter().zip(self.drops.iter()) {
             let n = c.swap(0, Ordering::Relaxed);
             if n > 0 {
@@ -292,8 +292,8 @@ fn run(
         for (cap, link) in handles.iter_mut() {
             let link = *link;
             let r = cap.read(|ts, wire_len, data| {
-                Counters::add(&counts.packets, 1);
-                Counters::add(&counts.bytes, u64::from(wire_len));
+                counts.packets.fetch_add(1, Ordering::Relaxed);
+                counts.bytes.fetch_add(u64::from(wire_len), Ordering::Relaxed);
                 match path.segment(link, ts, data) {
                     Ok(seg) => outbox.push(&seg),
                     Err(reason) => counts.dropped(reason, 1),

@@ -68,6 +68,10 @@ pub enum Flag {
     /// The connection was flushed by a limit (timeout, eviction, shutdown)
     /// before the exchange completed.
     Incomplete,
+    /// TCP segments overlapped with different bytes for the same positions
+    /// (the earlier bytes were kept): receivers may have read otherwise,
+    /// as in IDS evasion.
+    OverlapConflict,
 }
 
 impl Flag {
@@ -85,6 +89,7 @@ impl Flag {
             Self::DecodeFailed => "decode_failed",
             Self::Http09 => "http09",
             Self::Incomplete => "incomplete",
+            Self::OverlapConflict => "overlap_conflict",
         }
     }
 }

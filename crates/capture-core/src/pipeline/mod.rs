@@ -38,8 +38,8 @@ use crate::filter::ExchangeFilter;
 use crate::limits::Limits;
 use crate::model::{Exchange, Input, Timestamp};
 use crate::reassembly::TcpReassembler;
-use crate::stage::{Poll, Protocol, Reassembler, Sink, Source};
-use crate::stats::{Counters, DropReason, Stats, StatsRegistry};
+use crate::stage::{Poll, Protocol, Reassembler, Sink, SinkError, Source};
+use crate::stats::{Counter, Counters, DropReason, Stats, StatsRegistry};
 
 /// Inputs per batch handed from a source thread to a worker.
 const BATCH_INPUTS: usize = 512;
@@ -599,6 +599,14 @@ fn run_worker<P: Protocol, R: Reassembler>(
     Ok(())
 }
 
+/// Hands `batch` to the sink and empties it, whatever the sink left in it:
+/// a sink that only reads its batch must not see the same exchanges again.
+fn write_all(sink: &mut dyn Sink, batch: &mut Vec<Exchange>) -> Result<(), SinkError> {
+    let written = sink.write(batch);
+    batch.clear();
+    written
+}
+
 fn run_sink(
     mut sink: Box<dyn Sink>,
     rx: Arc<Receiver<Vec<Exchange>>>,
@@ -607,8 +615,8 @@ fn run_sink(
     let mut result = Ok(());
     for mut batch in rx.iter() {
         let n = batch.len() as u64;
-        match sink.write(&mut batch) {
-            Ok(()) => Counters::add(&counters.exchanges_delivered, n),
+        match write_all(sink.as_mut(), &mut batch) {
+            Ok(()) => counters.add(Counter::ExchangesDelivered, n),
             Err(e) => {
                 counters.dropped(DropReason::SinkDeliveryFailed, n);
                 if result.is_ok() {
@@ -644,14 +652,13 @@ impl SinkEnd {
         }
         let n = out.len() as u64;
         match self {
-            SinkEnd::Here(sink) => match sink.write(out) {
+            SinkEnd::Here(sink) => match write_all(sink, out) {
                 Ok(()) => {
-                    Counters::add(&counters.exchanges_delivered, n);
+                    counters.add(Counter::ExchangesDelivered, n);
                     Ok(())
                 }
                 Err(e) => {
                     counters.dropped(DropReason::SinkDeliveryFailed, n);
-                    out.clear();
                     Err(PipelineError::Sink(e.to_string()))
                 }
             },

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::ExchangeRecorder;
 use crate::enrich::Enricher;
 use crate::filter::ExchangeFilter;
-use crate::model::{CloseReason, ConnMeta, Direction, Exchange, Input, Timestamp};
+use crate::model::{CloseReason, ConnMeta, Direction, Exchange, Flag, Input, Timestamp};
 use crate::stage::{ConnId, Output, Parser, Protocol, Reassembler, StreamHandler};
 use crate::stats::{Counters, DropReason};
 
@@ -17,6 +17,32 @@ pub(crate) struct ParserDriver<P: Protocol> {
     counters: Arc<Counters>,
     /// Exchanges produced since the last `take_exchanges`.
     exchanges: Vec<Exchange>,
+    /// Connections whose bytes conflicted with bytes held before: the next
+    /// exchange each one produces is flagged. Rare, so a short list.
+    conflicted: Vec<ConnId>,
+}
+
+impl<P: Protocol> ParserDriver<P> {
+    /// Runs `f` on the parser of `conn`, then flags what it produced if the
+    /// connection had an overlap conflict pending.
+    fn with_parser(&mut self, conn: ConnId, f: impl FnOnce(&mut P::Parser, &mut Output<'_>)) {
+        let before = self.exchanges.len();
+        if let Some(p) = self.parsers.get_mut(conn.index()).and_then(Option::as_mut) {
+            f(p, &mut Output::new(&mut self.exchanges, &self.counters));
+        }
+        self.flag_conflicts(conn, before);
+    }
+
+    fn flag_conflicts(&mut self, conn: ConnId, before: usize) {
+        if self.exchanges.len() > before
+            && let Some(i) = self.conflicted.iter().position(|c| *c == conn)
+        {
+            self.conflicted.swap_remove(i);
+            for ex in self.exchanges.iter_mut().skip(before) {
+                ex.flag(Flag::OverlapConflict);
+            }
+        }
+    }
 }
 
 impl<P: Protocol> StreamHandler for ParserDriver<P> {
@@ -32,38 +58,31 @@ impl<P: Protocol> StreamHandler for ParserDriver<P> {
     }
 
     fn data(&mut self, conn: ConnId, meta: &ConnMeta, dir: Direction, ts: Timestamp, bytes: &[u8]) {
-        let Self {
-            parsers,
-            counters,
-            exchanges,
-            ..
-        } = self;
-        if let Some(p) = parsers.get_mut(conn.index()).and_then(Option::as_mut) {
-            p.data(meta, dir, ts, bytes, &mut Output::new(exchanges, counters));
-        }
+        self.with_parser(conn, |p, out| p.data(meta, dir, ts, bytes, out));
     }
 
     fn gap(&mut self, conn: ConnId, meta: &ConnMeta, dir: Direction, ts: Timestamp, len: u64) {
-        let Self {
-            parsers,
-            counters,
-            exchanges,
-            ..
-        } = self;
-        if let Some(p) = parsers.get_mut(conn.index()).and_then(Option::as_mut) {
-            p.gap(meta, dir, ts, len, &mut Output::new(exchanges, counters));
-        }
+        self.with_parser(conn, |p, out| p.gap(meta, dir, ts, len, out));
     }
 
     fn close(&mut self, conn: ConnId, meta: &ConnMeta, ts: Timestamp, reason: CloseReason) {
-        let Self {
-            parsers,
-            counters,
-            exchanges,
-            ..
-        } = self;
-        if let Some(mut p) = parsers.get_mut(conn.index()).and_then(Option::take) {
-            p.close(meta, ts, reason, &mut Output::new(exchanges, counters));
+        let before = self.exchanges.len();
+        if let Some(mut p) = self.parsers.get_mut(conn.index()).and_then(Option::take) {
+            p.close(
+                meta,
+                ts,
+                reason,
+                &mut Output::new(&mut self.exchanges, &self.counters),
+            );
+        }
+        self.flag_conflicts(conn, before);
+        // Whatever was pending dies with the connection; its id is reused.
+        self.conflicted.retain(|c| *c != conn);
+    }
+
+    fn overlap_conflict(&mut self, conn: ConnId, _: &ConnMeta, _: Direction, _: Timestamp) {
+        if !self.conflicted.contains(&conn) {
+            self.conflicted.push(conn);
         }
     }
 }
@@ -101,6 +120,7 @@ impl<P: Protocol, R: Reassembler> Worker<P, R> {
                 parsers: Vec::new(),
                 counters: counters.clone(),
                 exchanges: Vec::new(),
+                conflicted: Vec::new(),
             },
             steps,
             counters,

@@ -20,6 +20,18 @@ pub(crate) struct Held {
     pub(crate) ack: Option<u32>,
 }
 
+/// The furthest ahead of the next expected byte that a TCP sender can be:
+/// the largest window with window scaling (RFC 7323: 65,535 << 14, about
+/// 1 GiB). Bytes, FINs and acknowledgments beyond it are forged or corrupt,
+/// and would otherwise let a few packets claim gaps of gigabytes.
+pub(crate) const MAX_WINDOW: u64 = 1 << 30;
+
+/// What holding a run costs beyond its bytes: its B-tree entry (key and
+/// value), its share of the node, and the allocator's rounding of small
+/// buffers. Counting it keeps many tiny segments from costing far more
+/// heap than the buffer limits say.
+pub(crate) const HELD_OVERHEAD: usize = 96;
+
 /// The peer may be at most this far behind an acknowledgment (its FIN takes
 /// one sequence number but no byte).
 const ACK_SLACK: u64 = 1;
@@ -60,8 +72,11 @@ pub(crate) struct HalfStream {
     pub(crate) next: u64,
     /// Bytes held out of order, by (position, arrival number).
     pub(crate) held: BTreeMap<(u64, u64), Held>,
-    /// Bytes in `held`.
+    /// What `held` costs: its bytes plus [`HELD_OVERHEAD`] per run.
     pub(crate) held_bytes: usize,
+    /// The longest run held since `held` was last empty: how far back an
+    /// overlapping run can start.
+    longest_held: usize,
     /// Arrival counter for stable ordering of equal positions.
     arrivals: u64,
     /// Position just after the FIN, once seen.
@@ -129,6 +144,14 @@ impl HalfStream {
         (reference as i64).wrapping_add(delta).max(0) as u64
     }
 
+    /// True when bytes ending at `end` lie within a window of where this
+    /// direction has got to (or, before its start is known, of its first
+    /// byte seen).
+    pub(crate) fn in_window(&self, pos: u64, end: u64) -> bool {
+        let reference = if self.anchored { self.next } else { BIAS };
+        end <= reference.saturating_add(MAX_WINDOW) && pos.saturating_add(MAX_WINDOW) >= reference
+    }
+
     /// Where bytes at `pos..pos+len` fall.
     pub(crate) fn place(&self, pos: u64, len: usize) -> Placement {
         let end = pos.saturating_add(len as u64);
@@ -143,15 +166,18 @@ impl HalfStream {
         }
     }
 
-    /// Holds bytes at `pos`; false if an identical or larger copy is already held.
-    pub(crate) fn hold(&mut self, pos: u64, data: &[u8], ts: Timestamp, ack: Option<u32>) -> bool {
+    /// Holds bytes at `pos`: [`Hold::Duplicate`] if an identical or larger
+    /// copy is already held there.
+    pub(crate) fn hold(&mut self, pos: u64, data: &[u8], ts: Timestamp, ack: Option<u32>) -> Hold {
+        let conflict = self.conflicts(pos, data);
         if let Some(((_, _), h)) = self.held.range((pos, 0)..=(pos, u64::MAX)).next()
             && h.data.len() >= data.len()
         {
-            return false;
+            return Hold::Duplicate { conflict };
         }
         self.arrivals += 1;
-        self.held_bytes += data.len();
+        self.held_bytes += held_cost(data.len());
+        self.longest_held = self.longest_held.max(data.len());
         self.held.insert(
             (pos, self.arrivals),
             Held {
@@ -160,7 +186,27 @@ impl HalfStream {
                 ack,
             },
         );
-        true
+        Hold::Held { conflict }
+    }
+
+    /// True when bytes at `pos` differ from held bytes at the same positions.
+    pub(crate) fn conflicts(&self, pos: u64, data: &[u8]) -> bool {
+        if self.held.is_empty() {
+            return false;
+        }
+        let end = pos.saturating_add(data.len() as u64);
+        let earliest = pos.saturating_sub(self.longest_held as u64);
+        self.held
+            .range((earliest, 0)..(end, 0))
+            .any(|(&(start, _), h)| {
+                let from = start.max(pos);
+                let to = start.saturating_add(h.data.len() as u64).min(end);
+                from < to && {
+                    let ours = data.get((from - pos) as usize..(to - pos) as usize);
+                    let theirs = h.data.get((from - start) as usize..(to - start) as usize);
+                    ours != theirs
+                }
+            })
     }
 
     /// The position of the first held run.
@@ -179,7 +225,10 @@ impl HalfStream {
             };
         }
         let need = peer.position(ack);
-        if need > peer.next.saturating_add(ACK_SLACK) {
+        // An acknowledgment beyond any window is forged: it blocks nothing.
+        if need > peer.next.saturating_add(ACK_SLACK)
+            && need <= peer.next.saturating_add(MAX_WINDOW)
+        {
             Block::Need(need)
         } else {
             Block::Clear
@@ -202,7 +251,30 @@ impl HalfStream {
             return None;
         }
         let h = self.held.remove(&(pos, n))?;
-        self.held_bytes -= h.data.len();
+        self.held_bytes -= held_cost(h.data.len());
+        if self.held.is_empty() {
+            self.longest_held = 0;
+        }
         Some((pos, h))
     }
+}
+
+/// What holding a run costs against the buffer limits.
+pub(crate) const fn held_cost(len: usize) -> usize {
+    len + HELD_OVERHEAD
+}
+
+/// What became of bytes offered for holding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hold {
+    /// Held until the hole before them is filled or declared.
+    Held {
+        /// They differ from bytes already held at the same positions.
+        conflict: bool,
+    },
+    /// A copy at least as long is already held at the same position.
+    Duplicate {
+        /// They differ from bytes already held at the same positions.
+        conflict: bool,
+    },
 }

@@ -1,7 +1,7 @@
 //! The Parser stage: ordered bytes of one connection in, exchanges out.
 
 use crate::model::{CloseReason, ConnMeta, Direction, Exchange, Timestamp};
-use crate::stats::{Counters, DropReason};
+use crate::stats::{Counter, Counters, DropReason};
 
 /// Where a parser puts what it produces: exchanges, and drop counts.
 pub struct Output<'a> {
@@ -20,7 +20,7 @@ impl<'a> Output<'a> {
 
     /// Emits one exchange.
     pub fn exchange(&mut self, exchange: Exchange) {
-        Counters::add(&self.counters.exchanges, 1);
+        self.counters.add(Counter::Exchanges, 1);
         self.exchanges.push(exchange);
     }
 

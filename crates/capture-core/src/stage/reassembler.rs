@@ -27,6 +27,17 @@ pub trait StreamHandler {
     fn gap(&mut self, conn: ConnId, meta: &ConnMeta, dir: Direction, ts: Timestamp, len: u64);
     /// The connection is over; its id may be reused afterwards.
     fn close(&mut self, conn: ConnId, meta: &ConnMeta, ts: Timestamp, reason: CloseReason);
+    /// Bytes of one direction arrived that differ from bytes already held
+    /// for the same positions (the earlier ones are kept): how IDS evasion
+    /// looks. The exchange those bytes belong to should be flagged.
+    fn overlap_conflict(
+        &mut self,
+        _conn: ConnId,
+        _meta: &ConnMeta,
+        _dir: Direction,
+        _ts: Timestamp,
+    ) {
+    }
 }
 
 /// Turns segments (or socket chunks) into ordered bytes per direction,

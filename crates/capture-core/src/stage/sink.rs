@@ -7,9 +7,11 @@ pub type SinkError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Receives exchanges in batches.
 ///
-/// The pipeline calls `write` from one thread at a time. A sink that can
-/// block (network, disk) should buffer or drop and count rather than stall
-/// the capture path.
+/// The pipeline calls `write` from one thread at a time, and empties the
+/// batch after each call: a sink may take the exchanges out (`drain`,
+/// `append`, `mem::take`) or only read them, and never sees one twice. A
+/// sink that can block (network, disk) should buffer or drop and count
+/// rather than stall the capture path.
 ///
 /// # Example
 ///
@@ -31,7 +33,8 @@ pub type SinkError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// }
 /// ```
 pub trait Sink: Send {
-    /// Takes the exchanges of `batch`, leaving it empty.
+    /// Takes or reads the exchanges of `batch`; the pipeline empties it
+    /// afterwards, so nothing left in it is delivered again.
     fn write(&mut self, batch: &mut Vec<Exchange>) -> Result<(), SinkError>;
 
     /// Pushes out anything buffered; called at shutdown.

@@ -47,7 +47,7 @@ impl<F: FnMut(Input<'_>)> InputSink for F {
 /// ```
 /// use capture_core::model::{Input, NetnsId, Segment, TcpFlags, Timestamp};
 /// use capture_core::stage::{InputSink, Poll, Source, SourceError};
-/// use capture_core::stats::Counters;
+/// use capture_core::stats::{Counter, Counters};
 ///
 /// struct OneSegment(bool);
 ///
@@ -56,7 +56,7 @@ impl<F: FnMut(Input<'_>)> InputSink for F {
 ///         if std::mem::replace(&mut self.0, true) {
 ///             return Ok(Poll::Finished);
 ///         }
-///         Counters::add(&counters.packets, 1);
+///         counters.add(Counter::Packets, 1);
 ///         out.input(Input::Segment(Segment {
 ///             ts: Timestamp(1),
 ///             src: "10.0.0.1:5000".parse()?,
