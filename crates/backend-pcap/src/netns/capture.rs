@@ -293,7 +293,9 @@ fn run(
             let link = *link;
             let r = cap.read(|ts, wire_len, data| {
                 counts.packets.fetch_add(1, Ordering::Relaxed);
-                counts.bytes.fetch_add(u64::from(wire_len), Ordering::Relaxed);
+                counts
+                    .bytes
+                    .fetch_add(u64::from(wire_len), Ordering::Relaxed);
                 match path.segment(link, ts, data) {
                     Ok(seg) => outbox.push(&seg),
                     Err(reason) => counts.dropped(reason, 1),

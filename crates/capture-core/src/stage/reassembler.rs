@@ -63,7 +63,8 @@ pub trait StreamHandler {
 ///         if let Input::Chunk(c) = input {
 ///             let meta = self.0.get_or_insert_with(|| {
 ///                 let meta = ConnMeta {
-///                     key: c.key, source: c.source, comm: c.comm, traffic: c.traffic,
+///                     key: c.key, source: c.source, tls_library: c.tls_library,
+///                     comm: c.comm, traffic: c.traffic,
 ///                     opened: c.ts, mid_stream: false,
 ///                 };
 ///                 out.open(ConnId(0), &meta);
