@@ -25,7 +25,7 @@ done
 [ "$(id -u)" -eq 0 ] || { echo "compare.sh: needs root for tcpdump on lo" >&2; exit 1; }
 
 cargo build --release --quiet --example replay
-replay=target/release/examples/replay
+replay=${CARGO_TARGET_DIR:-target}/release/examples/replay
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 conf="$out/nginx.conf"
