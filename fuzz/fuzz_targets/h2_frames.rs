@@ -3,7 +3,7 @@
 #![no_main]
 
 use capture_core::model::{
-    CaptureSource, CloseReason, ConnKey, ConnMeta, Direction, NetnsId, Request, Timestamp,
+    CaptureSource, CloseReason, ConnKey, ConnMeta, Direction, NetnsId, Request, Roles, Timestamp,
 };
 use capture_core::stage::{Output, Parser};
 use capture_core::stats::Counters;
@@ -27,15 +27,7 @@ fuzz_target!(|data: &[u8]| {
     // The whole parser: the first byte picks the start, then each control
     // byte gives a direction and a chunk length (or a gap).
     let Some((&mode, mut rest)) = data.split_first() else { return };
-    let meta = ConnMeta {
-        key: ConnKey::new("10.0.0.1:1".parse().unwrap(), "10.0.0.2:2".parse().unwrap(), NetnsId::UNKNOWN),
-        source: CaptureSource::Pcap,
-        tls_library: None,
-        comm: None,
-        traffic: None,
-        opened: Timestamp(0),
-        mid_stream: mode & 1 == 1,
-    };
+    let meta = ConnMeta::new(ConnKey::new("10.0.0.1:1".parse().unwrap(), "10.0.0.2:2".parse().unwrap(), NetnsId::UNKNOWN), CaptureSource::Pcap, Timestamp(0)).joined_mid_stream(mode & 1 == 1);
     let config = H2Config {
         max_streams: 8,
         body_limit: 64,
@@ -47,7 +39,14 @@ fuzz_target!(|data: &[u8]| {
     let mut parser = match mode % 3 {
         0 => H2Parser::new(&config, &meta),
         1 => H2Parser::joined_mid_stream(&config, &meta),
-        _ => H2Parser::after_upgrade(&config, &meta, Request::default(), mode & 4 != 0),
+        _ => {
+            let client = if mode & 4 != 0 {
+                Direction::ServerToClient
+            } else {
+                Direction::ClientToServer
+            };
+            H2Parser::after_upgrade(&config, &meta, Request::default(), Roles::client_sends(client))
+        }
     };
     let (mut exchanges, counters) = (Vec::new(), Counters::default());
     let mut ts = 0;

@@ -10,7 +10,7 @@
 #![no_main]
 
 use capture_core::model::*;
-use capture_core::stage::{Output, Parser, Protocol as _};
+use capture_core::stage::{Output, Parser, ParserFactory as _};
 use capture_core::stats::Counters;
 use libfuzzer_sys::fuzz_target;
 use proto_http::{HttpConfig, HttpProtocol};
@@ -23,19 +23,11 @@ fuzz_target!(|input: &[u8]| {
         return;
     };
     let (controls, mut data) = rest.split_at(usize::from(n).min(rest.len()));
-    let meta = ConnMeta {
-        key: ConnKey::new(
+    let meta = ConnMeta::new(ConnKey::new(
             "10.0.0.1:40000".parse().unwrap(),
             "10.0.0.2:80".parse().unwrap(),
             NetnsId::UNKNOWN,
-        ),
-        source: CaptureSource::Pcap,
-        tls_library: None,
-        comm: None,
-        traffic: None,
-        opened: Timestamp(0),
-        mid_stream: options & 1 != 0,
-    };
+        ), CaptureSource::Pcap, Timestamp(0)).joined_mid_stream(options & 1 != 0);
     let config = if options & 8 != 0 {
         HttpConfig {
             body_limit: 16,

@@ -12,7 +12,7 @@ use capture_core::DropReason;
 use capture_core::model::{CloseReason, ConnMeta, Direction, Timestamp};
 use capture_core::pipeline::Pipeline;
 use capture_core::sink::MemorySink;
-use capture_core::stage::{Output, Parser, Protocol};
+use capture_core::stage::{Output, Parser, ParserFactory};
 
 fn testdata(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -34,7 +34,7 @@ impl Parser for Tally {
     fn close(&mut self, _: &ConnMeta, _: Timestamp, _: CloseReason, _: &mut Output<'_>) {}
 }
 
-impl Protocol for Tally {
+impl ParserFactory for Tally {
     type Parser = Tally;
     fn parser(&self, _: &ConnMeta) -> Tally {
         self.clone()

@@ -37,7 +37,7 @@ impl Parser for LineParser {
         self.buf.extend_from_slice(bytes);
         while let Some(nl) = self.buf.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.buf.drain(..=nl).collect();
-            let mut ex = Exchange::new(Protocol::Http11, meta, false);
+            let mut ex = Exchange::new(Protocol::Http11, meta, Roles::CONFIRMED);
             ex.request = Some(Request {
                 ts,
                 method: "LINE".into(),
@@ -50,7 +50,7 @@ impl Parser for LineParser {
     fn gap(&mut self, _: &ConnMeta, _: Direction, _: Timestamp, _: u64, _: &mut Output<'_>) {}
     fn close(&mut self, meta: &ConnMeta, ts: Timestamp, _: CloseReason, out: &mut Output<'_>) {
         if !self.buf.is_empty() {
-            let mut ex = Exchange::new(Protocol::Http11, meta, false);
+            let mut ex = Exchange::new(Protocol::Http11, meta, Roles::CONFIRMED);
             ex.request = Some(Request {
                 ts,
                 method: "PARTIAL".into(),
@@ -63,7 +63,7 @@ impl Parser for LineParser {
     }
 }
 
-impl capture_core::stage::Protocol for Lines {
+impl capture_core::stage::ParserFactory for Lines {
     type Parser = LineParser;
     fn parser(&self, _: &ConnMeta) -> LineParser {
         LineParser::default()

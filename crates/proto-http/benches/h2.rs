@@ -198,19 +198,15 @@ fn connection(streams: u32, body_len: usize) -> (Vec<(Direction, Vec<u8>)>, usiz
 }
 
 fn bench(c: &mut Criterion) {
-    let meta = ConnMeta {
-        key: ConnKey::new(
+    let meta = ConnMeta::new(
+        ConnKey::new(
             "10.0.0.1:40000".parse().unwrap(),
             "10.0.0.2:443".parse().unwrap(),
             NetnsId::UNKNOWN,
         ),
-        source: CaptureSource::Pcap,
-        tls_library: None,
-        comm: None,
-        traffic: None,
-        opened: Timestamp(0),
-        mid_stream: false,
-    };
+        CaptureSource::Pcap,
+        Timestamp(0),
+    );
     let config = H2Config::default();
     let mut group = c.benchmark_group("h2");
     // Small API responses (600 B), and larger ones (4 KiB) where DATA dominates.

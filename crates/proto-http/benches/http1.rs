@@ -11,7 +11,7 @@
 use std::hint::black_box;
 
 use capture_core::model::*;
-use capture_core::stage::{Output, Parser, Protocol as _};
+use capture_core::stage::{Output, Parser, ParserFactory as _};
 use capture_core::stats::Counters;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use proto_http::{HttpConfig, HttpProtocol};
@@ -45,19 +45,15 @@ fn messages() -> Vec<(Direction, Vec<u8>)> {
 }
 
 fn meta() -> ConnMeta {
-    ConnMeta {
-        key: ConnKey::new(
+    ConnMeta::new(
+        ConnKey::new(
             "10.0.0.1:40000".parse().unwrap(),
             "10.0.0.2:80".parse().unwrap(),
             NetnsId::UNKNOWN,
         ),
-        source: CaptureSource::Pcap,
-        tls_library: None,
-        comm: None,
-        traffic: None,
-        opened: Timestamp(0),
-        mid_stream: false,
-    }
+        CaptureSource::Pcap,
+        Timestamp(0),
+    )
 }
 
 /// Exchanges handed to the sink at once, as the pipeline does: the sink

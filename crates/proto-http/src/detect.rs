@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use capture_core::DropReason;
-use capture_core::model::{CloseReason, ConnMeta, Direction, Timestamp};
+use capture_core::model::{CloseReason, ConnMeta, Direction, Role, Timestamp};
 use capture_core::stage::{Output, Parser};
 
 use crate::config::HttpConfig;
@@ -214,16 +214,11 @@ impl HttpParser {
             State::Undetected(_) => return,
         };
         let Some(switch) = switch else { return };
-        let client = if switch.swapped {
-            Direction::ServerToClient
-        } else {
-            Direction::ClientToServer
-        };
+        let client = switch.roles.direction_of(Role::Client);
         let rest = bytes.get(switch.server_offset..).filter(|r| !r.is_empty());
         match switch.h2c_request {
             Some(request) => {
-                let mut h2 =
-                    H2Parser::after_upgrade(&self.config.h2, meta, request, switch.swapped);
+                let mut h2 = H2Parser::after_upgrade(&self.config.h2, meta, request, switch.roles);
                 if !switch.client_bytes.is_empty() {
                     h2.data(meta, client, switch.client_ts, &switch.client_bytes, out);
                 }

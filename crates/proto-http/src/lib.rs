@@ -33,18 +33,11 @@
 //!
 //! ```
 //! use capture_core::model::*;
-//! use capture_core::stage::{Output, Parser, Protocol as _};
+//! use capture_core::stage::{Output, Parser, ParserFactory as _};
 //! use capture_core::stats::Counters;
 //! use proto_http::{HttpConfig, HttpProtocol};
 //!
-//! let meta = ConnMeta {
-//!     key: ConnKey::new("10.0.0.1:40000".parse().unwrap(), "10.0.0.2:80".parse().unwrap(), NetnsId::UNKNOWN),
-//!     source: CaptureSource::Pcap,
-//!     comm: None,
-//!     traffic: None,
-//!     opened: Timestamp(0),
-//!     mid_stream: false,
-//! };
+//! let meta = ConnMeta::new(ConnKey::new("10.0.0.1:40000".parse().unwrap(), "10.0.0.2:80".parse().unwrap(), NetnsId::UNKNOWN), CaptureSource::Pcap, Timestamp(0));
 //! let protocol = HttpProtocol::new(HttpConfig::default());
 //! let mut parser = protocol.parser(&meta);
 //! let (mut exchanges, counters) = (Vec::new(), Counters::default());
@@ -73,7 +66,7 @@ pub use config::HttpConfig;
 pub use detect::HttpParser;
 pub use error::Error;
 
-/// The HTTP [`Protocol`](capture_core::stage::Protocol): starts an
+/// The HTTP [`ParserFactory`](capture_core::stage::ParserFactory): starts an
 /// [`HttpParser`] for each connection.
 #[derive(Clone, Debug)]
 pub struct HttpProtocol {
@@ -107,7 +100,7 @@ impl Default for HttpProtocol {
     }
 }
 
-impl capture_core::stage::Protocol for HttpProtocol {
+impl capture_core::stage::ParserFactory for HttpProtocol {
     type Parser = HttpParser;
 
     fn parser(&self, _meta: &ConnMeta) -> HttpParser {

@@ -18,19 +18,16 @@ pub const C2S: Direction = Direction::ClientToServer;
 pub const S2C: Direction = Direction::ServerToClient;
 
 pub fn meta(mid_stream: bool) -> ConnMeta {
-    ConnMeta {
-        key: ConnKey::new(
+    ConnMeta::new(
+        ConnKey::new(
             "10.0.0.1:40000".parse().unwrap(),
             "10.0.0.2:8080".parse().unwrap(),
             NetnsId::UNKNOWN,
         ),
-        source: CaptureSource::Pcap,
-        tls_library: None,
-        comm: None,
-        traffic: None,
-        opened: Timestamp(0),
-        mid_stream,
-    }
+        CaptureSource::Pcap,
+        Timestamp(0),
+    )
+    .joined_mid_stream(mid_stream)
 }
 
 /// A header block of literals without indexing (no table effect).

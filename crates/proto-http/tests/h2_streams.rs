@@ -330,7 +330,7 @@ fn h2c_upgrade_request_becomes_stream_1() {
         ..Default::default()
     };
     let mut conn = Conn::from_parser(
-        H2Parser::after_upgrade(&H2Config::default(), &meta, req, false),
+        H2Parser::after_upgrade(&H2Config::default(), &meta, req, Roles::CONFIRMED),
         meta,
     );
     conn.client(&preface());

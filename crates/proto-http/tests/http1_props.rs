@@ -6,25 +6,22 @@
 
 use capture_core::DropReason;
 use capture_core::model::*;
-use capture_core::stage::{Output, Parser, Protocol as _};
+use capture_core::stage::{Output, Parser, ParserFactory as _};
 use capture_core::stats::Counters;
 use proptest::prelude::*;
 use proto_http::{HttpConfig, HttpProtocol};
 
 fn meta(mid_stream: bool) -> ConnMeta {
-    ConnMeta {
-        key: ConnKey::new(
+    ConnMeta::new(
+        ConnKey::new(
             "10.0.0.1:40000".parse().unwrap(),
             "10.0.0.2:80".parse().unwrap(),
             NetnsId::UNKNOWN,
         ),
-        source: CaptureSource::Pcap,
-        tls_library: None,
-        comm: None,
-        traffic: None,
-        opened: Timestamp(0),
-        mid_stream,
-    }
+        CaptureSource::Pcap,
+        Timestamp(0),
+    )
+    .joined_mid_stream(mid_stream)
 }
 
 /// A keep-alive conversation with every framing: pipelined requests with

@@ -5,7 +5,7 @@
 
 use capture_core::DropReason;
 use capture_core::model::*;
-use capture_core::stage::{Output, Parser, Protocol as _};
+use capture_core::stage::{Output, Parser, ParserFactory as _};
 use capture_core::stats::Counters;
 use proto_http::{HttpConfig, HttpProtocol};
 
@@ -25,19 +25,16 @@ enum Ev<'a> {
 }
 
 fn meta(mid_stream: bool) -> ConnMeta {
-    ConnMeta {
-        key: ConnKey::new(
+    ConnMeta::new(
+        ConnKey::new(
             "10.0.0.1:40000".parse().unwrap(),
             "10.0.0.2:80".parse().unwrap(),
             NetnsId::UNKNOWN,
         ),
-        source: CaptureSource::Pcap,
-        tls_library: None,
-        comm: None,
-        traffic: None,
-        opened: Timestamp(0),
-        mid_stream,
-    }
+        CaptureSource::Pcap,
+        Timestamp(0),
+    )
+    .joined_mid_stream(mid_stream)
 }
 
 #[derive(Debug, PartialEq)]

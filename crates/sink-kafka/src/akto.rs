@@ -374,16 +374,13 @@ mod tests {
             "10.0.0.2:2".parse().unwrap(),
             capture_core::model::NetnsId::UNKNOWN,
         );
-        let meta = capture_core::model::ConnMeta {
-            key,
-            source,
-            tls_library: None,
-            comm: None,
-            traffic: None,
-            opened: capture_core::model::Timestamp(0),
-            mid_stream: false,
-        };
-        Exchange::new(capture_core::model::Protocol::Http11, &meta, false)
+        let meta =
+            capture_core::model::ConnMeta::new(key, source, capture_core::model::Timestamp(0));
+        Exchange::new(
+            capture_core::model::Protocol::Http11,
+            &meta,
+            capture_core::model::Roles::CONFIRMED,
+        )
     }
 
     fn kept(c: &AgentConfig, source: CaptureSource) -> bool {

@@ -116,26 +116,22 @@ pub(crate) mod testing {
     //! Exchanges for filter tests.
 
     use crate::model::{
-        CaptureSource, ConnKey, ConnMeta, Exchange, Header, NetnsId, Protocol, Request, Timestamp,
-        TrafficDirection,
+        CaptureSource, ConnKey, ConnMeta, Exchange, Header, NetnsId, Protocol, Request, Roles,
+        Timestamp, TrafficDirection,
     };
 
     /// An HTTP/1.1 exchange from 10.0.0.1 to `server` with the given request headers.
     pub(crate) fn exchange(server: &str, headers: &[(&str, &str)]) -> Exchange {
-        let meta = ConnMeta {
-            key: ConnKey::new(
+        let meta = ConnMeta::new(
+            ConnKey::new(
                 "10.0.0.1:40000".parse().unwrap(),
                 server.parse().unwrap(),
                 NetnsId::UNKNOWN,
             ),
-            source: CaptureSource::Pcap,
-            tls_library: None,
-            comm: None,
-            traffic: None,
-            opened: Timestamp(1),
-            mid_stream: false,
-        };
-        let mut ex = Exchange::new(Protocol::Http11, &meta, false);
+            CaptureSource::Pcap,
+            Timestamp(1),
+        );
+        let mut ex = Exchange::new(Protocol::Http11, &meta, Roles::CONFIRMED);
         let headers: Vec<Header> = headers.iter().map(|(n, v)| Header::new(*n, *v)).collect();
         let authority = headers
             .iter()

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::Timestamp;
+use super::{Role, Timestamp};
 
 /// The inode of a network namespace, as in `/proc/PID/ns/net`.
 ///
@@ -27,33 +27,6 @@ impl NetnsId {
     }
 }
 
-/// Which way bytes travel on a connection, relative to its [`ConnKey`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Direction {
-    /// From `key.client` to `key.server`.
-    ClientToServer,
-    /// From `key.server` to `key.client`.
-    ServerToClient,
-}
-
-impl Direction {
-    /// The opposite direction.
-    pub const fn reverse(self) -> Self {
-        match self {
-            Self::ClientToServer => Self::ServerToClient,
-            Self::ServerToClient => Self::ClientToServer,
-        }
-    }
-
-    /// 0 for client-to-server, 1 for server-to-client: an index into per-direction arrays.
-    pub const fn index(self) -> usize {
-        match self {
-            Self::ClientToServer => 0,
-            Self::ServerToClient => 1,
-        }
-    }
-}
-
 /// Whether the traced process is the server (inbound) or the client (outbound) of a connection.
 ///
 /// Only sources that see a process (eBPF) know this; packet captures leave it unset.
@@ -72,6 +45,14 @@ impl TrafficDirection {
         match self {
             Self::Inbound => "inbound",
             Self::Outbound => "outbound",
+        }
+    }
+
+    /// The role the traced process plays on the connection.
+    pub const fn traced_role(self) -> Role {
+        match self {
+            Self::Inbound => Role::Server,
+            Self::Outbound => Role::Client,
         }
     }
 }
@@ -235,6 +216,17 @@ impl ConnKey {
 }
 
 /// What a parser knows about the connection whose bytes it is given.
+///
+/// Build one with [`ConnMeta::new`] and the `with_*` methods:
+///
+/// ```
+/// use capture_core::model::{CaptureSource, ConnKey, ConnMeta, NetnsId, Timestamp};
+///
+/// let key = ConnKey::new("10.0.0.1:40000".parse()?, "10.0.0.2:80".parse()?, NetnsId::UNKNOWN);
+/// let meta = ConnMeta::new(key, CaptureSource::Pcap, Timestamp(0)).joined_mid_stream(true);
+/// assert!(meta.mid_stream && meta.comm.is_none());
+/// # Ok::<(), std::net::AddrParseError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnMeta {
     /// The connection's identity, oriented client → server as well as the source knew.
@@ -253,4 +245,45 @@ pub struct ConnMeta {
     /// first bytes of a socket were missed): parsers must expect to join
     /// their protocol mid-message.
     pub mid_stream: bool,
+}
+
+impl ConnMeta {
+    /// The metadata of a connection `key` captured by `source`, first seen
+    /// at `opened`: no TLS library, no process name, no traffic direction,
+    /// its start seen.
+    pub const fn new(key: ConnKey, source: CaptureSource, opened: Timestamp) -> Self {
+        Self {
+            key,
+            source,
+            tls_library: None,
+            comm: None,
+            traffic: None,
+            opened,
+            mid_stream: false,
+        }
+    }
+
+    /// The same with the TLS library whose plaintext this is.
+    pub const fn with_tls_library(mut self, tls_library: Option<TlsLibrary>) -> Self {
+        self.tls_library = tls_library;
+        self
+    }
+
+    /// The same with the owning process's name.
+    pub const fn with_comm(mut self, comm: Option<Comm>) -> Self {
+        self.comm = comm;
+        self
+    }
+
+    /// The same with the traffic direction from the traced process's point of view.
+    pub const fn with_traffic(mut self, traffic: Option<TrafficDirection>) -> Self {
+        self.traffic = traffic;
+        self
+    }
+
+    /// The same, marked as joined after its start (`true`) or not.
+    pub const fn joined_mid_stream(mut self, mid_stream: bool) -> Self {
+        self.mid_stream = mid_stream;
+        self
+    }
 }

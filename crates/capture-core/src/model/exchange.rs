@@ -9,7 +9,7 @@ use base64::Engine as _;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 
-use super::{CaptureSource, ConnMeta, K8sConn, Timestamp, TlsLibrary, TrafficDirection};
+use super::{CaptureSource, ConnMeta, K8sConn, Roles, Timestamp, TlsLibrary, TrafficDirection};
 
 /// The application protocol of an exchange.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -231,14 +231,9 @@ pub struct ConnInfo {
 }
 
 impl ConnInfo {
-    /// The record's view of a connection; `swapped` when the parser found the
-    /// roles reversed from the key's orientation.
-    pub fn from_meta(meta: &ConnMeta, swapped: bool) -> Self {
-        let (client, server) = if swapped {
-            (meta.key.server, meta.key.client)
-        } else {
-            (meta.key.client, meta.key.server)
-        };
+    /// The record's view of a connection, its endpoints named by `roles`.
+    pub fn from_meta(meta: &ConnMeta, roles: Roles) -> Self {
+        let (client, server) = roles.endpoints(&meta.key);
         Self {
             client,
             server,
@@ -277,8 +272,9 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    /// An empty exchange on the given connection, to be filled by a parser.
-    pub fn new(protocol: Protocol, meta: &ConnMeta, swapped: bool) -> Self {
+    /// An empty exchange on the given connection, its endpoints named by
+    /// `roles`, to be filled by a parser.
+    pub fn new(protocol: Protocol, meta: &ConnMeta, roles: Roles) -> Self {
         let mut flags = Vec::new();
         if meta.mid_stream {
             flags.push(Flag::MidStream);
@@ -287,7 +283,7 @@ impl Exchange {
             protocol,
             source: meta.source,
             tls_library: meta.tls_library,
-            conn: ConnInfo::from_meta(meta, swapped),
+            conn: ConnInfo::from_meta(meta, roles),
             direction: meta.traffic,
             stream_id: None,
             request: None,
@@ -415,24 +411,20 @@ mod tests {
     use crate::model::{ConnKey, NetnsId};
 
     fn meta() -> ConnMeta {
-        ConnMeta {
-            key: ConnKey::new(
+        ConnMeta::new(
+            ConnKey::new(
                 "10.0.0.1:40000".parse().unwrap(),
                 "10.0.0.2:80".parse().unwrap(),
                 NetnsId(4026531840),
             ),
-            source: CaptureSource::Pcap,
-            tls_library: None,
-            comm: None,
-            traffic: None,
-            opened: Timestamp(1),
-            mid_stream: false,
-        }
+            CaptureSource::Pcap,
+            Timestamp(1),
+        )
     }
 
     #[test]
     fn json_follows_the_contract() {
-        let mut ex = Exchange::new(Protocol::Http11, &meta(), false);
+        let mut ex = Exchange::new(Protocol::Http11, &meta(), Roles::CONFIRMED);
         let mut req = Request {
             ts: Timestamp(5),
             method: "POST".into(),
@@ -477,7 +469,7 @@ mod tests {
         let mut m = meta();
         m.source = CaptureSource::EbpfGoTls;
         m.tls_library = Some(TlsLibrary::Go);
-        let json = Exchange::new(Protocol::H2, &m, false).to_json();
+        let json = Exchange::new(Protocol::H2, &m, Roles::CONFIRMED).to_json();
         assert!(
             json.starts_with(
                 r#"{"protocol":"h2","source":"ebpf-go-tls","tls_library":"go","conn":"#
@@ -488,7 +480,11 @@ mod tests {
 
     #[test]
     fn swapped_roles_swap_endpoints() {
-        let ex = Exchange::new(Protocol::Http11, &meta(), true);
+        let ex = Exchange::new(
+            Protocol::Http11,
+            &meta(),
+            Roles::client_sends(crate::model::Direction::ServerToClient),
+        );
         assert_eq!(ex.conn.client.port(), 80);
         assert_eq!(ex.conn.server.port(), 40000);
     }

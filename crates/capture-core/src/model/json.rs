@@ -339,22 +339,22 @@ mod tests {
                 "192.168.255.2:80".parse().unwrap(),
             )
         };
-        let meta = ConnMeta {
-            key: ConnKey {
+        let meta = ConnMeta::new(
+            ConnKey {
                 client,
                 server,
                 netns: NetnsId(7),
                 pid: Some(42),
                 fd: Some(3),
             },
-            source: CaptureSource::EbpfTls,
-            tls_library: lib,
-            comm: Some(Comm::new("cu\"rl")),
-            traffic: Some(TrafficDirection::Outbound),
-            opened: Timestamp(1),
-            mid_stream: true,
-        };
-        let mut ex = Exchange::new(Protocol::Grpc, &meta, false);
+            CaptureSource::EbpfTls,
+            Timestamp(1),
+        )
+        .with_tls_library(lib)
+        .with_comm(Some(Comm::new("cu\"rl")))
+        .with_traffic(Some(TrafficDirection::Outbound))
+        .joined_mid_stream(true);
+        let mut ex = Exchange::new(Protocol::Grpc, &meta, Roles::CONFIRMED);
         ex.stream_id = Some(3);
         let mut req = Request {
             ts: Timestamp(u64::MAX),

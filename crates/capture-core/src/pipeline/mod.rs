@@ -38,7 +38,7 @@ use crate::filter::ExchangeFilter;
 use crate::limits::Limits;
 use crate::model::{Exchange, Input, Timestamp};
 use crate::reassembly::TcpReassembler;
-use crate::stage::{Poll, Protocol, Reassembler, Sink, SinkError, Source};
+use crate::stage::{ParserFactory, Poll, Reassembler, Sink, SinkError, Source};
 use crate::stats::{Counter, Counters, DropReason, Stats, StatsRegistry};
 
 /// Inputs per batch handed from a source thread to a worker.
@@ -86,7 +86,7 @@ pub enum PipelineError {
 type ReassemblerFactory<R> = Arc<dyn Fn(&Limits, Arc<Counters>) -> R + Send + Sync>;
 
 /// Configures a [`Pipeline`].
-pub struct PipelineBuilder<P: Protocol, R: Reassembler = TcpReassembler> {
+pub struct PipelineBuilder<P: ParserFactory, R: Reassembler = TcpReassembler> {
     protocol: P,
     reassembler: ReassemblerFactory<R>,
     workers: usize,
@@ -102,11 +102,11 @@ pub struct PipelineBuilder<P: Protocol, R: Reassembler = TcpReassembler> {
 }
 
 /// A configured pipeline, ready to run.
-pub struct Pipeline<P: Protocol, R: Reassembler = TcpReassembler> {
+pub struct Pipeline<P: ParserFactory, R: Reassembler = TcpReassembler> {
     b: PipelineBuilder<P, R>,
 }
 
-impl<P: Protocol> Pipeline<P, TcpReassembler> {
+impl<P: ParserFactory> Pipeline<P, TcpReassembler> {
     /// Starts configuring a pipeline that parses with `protocol` and
     /// reassembles with the [`TcpReassembler`].
     pub fn builder(protocol: P) -> PipelineBuilder<P, TcpReassembler> {
@@ -129,7 +129,7 @@ impl<P: Protocol> Pipeline<P, TcpReassembler> {
     }
 }
 
-impl<P: Protocol, R: Reassembler + 'static> PipelineBuilder<P, R> {
+impl<P: ParserFactory, R: Reassembler + 'static> PipelineBuilder<P, R> {
     /// Worker threads (at least 1). Default: the available cores.
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n.max(1);
@@ -291,7 +291,7 @@ impl RunningPipeline {
     }
 }
 
-impl<P: Protocol, R: Reassembler + 'static> Pipeline<P, R> {
+impl<P: ParserFactory, R: Reassembler + 'static> Pipeline<P, R> {
     /// Runs until every source is finished (or a stop), then flushes every
     /// connection and the sink; returns the final counters.
     pub fn run(self) -> Result<Stats, PipelineError> {
@@ -320,7 +320,7 @@ where
         .map_err(|source| PipelineError::Thread { name, source })
 }
 
-fn start<P: Protocol, R: Reassembler + 'static>(
+fn start<P: ParserFactory, R: Reassembler + 'static>(
     b: PipelineBuilder<P, R>,
     sink: Box<dyn Sink>,
 ) -> Result<RunningPipeline, PipelineError> {
@@ -547,7 +547,7 @@ fn run_source(
     result
 }
 
-fn run_worker<P: Protocol, R: Reassembler>(
+fn run_worker<P: ParserFactory, R: Reassembler>(
     mut worker: Worker<P, R>,
     rx: Arc<Receiver<Msg>>,
     sink_tx: Sender<Vec<Exchange>>,
@@ -686,7 +686,7 @@ impl SinkEnd {
     }
 }
 
-fn run_inline<P: Protocol, R: Reassembler>(
+fn run_inline<P: ParserFactory, R: Reassembler>(
     mut source: Box<dyn Source>,
     mut worker: Worker<P, R>,
     mut sink: SinkEnd,

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use super::{Pipeline, PipelineError, RunningPipeline, start};
 use crate::model::Exchange;
-use crate::stage::{Protocol, Reassembler, Sink, SinkError};
+use crate::stage::{ParserFactory, Reassembler, Sink, SinkError};
 use crate::stats::Stats;
 
 /// Hands exchanges to the stream's channel; waits when the consumer is slow.
@@ -29,7 +29,7 @@ impl Sink for ChannelSink {
 /// The exchanges of a running pipeline, as a `Stream`. Dropping it stops the pipeline.
 ///
 /// ```no_run
-/// # async fn demo(pipeline: capture_core::pipeline::Pipeline<impl capture_core::stage::Protocol>) {
+/// # async fn demo(pipeline: capture_core::pipeline::Pipeline<impl capture_core::stage::ParserFactory>) {
 /// use futures_util::StreamExt;
 /// let mut exchanges = pipeline.into_stream(1024).unwrap();
 /// while let Some(ex) = exchanges.next().await {
@@ -77,7 +77,7 @@ impl Drop for ExchangeStream {
     }
 }
 
-impl<P: Protocol, R: Reassembler + 'static> Pipeline<P, R> {
+impl<P: ParserFactory, R: Reassembler + 'static> Pipeline<P, R> {
     /// Runs the pipeline on its threads and returns its exchanges as a
     /// `Stream`, holding at most `capacity` undelivered exchanges. Any sink
     /// configured on the builder is replaced.

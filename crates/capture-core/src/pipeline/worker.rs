@@ -6,12 +6,12 @@ use super::ExchangeRecorder;
 use crate::enrich::Enricher;
 use crate::filter::ExchangeFilter;
 use crate::model::{CloseReason, ConnMeta, Direction, Exchange, Flag, Input, Timestamp};
-use crate::stage::{ConnId, Output, Parser, Protocol, Reassembler, StreamHandler};
+use crate::stage::{ConnId, Output, Parser, ParserFactory, Reassembler, StreamHandler};
 use crate::stats::{Counters, DropReason};
 
 /// Hands reassembled bytes to per-connection parsers, kept in a vector
 /// indexed by the reassembler's connection slot.
-pub(crate) struct ParserDriver<P: Protocol> {
+pub(crate) struct ParserDriver<P: ParserFactory> {
     protocol: Arc<P>,
     parsers: Vec<Option<P::Parser>>,
     counters: Arc<Counters>,
@@ -22,7 +22,7 @@ pub(crate) struct ParserDriver<P: Protocol> {
     conflicted: Vec<ConnId>,
 }
 
-impl<P: Protocol> ParserDriver<P> {
+impl<P: ParserFactory> ParserDriver<P> {
     /// Runs `f` on the parser of `conn`, then flags what it produced if the
     /// connection had an overlap conflict pending.
     fn with_parser(&mut self, conn: ConnId, f: impl FnOnce(&mut P::Parser, &mut Output<'_>)) {
@@ -45,7 +45,7 @@ impl<P: Protocol> ParserDriver<P> {
     }
 }
 
-impl<P: Protocol> StreamHandler for ParserDriver<P> {
+impl<P: ParserFactory> StreamHandler for ParserDriver<P> {
     fn open(&mut self, conn: ConnId, meta: &ConnMeta) {
         let idx = conn.index();
         if self.parsers.len() <= idx {
@@ -96,7 +96,7 @@ pub(crate) struct Steps {
 
 /// A reassembler and the parsers behind it: everything one shard of
 /// connections needs, owned by one thread.
-pub(crate) struct Worker<P: Protocol, R: Reassembler> {
+pub(crate) struct Worker<P: ParserFactory, R: Reassembler> {
     reassembler: R,
     driver: ParserDriver<P>,
     steps: Arc<Steps>,
@@ -105,7 +105,7 @@ pub(crate) struct Worker<P: Protocol, R: Reassembler> {
     recorders: Vec<Box<dyn ExchangeRecorder>>,
 }
 
-impl<P: Protocol, R: Reassembler> Worker<P, R> {
+impl<P: ParserFactory, R: Reassembler> Worker<P, R> {
     pub(crate) fn new(
         protocol: Arc<P>,
         reassembler: R,

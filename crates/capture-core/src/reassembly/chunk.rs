@@ -18,15 +18,11 @@ impl TcpReassembler {
             Some(s) => s,
             None => {
                 self.make_room(out);
-                let meta = ConnMeta {
-                    key: chunk.key,
-                    source: chunk.source,
-                    tls_library: chunk.tls_library,
-                    comm: chunk.comm,
-                    traffic: chunk.traffic,
-                    opened: chunk.ts,
-                    mid_stream: chunk.offset != 0,
-                };
+                let meta = ConnMeta::new(chunk.key, chunk.source, chunk.ts)
+                    .with_tls_library(chunk.tls_library)
+                    .with_comm(chunk.comm)
+                    .with_traffic(chunk.traffic)
+                    .joined_mid_stream(chunk.offset != 0);
                 self.counters.add(Counter::Connections, 1);
                 self.table.insert(canon, Conn::new(meta, true))
             }

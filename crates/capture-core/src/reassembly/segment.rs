@@ -198,15 +198,8 @@ impl TcpReassembler {
         } else {
             (observed, false)
         };
-        let meta = ConnMeta {
-            key,
-            source: CaptureSource::Pcap,
-            tls_library: None,
-            comm: None,
-            traffic: None,
-            opened: seg.ts,
-            mid_stream: !flags.syn() || flags.ack(),
-        };
+        let meta = ConnMeta::new(key, CaptureSource::Pcap, seg.ts)
+            .joined_mid_stream(!flags.syn() || flags.ack());
         self.counters.add(Counter::Connections, 1);
         let (canon, _) = observed.canonical();
         self.table.insert(canon, Conn::new(meta, oriented))

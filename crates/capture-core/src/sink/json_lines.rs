@@ -85,22 +85,18 @@ mod tests {
 
     #[test]
     fn one_line_per_exchange() {
-        let meta = ConnMeta {
-            key: ConnKey::new(
+        let meta = ConnMeta::new(
+            ConnKey::new(
                 "1.2.3.4:5".parse().unwrap(),
                 "5.6.7.8:80".parse().unwrap(),
                 NetnsId(0),
             ),
-            source: CaptureSource::Pcap,
-            tls_library: None,
-            comm: None,
-            traffic: None,
-            opened: Timestamp(0),
-            mid_stream: false,
-        };
+            CaptureSource::Pcap,
+            Timestamp(0),
+        );
         let mut sink = JsonLinesSink::new(Vec::new());
         let mut batch: Vec<Exchange> = (0..3)
-            .map(|_| Exchange::new(Protocol::Http11, &meta, false))
+            .map(|_| Exchange::new(Protocol::Http11, &meta, Roles::CONFIRMED))
             .collect();
         sink.write(&mut batch).unwrap();
         sink.flush().unwrap();

@@ -7,7 +7,9 @@ mod reassembler;
 mod sink;
 mod source;
 
-pub use parser::{Output, Parser, Protocol};
+#[allow(deprecated)]
+pub use parser::Protocol;
+pub use parser::{Output, Parser, ParserFactory};
 pub use reassembler::{ConnId, Reassembler, StreamHandler};
 pub use sink::{Sink, SinkError};
 pub use source::{InputSink, Poll, Source, SourceError};

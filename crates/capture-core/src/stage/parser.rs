@@ -51,7 +51,7 @@ impl<'a> Output<'a> {
 ///         if dir == Direction::ClientToServer {
 ///             let line = String::from_utf8_lossy(bytes.split(|&b| b == b'\r').next().unwrap_or_default());
 ///             let mut parts = line.split(' ');
-///             let mut ex = Exchange::new(Protocol::Http11, meta, false);
+///             let mut ex = Exchange::new(Protocol::Http11, meta, Roles::CONFIRMED);
 ///             ex.request = Some(Request {
 ///                 ts,
 ///                 method: parts.next().unwrap_or_default().to_owned(),
@@ -67,7 +67,7 @@ impl<'a> Output<'a> {
 ///
 /// struct FirstLines;
 ///
-/// impl capture_core::stage::Protocol for FirstLines {
+/// impl capture_core::stage::ParserFactory for FirstLines {
 ///     type Parser = FirstLine;
 ///     fn parser(&self, _meta: &ConnMeta) -> FirstLine { FirstLine }
 /// }
@@ -97,11 +97,25 @@ pub trait Parser: Send {
     fn close(&mut self, meta: &ConnMeta, ts: Timestamp, reason: CloseReason, out: &mut Output<'_>);
 }
 
-/// Starts a [`Parser`] for each new connection. Shared by every worker.
-pub trait Protocol: Send + Sync + 'static {
+/// Starts a [`Parser`] for each new connection: what a pipeline is built
+/// on. Shared by every worker.
+pub trait ParserFactory: Send + Sync + 'static {
     /// The per-connection parser.
     type Parser: Parser;
 
     /// A parser for a new connection.
     fn parser(&self, meta: &ConnMeta) -> Self::Parser;
 }
+
+/// The former name of [`ParserFactory`] (it collided with
+/// [`model::Protocol`](crate::model::Protocol)), kept for one release:
+/// bounds written `P: Protocol` still hold for every parser factory;
+/// implementations must name `ParserFactory`.
+#[deprecated(
+    since = "0.2.0",
+    note = "renamed `ParserFactory`: implement and bound on that trait"
+)]
+pub trait Protocol: ParserFactory {}
+
+#[allow(deprecated)]
+impl<T: ParserFactory> Protocol for T {}

@@ -62,11 +62,7 @@ pub trait StreamHandler {
 ///     fn push<H: StreamHandler>(&mut self, input: Input<'_>, out: &mut H) {
 ///         if let Input::Chunk(c) = input {
 ///             let meta = self.0.get_or_insert_with(|| {
-///                 let meta = ConnMeta {
-///                     key: c.key, source: c.source, tls_library: c.tls_library,
-///                     comm: c.comm, traffic: c.traffic,
-///                     opened: c.ts, mid_stream: false,
-///                 };
+///                 let meta = ConnMeta::new(c.key, c.source, c.ts).with_tls_library(c.tls_library).with_comm(c.comm).with_traffic(c.traffic);
 ///                 out.open(ConnId(0), &meta);
 ///                 meta
 ///             });

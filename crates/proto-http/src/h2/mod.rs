@@ -24,10 +24,7 @@
 //! use capture_core::stats::Counters;
 //! use proto_http::h2::{H2Config, H2Parser, frame};
 //!
-//! let meta = ConnMeta {
-//!     key: ConnKey::new("10.0.0.1:40000".parse().unwrap(), "10.0.0.2:80".parse().unwrap(), NetnsId::UNKNOWN),
-//!     source: CaptureSource::Pcap, comm: None, traffic: None, opened: Timestamp(0), mid_stream: false,
-//! };
+//! let meta = ConnMeta::new(ConnKey::new("10.0.0.1:40000".parse().unwrap(), "10.0.0.2:80".parse().unwrap(), NetnsId::UNKNOWN), CaptureSource::Pcap, Timestamp(0));
 //! let mut client = frame::PREFACE.to_vec();
 //! // HEADERS on stream 1: GET / (static indexes 2 and 4), END_STREAM | END_HEADERS.
 //! frame::write_frame(frame::FrameType::Headers, 0x5, 1, &[0x82, 0x84], &mut client);
@@ -53,7 +50,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 
 use capture_core::model::{
-    CloseReason, ConnMeta, Direction, Exchange, Flag, Protocol, Request, Timestamp,
+    CloseReason, ConnMeta, Direction, Exchange, Flag, Protocol, Request, Role, Roles, Timestamp,
 };
 use capture_core::stage::{Output, Parser};
 use capture_core::stats::DropReason;
@@ -186,10 +183,8 @@ const RECENTLY_CLOSED: usize = 64;
 pub struct H2Parser {
     config: H2Config,
     readers: [Reader; 2],
-    /// The direction the client sends in.
-    client_dir: Direction,
-    /// True once the roles are known (preface, upgrade, or a decisive header block).
-    roles_known: bool,
+    /// Who the client is: known from the preface, an upgrade, or a decisive header block.
+    roles: Roles,
     mid_stream: bool,
     /// Open streams, in a keyed hash: stream ids are chosen by the peers.
     streams: HashMap<u32, Stream, foldhash::fast::RandomState>,
@@ -210,8 +205,7 @@ impl H2Parser {
                 Reader::new(Read::Preface(0), dec()),
                 Reader::new(Read::Preface(0), dec()),
             ],
-            client_dir: Direction::ClientToServer,
-            roles_known: false,
+            roles: Roles::GUESSED,
             mid_stream: false,
             streams: HashMap::default(),
             closed: VecDeque::new(),
@@ -240,20 +234,15 @@ impl H2Parser {
     }
 
     /// A parser after an HTTP/1.1 `Upgrade: h2c` answered by 101: `request`
-    /// becomes stream 1. `swapped` says the client is `meta.key.server`.
+    /// becomes stream 1. `roles` says who the client is.
     pub fn after_upgrade(
         config: &H2Config,
         meta: &ConnMeta,
         request: Request,
-        swapped: bool,
+        roles: Roles,
     ) -> Self {
         let mut p = Self::new(config, meta);
-        p.client_dir = if swapped {
-            Direction::ServerToClient
-        } else {
-            Direction::ClientToServer
-        };
-        p.roles_known = true;
+        p.roles = roles;
         let mut s = Stream::new(1);
         s.grpc = capture_core::model::find_header(&request.headers, "content-type")
             .is_some_and(crate::grpc::is_grpc_content_type);
@@ -261,7 +250,7 @@ impl H2Parser {
         s.req.ended = true;
         p.streams.insert(1, s);
         // The server's first bytes are its SETTINGS frame, never a preface.
-        p.reader(p.client_dir.reverse()).read = Read::Header;
+        p.reader(roles.direction_of(Role::Server)).read = Read::Header;
         p
     }
 
@@ -283,14 +272,7 @@ impl H2Parser {
     }
 
     fn is_client(&self, dir: Direction) -> bool {
-        dir == self.client_dir
-    }
-
-    fn set_client(&mut self, dir: Direction) {
-        if !self.roles_known {
-            self.client_dir = dir;
-            self.roles_known = true;
-        }
+        self.roles.sender(dir) == Role::Client
     }
 
     /// Feeds the bytes of one direction through the frame reader.
@@ -319,7 +301,7 @@ impl H2Parser {
                             Read::Preface(n + k)
                         };
                         if n + k == frame::PREFACE.len() {
-                            self.set_client(dir);
+                            self.roles.learn(dir, Role::Client);
                         }
                     } else if n == 0 {
                         r.read = Read::Header;
@@ -735,7 +717,7 @@ impl H2Parser {
         }
         if let Some(promised) = promised {
             // PUSH_PROMISE: only servers send it; the block is the promised request.
-            self.set_client(dir.reverse());
+            self.roles.learn(dir, Role::Server);
             let Some(s) = self.open_stream(promised, out) else {
                 return;
             };
@@ -744,7 +726,8 @@ impl H2Parser {
         }
         let is_request = match list.is_request() {
             Some(req) => {
-                self.set_client(if req { dir } else { dir.reverse() });
+                let sender = if req { Role::Client } else { Role::Server };
+                self.roles.learn(dir, sender);
                 req
             }
             None => self.is_client(dir),
@@ -883,7 +866,7 @@ impl H2Parser {
         } else {
             Protocol::H2
         };
-        let mut ex = Exchange::new(protocol, meta, self.client_dir == Direction::ServerToClient);
+        let mut ex = Exchange::new(protocol, meta, self.roles);
         ex.stream_id = Some(s.id);
         ex.grpc = grpc;
         if self.mid_stream {
@@ -903,7 +886,7 @@ impl H2Parser {
         if let Some(r) = &mut ex.response {
             // The response ends with the server's latest frame: emit runs
             // on the bytes that completed the stream (or cut it off).
-            let server = self.client_dir.reverse().index();
+            let server = self.roles.direction_of(Role::Server).index();
             r.end_ts = self.last_ts.get(server).copied().unwrap_or(r.ts).max(r.ts);
         }
         out.exchange(ex);

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use capture_core::DropReason;
 use capture_core::model::{
-    CloseReason, ConnMeta, Direction, Exchange, Flag, Protocol, Request, Response, Timestamp,
-    find_header,
+    CloseReason, ConnMeta, Direction, Exchange, Flag, Protocol, Request, Response, Role, Roles,
+    Timestamp, find_header,
 };
 use capture_core::stage::Output;
 
@@ -42,8 +42,8 @@ pub(crate) struct Switch {
     /// For h2c, the request that asked for the upgrade: HTTP/2 stream 1.
     /// `None` for a tunnel, whose protocol is detected afresh.
     pub h2c_request: Option<Request>,
-    /// True when the client is `meta.key.server`.
-    pub swapped: bool,
+    /// Who the client is (known: a request or status line was parsed).
+    pub roles: Roles,
     /// Client bytes that followed the request (the HTTP/2 preface, or the
     /// start of the tunnel).
     pub client_bytes: Vec<u8>,
@@ -197,8 +197,8 @@ impl Entry {
 #[derive(Debug)]
 pub(crate) struct Http1 {
     config: Arc<HttpConfig>,
-    /// The direction requests travel in, once known.
-    client: Option<Direction>,
+    /// Who the client is: known once a request or status line was seen.
+    roles: Roles,
     sides: [Side; 2],
     queue: VecDeque<Entry>,
     /// Id of `queue.front()`; ids grow by one per entry pushed.
@@ -252,7 +252,7 @@ impl Http1 {
     pub(crate) fn new(config: Arc<HttpConfig>, client: Direction, mid_stream: bool) -> Self {
         Self {
             config,
-            client: Some(client),
+            roles: Roles::client_sends(client),
             sides: [Side::new(SideState::Head), Side::new(SideState::Head)],
             queue: VecDeque::new(),
             front_id: 0,
@@ -269,17 +269,20 @@ impl Http1 {
     /// start line, which also tells the roles.
     pub(crate) fn lost(config: Arc<HttpConfig>) -> Self {
         let mut p = Self::new(config, Direction::ClientToServer, true);
-        p.client = None;
+        p.roles = Roles::GUESSED;
         p.sides = [Side::new(SideState::Lost), Side::new(SideState::Lost)];
         p
     }
 
     fn is_client(&self, dir: Direction) -> Option<bool> {
-        self.client.map(|c| c == dir)
+        self.roles.known_sender(dir).map(|r| r == Role::Client)
     }
 
-    fn swapped(&self) -> bool {
-        self.client == Some(Direction::ServerToClient)
+    /// The direction requests travel in, once known.
+    fn client_dir(&self) -> Option<Direction> {
+        self.roles
+            .is_known()
+            .then(|| self.roles.direction_of(Role::Client))
     }
 
     fn side(&mut self, dir: Direction) -> &mut Side {
@@ -898,7 +901,7 @@ impl Http1 {
             false
         };
         if skippable_body
-            && let Some(client) = self.client
+            && let Some(client) = self.client_dir()
             && self.side(client).target == id
         {
             self.side(client).body_optional = true;
@@ -930,7 +933,9 @@ impl Http1 {
 
     /// An upgrade that was refused: the held client bytes are HTTP/1 after all.
     fn release_held(&mut self, meta: &ConnMeta, out: &mut Output<'_>) {
-        let Some(client) = self.client else { return };
+        let Some(client) = self.client_dir() else {
+            return;
+        };
         let side = self.side(client);
         if !matches!(side.state, SideState::Held) {
             return;
@@ -947,7 +952,7 @@ impl Http1 {
     /// A `2xx` to `CONNECT` once every exchange before it is out: the held
     /// client bytes and the server's next ones start the tunnel.
     fn tunnel_switch(&mut self, len: usize) -> Option<Switch> {
-        let client = self.client?;
+        let client = self.client_dir()?;
         if !self.queue.is_empty() || !matches!(self.side(client).state, SideState::Held) {
             return None;
         }
@@ -956,7 +961,7 @@ impl Http1 {
 
     /// `101 Switching Protocols` to an `Upgrade: h2c` request.
     fn h2c_switch(&mut self, len: usize) -> Option<Switch> {
-        self.client?;
+        self.client_dir()?;
         let entry = self.queue.pop_front()?;
         self.front_id += 1;
         self.switch(Some(entry.request?), len)
@@ -964,11 +969,11 @@ impl Http1 {
 
     /// The end of HTTP/1 here: the client's held bytes go to what follows.
     fn switch(&mut self, h2c_request: Option<Request>, len: usize) -> Option<Switch> {
-        let swapped = self.swapped();
-        let side = self.side(self.client?);
+        let roles = self.roles;
+        let side = self.side(self.client_dir()?);
         Some(Switch {
             h2c_request,
-            swapped,
+            roles,
             client_bytes: std::mem::take(&mut side.buf),
             client_ts: side.buf_ts,
             server_offset: len,
@@ -1204,7 +1209,12 @@ impl Http1 {
         side.buf_ts = line_ts;
         side.state = SideState::Head;
         if role.is_none() {
-            self.client = Some(if is_request { dir } else { dir.reverse() });
+            let sender = if is_request {
+                Role::Client
+            } else {
+                Role::Server
+            };
+            self.roles.learn(dir, sender);
         }
         Step::Consumed(lf + 1)
     }
@@ -1378,7 +1388,7 @@ impl Http1 {
         } else {
             Protocol::Http11
         };
-        let mut ex = Exchange::new(protocol, meta, self.swapped());
+        let mut ex = Exchange::new(protocol, meta, self.roles);
         for f in e.flags {
             ex.flag(f);
         }

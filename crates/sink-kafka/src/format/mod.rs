@@ -64,7 +64,7 @@ pub(crate) mod testing {
 
     use capture_core::model::{
         CaptureSource, Comm, ConnKey, ConnMeta, Exchange, Header, NetnsId, Protocol, Request,
-        Response, Timestamp, TrafficDirection,
+        Response, Roles, Timestamp, TrafficDirection,
     };
 
     /// `POST /api/orders?x=1` from 10.1.0.7:51000 to 10.1.0.9:8443, answered 201.
@@ -76,16 +76,10 @@ pub(crate) mod testing {
         );
         key.pid = Some(4242);
         key.fd = Some(17);
-        let meta = ConnMeta {
-            key,
-            source: CaptureSource::EbpfTls,
-            tls_library: None,
-            comm: Some(Comm::new("nginx")),
-            traffic: Some(TrafficDirection::Inbound),
-            opened: Timestamp(1),
-            mid_stream: false,
-        };
-        let mut ex = Exchange::new(Protocol::Http11, &meta, false);
+        let meta = ConnMeta::new(key, CaptureSource::EbpfTls, Timestamp(1))
+            .with_comm(Some(Comm::new("nginx")))
+            .with_traffic(Some(TrafficDirection::Inbound));
+        let mut ex = Exchange::new(Protocol::Http11, &meta, Roles::CONFIRMED);
         let mut req = Request {
             ts: Timestamp::from_secs_nanos(1_763_800_000, 123_000_000),
             method: "POST".into(),

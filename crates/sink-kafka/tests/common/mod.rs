@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use capture_core::model::{
     CaptureSource, Comm, ConnKey, ConnMeta, Exchange, Header, NetnsId, Protocol, Request, Response,
-    Timestamp, TrafficDirection,
+    Roles, Timestamp, TrafficDirection,
 };
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -222,16 +222,10 @@ pub fn exchange(i: u32) -> Exchange {
     );
     key.pid = Some(1000 + i);
     key.fd = Some(7);
-    let meta = ConnMeta {
-        key,
-        source: CaptureSource::EbpfTls,
-        tls_library: None,
-        comm: Some(Comm::new("nginx")),
-        traffic: Some(TrafficDirection::Inbound),
-        opened: Timestamp(1),
-        mid_stream: false,
-    };
-    let mut ex = Exchange::new(Protocol::Http11, &meta, false);
+    let meta = ConnMeta::new(key, CaptureSource::EbpfTls, Timestamp(1))
+        .with_comm(Some(Comm::new("nginx")))
+        .with_traffic(Some(TrafficDirection::Inbound));
+    let mut ex = Exchange::new(Protocol::Http11, &meta, Roles::CONFIRMED);
     let mut req = Request {
         ts: Timestamp::from_secs_nanos(1_763_800_000 + u64::from(i), 0),
         method: "POST".into(),
