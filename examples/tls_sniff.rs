@@ -98,12 +98,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("tls_sniff: BPF program {prog} off: {why}");
     }
     for t in source.attached() {
-        eprintln!(
-            "tls_sniff: probing {:?} {} ({})",
-            t.kind,
-            t.path,
-            t.symbols.join(", ")
-        );
+        eprintln!("tls_sniff: probing {t}");
     }
     let sink: Box<dyn Sink> = match &args.output {
         Some(path) => Box::new(JsonLinesSink::create(path)?),

@@ -1,26 +1,29 @@
 //! Finding the TLS libraries and binaries to put uprobes on.
 //!
-//! Every process's `/proc/PID/maps` lists the files it has mapped. A file
-//! is a target when it exports (or, for binaries, merely contains in
-//! `.symtab`) `SSL_read` and `SSL_write`: shared `libssl.so*`, and
-//! statically linked OpenSSL/BoringSSL in binaries such as node or envoy.
-//! Uprobes belong to a file (its inode), not to a process, so each file is
-//! probed once, keyed by (device, inode), whatever the number of processes
-//! mapping it.
+//! Uprobes belong to a file (its inode), not to a process: each file is
+//! probed once, keyed by (device, inode) as `/proc/PID/maps` shows it,
+//! whatever the number of processes mapping it, and from then on every
+//! process that maps it is seen from its first call. So at start the TLS
+//! libraries in the system's standard places (every library the dynamic
+//! linker's cache names, [`crate::ldcache`], or the usual library
+//! directories where there is no cache) are probed before any program
+//! needs them: a `wget` that lives 20 ms is captured too. The periodic scan
+//! of every process's `/proc/PID/maps` finds the rest: private copies
+//! (a Python wheel's `libssl-3a880ada.so.1.1`), statically linked OpenSSL
+//! or BoringSSL (node, envoy), and containers' own root filesystems, read
+//! through `/proc/PID/root`.
+//!
+//! A file is a target by the symbols it has, never by its name
+//! ([`crate::library`]): a shared library by what it exports, the
+//! program's own binary also by its `.symtab`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use crate::elf::{self, FoundSymbol};
+use capture_core::model::TlsLibrary;
 
-/// The SSL functions looked up and probed.
-pub const SSL_FUNCTIONS: [&str; 5] = [
-    "SSL_read",
-    "SSL_write",
-    "SSL_read_ex",
-    "SSL_write_ex",
-    "SSL_free",
-];
+use crate::elf::{self, FoundSymbol};
+use crate::library::{self, Classified, TlsApi};
 
 /// A file identity as `/proc/PID/maps` gives it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -31,13 +34,30 @@ pub struct FileId {
     pub inode: u64,
 }
 
+impl FileId {
+    /// The device as the kernel encodes it in `struct super_block::s_dev`
+    /// (`major << 20 | minor`), which the BPF programs compare with.
+    pub fn kernel_dev(&self) -> u64 {
+        ((self.dev >> 32) << 20) | (self.dev & 0xf_ffff)
+    }
+}
+
 /// Whether the TLS code sits in a shared library or in the program itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TargetKind {
-    /// A `libssl.so*` (or any library exporting the SSL API).
+    /// A shared library exporting a TLS API (`libssl.so.3`, `libgnutls.so.30`, ...).
     SharedLibrary,
     /// A binary with OpenSSL or BoringSSL linked in (node, envoy).
     StaticBinary,
+}
+
+/// How a target was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FoundBy {
+    /// In the system's standard library places, at start.
+    StandardPlace,
+    /// Mapped by a running process.
+    Process,
 }
 
 /// A file to probe.
@@ -51,10 +71,19 @@ pub struct TlsTarget {
     pub display: String,
     /// Library or binary.
     pub kind: TargetKind,
-    /// The SSL functions found, with file offsets.
+    /// The symbols found, with file offsets.
     pub symbols: Vec<FoundSymbol>,
-    /// The first process seen mapping it.
+    /// The first process seen mapping it (0 when found in a standard place).
     pub pid: u32,
+    /// The TLS implementation, when its version is known.
+    pub library: Option<TlsLibrary>,
+    /// The functions to probe in it; `None` for a file that only holds
+    /// NSS's SSL layer.
+    pub api: Option<TlsApi>,
+    /// It holds NSS's SSL layer (see [`Classified::nss_ssl_layer`]).
+    pub nss_ssl_layer: bool,
+    /// Where it was found.
+    pub found_by: FoundBy,
 }
 
 impl TlsTarget {
@@ -81,14 +110,17 @@ pub struct ScanFilter {
     pub per_process: bool,
 }
 
+/// What was learnt about one file.
+type Finding = Option<(Vec<FoundSymbol>, Classified)>;
+
 /// Remembers every file looked at, so that a rescan only examines new ones.
 #[derive(Debug)]
 pub struct Discovery {
     proc_root: PathBuf,
-    /// Every file examined: its SSL symbols when it is a target.
-    seen: HashMap<FileId, Option<Vec<FoundSymbol>>>,
+    /// Every file examined: its symbols and classification when it is a target.
+    seen: HashMap<FileId, Finding>,
     /// (file, process) pairs returned, in per-process mode.
-    returned: std::collections::HashSet<(FileId, u32)>,
+    returned: HashSet<(FileId, u32)>,
 }
 
 impl Default for Discovery {
@@ -97,19 +129,105 @@ impl Default for Discovery {
     }
 }
 
+/// Library directories searched when there is no `ld.so.cache` (musl, or a
+/// cache that cannot be read): the dynamic linkers' built-in defaults.
+fn library_dirs() -> Vec<String> {
+    let arch = std::env::consts::ARCH;
+    let mut dirs: Vec<String> = ["lib", "usr/lib", "lib64", "usr/lib64", "usr/local/lib"]
+        .map(String::from)
+        .to_vec();
+    dirs.push(format!("lib/{arch}-linux-gnu"));
+    dirs.push(format!("usr/lib/{arch}-linux-gnu"));
+    dirs
+}
+
 impl Discovery {
     /// Scans under `proc_root` (normally `/proc`).
     pub fn new(proc_root: PathBuf) -> Self {
         Self {
             proc_root,
             seen: HashMap::new(),
-            returned: std::collections::HashSet::new(),
+            returned: HashSet::new(),
         }
     }
 
     /// Files examined so far.
     pub fn examined(&self) -> usize {
         self.seen.len()
+    }
+
+    /// The TLS libraries in the standard places of the filesystem under
+    /// `root` (normally `/`): those the dynamic linker's cache names, or,
+    /// without a cache, those in the usual library directories. Each is
+    /// returned once, and not again by later scans.
+    pub fn standard_places(&mut self, root: &Path) -> Vec<TlsTarget> {
+        let mut candidates: Vec<PathBuf> = match std::fs::read(root.join("etc/ld.so.cache"))
+            .map(|b| crate::ldcache::parse(&b))
+        {
+            Ok(Ok(entries)) if !entries.is_empty() => entries.into_iter().map(|e| e.path).collect(),
+            _ => library_dirs()
+                .iter()
+                .filter_map(|d| std::fs::read_dir(root.join(d)).ok())
+                .flatten()
+                .filter_map(|e| {
+                    let e = e.ok()?;
+                    let name = e.file_name();
+                    let name = name.to_str()?;
+                    (name.starts_with("lib") && name.contains(".so")).then(|| e.path())
+                })
+                .collect(),
+        };
+        candidates.sort();
+        candidates.dedup();
+        let mut by_inode = HashSet::new();
+        let mut out = Vec::new();
+        for display in candidates {
+            let path = if root == Path::new("/") {
+                display.clone()
+            } else {
+                root.join(display.strip_prefix("/").unwrap_or(&display))
+            };
+            // Symlinks (libssl.so -> libssl.so.3) are one file.
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            if !meta.is_file() || !by_inode.insert(std::os::unix::fs::MetadataExt::ino(&meta)) {
+                continue;
+            }
+            let Some((symbols, classified)) = examine(&path, true) else {
+                continue;
+            };
+            // The identity maps will show (an overlay's stat differs).
+            let Some(id) = mapped_id(&path) else {
+                continue;
+            };
+            if self.seen.contains_key(&id) {
+                continue;
+            }
+            self.seen.insert(id, Some((symbols.clone(), classified)));
+            // The file's own name, as maps will show it (not a symlink's).
+            let display = std::fs::canonicalize(&path)
+                .ok()
+                .and_then(|p| {
+                    p.strip_prefix(root)
+                        .ok()
+                        .map(|rel| Path::new("/").join(rel))
+                })
+                .unwrap_or(display);
+            out.push(TlsTarget {
+                id,
+                display: display.to_string_lossy().into_owned(),
+                path,
+                kind: TargetKind::SharedLibrary,
+                symbols,
+                pid: 0,
+                library: classified.library,
+                api: classified.api,
+                nss_ssl_layer: classified.nss_ssl_layer,
+                found_by: FoundBy::StandardPlace,
+            });
+        }
+        out
     }
 
     /// Scans every process and returns the targets not returned before.
@@ -157,29 +275,18 @@ impl Discovery {
                 continue;
             }
             let is_exe = exe.as_deref().is_some_and(|e| Path::new(m.path) == e);
-            let name = Path::new(m.path)
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
-            let libish = name.contains("ssl") || name.contains("boring");
-            if !is_exe && !libish {
-                continue;
-            }
             // Through the process's root: works across mount namespaces (containers).
             let path = base.join("root").join(m.path.trim_start_matches('/'));
-            let symbols = match known {
-                Some(Some(symbols)) => symbols,
+            let (symbols, classified) = match known {
+                Some(Some(found)) => found,
                 Some(None) => continue,
                 None => {
-                    let symbols = elf::find_functions(&path, &SSL_FUNCTIONS).unwrap_or_default();
-                    let has = |n: &str| symbols.iter().any(|s| s.name == n);
-                    let hit = (has("SSL_read") || has("SSL_read_ex"))
-                        && (has("SSL_write") || has("SSL_write_ex"));
-                    self.seen.insert(m.id, hit.then(|| symbols.clone()));
-                    if !hit {
-                        continue;
+                    let found = examine(&path, !is_exe);
+                    self.seen.insert(m.id, found.clone());
+                    match found {
+                        Some(found) => found,
+                        None => continue,
                     }
-                    symbols
                 }
             };
             if !self
@@ -199,9 +306,57 @@ impl Discovery {
                 },
                 symbols,
                 pid,
+                library: classified.library,
+                api: classified.api,
+                nss_ssl_layer: classified.nss_ssl_layer,
+                found_by: FoundBy::Process,
             });
         }
     }
+}
+
+/// The TLS symbols of the file at `path` and what they say, or `None`.
+fn examine(path: &Path, exported_only: bool) -> Finding {
+    let symbols = elf::find_functions(path, &library::LOOKED_UP).ok()?;
+    let classified = library::classify(&symbols, exported_only)?;
+    let symbols = symbols
+        .into_iter()
+        .filter(|s| !(exported_only && s.from_symtab))
+        .collect();
+    Some((symbols, classified))
+}
+
+/// The (device, inode) that `/proc/self/maps` shows for `path` once mapped:
+/// on overlay filesystems `stat` names the overlay, maps the file below it.
+fn mapped_id(path: &Path) -> Option<FileId> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(path).ok()?;
+    // SAFETY: a fresh private read-only mapping of one page of a file we
+    // hold open; it is only compared by address and unmapped below.
+    let addr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    if addr == libc::MAP_FAILED {
+        return None;
+    }
+    let start = format!("{:x}-", addr as usize);
+    let id = std::fs::read_to_string("/proc/self/maps")
+        .ok()
+        .and_then(|maps| {
+            maps.lines()
+                .find(|l| l.starts_with(&start))
+                .and_then(|l| MapsLine::parse(l).map(|m| m.id))
+        });
+    // SAFETY: unmaps exactly the mapping made above.
+    unsafe { libc::munmap(addr, 4096) };
+    id
 }
 
 /// One line of `/proc/PID/maps`.
@@ -301,7 +456,47 @@ mod tests {
         };
         assert_eq!(t.kind, TargetKind::SharedLibrary);
         assert!(t.offset("SSL_read").is_some() && t.offset("SSL_write_ex").is_some());
+        assert_eq!(t.api, Some(TlsApi::OpenSsl));
+        assert!(t.library.is_some(), "{t:?}");
         // A rescan does not report it again.
         assert!(d.scan(&filter).iter().all(|x| x.id != t.id));
+    }
+
+    #[test]
+    fn standard_places_are_found_once_by_their_symbols() {
+        let mut d = Discovery::default();
+        let found = d.standard_places(Path::new("/"));
+        for t in &found {
+            eprintln!("{:?} {:?} {}", t.library, t.api, t.display);
+            assert_eq!(t.found_by, FoundBy::StandardPlace);
+            assert!(t.api.is_some() || t.nss_ssl_layer, "{t:?}");
+        }
+        let mut ids: Vec<FileId> = found.iter().map(|t| t.id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), found.len(), "one target per file");
+        if found.is_empty() {
+            eprintln!("SKIP: no TLS library in this system's standard places");
+            return;
+        }
+        // A second look, and a scan of processes mapping them, add nothing.
+        assert!(d.standard_places(Path::new("/")).is_empty());
+        let mine = d.scan(&ScanFilter {
+            pids: vec![std::process::id()],
+            ..Default::default()
+        });
+        assert!(mine.iter().all(|t| !ids.contains(&t.id)));
+    }
+
+    #[test]
+    fn mapped_id_is_what_maps_shows() {
+        let exe = std::env::current_exe().unwrap();
+        let id = mapped_id(&exe).unwrap();
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        assert!(
+            maps.lines()
+                .filter_map(MapsLine::parse)
+                .any(|m| m.id == id && Path::new(m.path) == exe)
+        );
     }
 }

@@ -6,6 +6,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use capture_core::model::TlsLibrary;
+
 /// Byte ranges of the header fields (little-endian, as the BPF side writes them).
 mod field {
     use std::ops::Range;
@@ -16,6 +18,7 @@ mod field {
     pub(super) const FAMILY: usize = 4;
     pub(super) const LPORT: Range<usize> = 6..8;
     pub(super) const RPORT: Range<usize> = 8..10;
+    pub(super) const TLS_LIBRARY: usize = 10;
     pub(super) const PID: Range<usize> = 12..16;
     pub(super) const TID: Range<usize> = 16..20;
     pub(super) const FD: Range<usize> = 20..24;
@@ -170,6 +173,18 @@ impl<'a> EventView<'a> {
             _ => Role::Unknown,
         }
     }
+    /// The TLS implementation of a TLS event, when known.
+    pub fn tls_library(&self) -> Option<TlsLibrary> {
+        match self.header[field::TLS_LIBRARY] {
+            1 => Some(TlsLibrary::OpenSsl3),
+            2 => Some(TlsLibrary::OpenSsl11),
+            3 => Some(TlsLibrary::BoringSsl),
+            4 => Some(TlsLibrary::GnuTls),
+            5 => Some(TlsLibrary::Nss),
+            6 => Some(TlsLibrary::Go),
+            _ => None,
+        }
+    }
     /// Process id (thread group id).
     pub fn pid(&self) -> u32 {
         u32_at(self.header, field::PID)
@@ -307,6 +322,13 @@ impl EventBuilder {
             .put(field::POS, &pos.to_le_bytes())
             .put(field::TOTAL_LEN, &total.to_le_bytes())
     }
+    /// TLS implementation, as the CT_LIB_* code of cleartap.h.
+    pub fn tls_library(mut self, code: u8) -> Self {
+        if let Some(b) = self.bytes.get_mut(field::TLS_LIBRARY) {
+            *b = code;
+        }
+        self
+    }
     /// Network namespace inode.
     pub fn netns(self, ino: u64) -> Self {
         self.put(field::NETNS, &ino.to_le_bytes())
@@ -348,6 +370,7 @@ mod tests {
             .at(99, 1000, 5)
             .netns(4026531840)
             .ssl(0xdead)
+            .tls_library(4)
             .comm("nginx")
             .payload(b"hello");
         let e = EventView::new(&b).unwrap();
@@ -361,6 +384,7 @@ mod tests {
         assert_eq!((e.ts_monotonic(), e.pos(), e.total_len()), (99, 1000, 5));
         assert_eq!(e.netns(), 4026531840);
         assert_eq!(e.ssl(), 0xdead);
+        assert_eq!(e.tls_library(), Some(TlsLibrary::GnuTls));
         assert_eq!(&e.comm()[..6], b"nginx\0");
         assert_eq!(e.payload(), b"hello");
     }

@@ -10,7 +10,10 @@
 //! - `src/bpf/cleartap.bpf.c`: the BPF programs (C, CO-RE), built by build.rs.
 //! - [`features`]: what the kernel offers and which program variants follow.
 //! - `loader` (feature `bpf`): loading, configuring and attaching them.
-//! - [`discovery`] and [`elf`]: which libraries and binaries to probe.
+//! - [`discovery`], [`library`], [`ldcache`] and [`elf`]: which libraries
+//!   and binaries to probe (by their symbols; the system's standard places
+//!   at start, every process's mappings periodically), and which TLS
+//!   implementation each holds.
 //! - [`event`]: the ring-buffer event layout, as a view that never panics.
 //! - [`translate`]: events to pipeline inputs (connection keys, directions).
 //! - [`EbpfSource`] (feature `bpf`): the [`Source`](capture_core::stage::Source).
@@ -71,6 +74,8 @@ pub mod elf;
 mod error;
 pub mod event;
 pub mod features;
+pub mod ldcache;
+pub mod library;
 #[cfg(feature = "bpf")]
 mod loader;
 #[cfg(feature = "bpf")]

@@ -6,6 +6,8 @@ use std::path::Path;
 
 use libbpf_rs::{Link, MapCore, MapFlags, MapType, Object, ObjectBuilder, ProgramType};
 
+use capture_core::model::TlsLibrary;
+
 use crate::discovery::{FileId, TlsTarget};
 use crate::features::{KernelFeatures, ProgramPlan};
 use crate::{EbpfConfig, Error};
@@ -28,18 +30,18 @@ fn config_bytes(cfg: &EbpfConfig, self_pid: u32) -> Vec<u8> {
     b
 }
 
-/// The uprobes put on one SSL function: (program, symbol, is return probe).
-const UPROBES: [(&str, &str, bool); 9] = [
-    ("ssl_write_entry", "SSL_write", false),
-    ("ssl_write_return", "SSL_write", true),
-    ("ssl_read_entry", "SSL_read", false),
-    ("ssl_read_return", "SSL_read", true),
-    ("ssl_write_ex_entry", "SSL_write_ex", false),
-    ("ssl_write_ex_return", "SSL_write_ex", true),
-    ("ssl_read_ex_entry", "SSL_read_ex", false),
-    ("ssl_read_ex_return", "SSL_read_ex", true),
-    ("ssl_free_entry", "SSL_free", false),
-];
+/// The attach cookie the BPF programs copy into each TLS event (CT_LIB_* of cleartap.h).
+fn library_cookie(library: Option<TlsLibrary>) -> u64 {
+    match library {
+        None => 0,
+        Some(TlsLibrary::OpenSsl3) => 1,
+        Some(TlsLibrary::OpenSsl11) => 2,
+        Some(TlsLibrary::BoringSsl) => 3,
+        Some(TlsLibrary::GnuTls) => 4,
+        Some(TlsLibrary::Nss) => 5,
+        Some(TlsLibrary::Go) => 6,
+    }
+}
 
 /// The loaded programs and their attachments. Dropping it detaches everything.
 pub(crate) struct Probes {
@@ -257,8 +259,9 @@ impl Probes {
         Ok(())
     }
 
-    /// Puts the SSL uprobes on a library or binary, for every process
-    /// mapping it or only for `pid`; returns the symbols probed.
+    /// Puts the TLS uprobes on a library or binary, for every process
+    /// mapping it or only for `pid`, and registers a file holding NSS's SSL
+    /// layer; returns the functions probed.
     pub(crate) fn attach_tls(
         &mut self,
         target: &TlsTarget,
@@ -267,28 +270,48 @@ impl Probes {
         if self.tls_links.contains_key(&(target.id, pid)) {
             return Ok(Vec::new());
         }
+        if target.nss_ssl_layer {
+            let mut key = target.id.kernel_dev().to_le_bytes().to_vec();
+            key.extend_from_slice(&target.id.inode.to_le_bytes());
+            self.map("nss_ssl_files")?
+                .update(&key, &[1], MapFlags::ANY)
+                .map_err(|e| load_error("registering NSS's SSL layer", &e))?;
+        }
         let pid_arg = pid.and_then(|p| i32::try_from(p).ok()).unwrap_or(-1);
+        let cookie = library_cookie(target.library);
         let mut links = Vec::new();
         let mut probed = Vec::new();
-        for (prog_name, symbol, retprobe) in UPROBES {
-            let Some(offset) = target.offset(symbol) else {
+        let probes = target
+            .api
+            .map(|api| api.probes(&target.symbols))
+            .unwrap_or_default();
+        for probe in probes {
+            let Some(offset) = target.offset(probe.symbol) else {
                 continue;
             };
-            let Some(prog) = self.obj.progs_mut().find(|p| p.name() == prog_name) else {
-                continue;
+            let Some(prog) = self.obj.progs_mut().find(|p| p.name() == probe.program) else {
+                return Err(Error::Load(format!(
+                    "BPF program {} missing from the object",
+                    probe.program
+                )));
             };
             let offset = usize::try_from(offset)
                 .map_err(|_| Error::Config(String::from("symbol offset")))?;
+            let opts = libbpf_rs::UprobeOpts {
+                cookie,
+                retprobe: probe.retprobe,
+                ..Default::default()
+            };
             let link = prog
-                .attach_uprobe(retprobe, pid_arg, &target.path, offset)
+                .attach_uprobe_with_opts(pid_arg, &target.path, offset, opts)
                 .map_err(|e| Error::Attach {
-                    program: prog_name.to_owned(),
-                    target: format!("{symbol} in {}", target.display),
+                    program: probe.program.to_owned(),
+                    target: format!("{} in {}", probe.symbol, target.display),
                     reason: format!("{e:#}"),
                 })?;
             links.push(link);
-            if !probed.contains(&symbol) {
-                probed.push(symbol);
+            if !probed.contains(&probe.symbol) {
+                probed.push(probe.symbol);
             }
         }
         self.tls_links.insert((target.id, pid), links);

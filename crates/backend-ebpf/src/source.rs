@@ -8,24 +8,54 @@ use std::time::Instant;
 use capture_core::stage::{InputSink, Poll, Source, SourceError};
 use capture_core::stats::{Counter, Counters, DropReason, Gauge};
 
-use crate::discovery::{Discovery, ScanFilter, TargetKind};
+use capture_core::model::TlsLibrary;
+
+use crate::discovery::{Discovery, FoundBy, ScanFilter, TargetKind, TlsTarget};
 use crate::event::EventView;
 use crate::features::{KernelFeatures, ProgramPlan};
 use crate::loader::Probes;
 use crate::translate::{ListeningPorts, TranslateConfig, Translator};
 use crate::{EbpfConfig, Error};
 
-/// A library or binary that carries SSL uprobes.
+/// A library or binary that carries TLS uprobes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttachedTarget {
     /// Its path, as the process that mapped it sees it.
     pub path: String,
     /// Shared library or statically linked binary.
     pub kind: TargetKind,
-    /// The SSL functions probed.
+    /// The TLS implementation in it, when its version is known.
+    pub library: Option<TlsLibrary>,
+    /// The functions probed (empty for a file that only holds NSS's SSL
+    /// layer, which the NSPR probes look up).
     pub symbols: Vec<&'static str>,
-    /// The process it was found in.
+    /// The process it was found in (0: found in a standard place at start).
     pub pid: u32,
+    /// In the system's standard places at start, or mapped by a process.
+    pub found_by: FoundBy,
+}
+
+impl std::fmt::Display for AttachedTarget {
+    /// One line for logs: `gnutls GnuTLS library /usr/lib/.../libgnutls.so.30 (gnutls_record_send2, ...)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let library = self
+            .library
+            .map_or("tls (version unknown)", TlsLibrary::as_str);
+        let kind = match self.kind {
+            TargetKind::SharedLibrary => "library",
+            TargetKind::StaticBinary => "binary",
+        };
+        let found = match self.found_by {
+            FoundBy::StandardPlace => String::from("standard place"),
+            FoundBy::Process => format!("pid {}", self.pid),
+        };
+        let what = if self.symbols.is_empty() {
+            String::from("SSL layer, looked up by the NSPR probes")
+        } else {
+            self.symbols.join(", ")
+        };
+        write!(f, "{library} {kind} {} [{found}] ({what})", self.path)
+    }
 }
 
 /// Captures plaintext of TCP connections of the processes on this host:
@@ -112,6 +142,13 @@ impl EbpfSource {
             attach_errors: Vec::new(),
             cfg,
         };
+        // Uprobes belong to the file: the system's TLS libraries probed now
+        // catch every program that will load them, however short-lived.
+        // (Per-process probes, with explicit pids, only follow the scan.)
+        if !source.scan_filter.per_process {
+            let standard = source.discovery.standard_places(std::path::Path::new("/"));
+            source.attach_all(standard);
+        }
         source.rescan();
         Ok(source)
     }
@@ -120,23 +157,31 @@ impl EbpfSource {
     /// Returns how many were added.
     pub fn rescan(&mut self) -> usize {
         self.next_scan = Instant::now() + self.cfg.rescan_interval;
+        let found = self.discovery.scan(&self.scan_filter);
+        let added = self.attach_all(found);
+        let proc_alive = |pid: u32| std::path::Path::new(&format!("/proc/{pid}")).exists();
+        self.probes.detach_dead(proc_alive);
+        let sink = Counters::default();
+        self.translator.sweep(proc_alive, &sink);
+        added
+    }
+
+    fn attach_all(&mut self, targets: Vec<TlsTarget>) -> usize {
         let mut added = 0;
-        for target in self.discovery.scan(&self.scan_filter) {
+        for target in targets {
             let pid = self.scan_filter.per_process.then_some(target.pid);
             match self.probes.attach_tls(&target, pid) {
-                Ok(symbols) if !symbols.is_empty() => {
-                    log::info!(
-                        "probing {:?} {} ({})",
-                        target.kind,
-                        target.display,
-                        symbols.join(", ")
-                    );
-                    self.attached.push(AttachedTarget {
+                Ok(symbols) if !symbols.is_empty() || target.nss_ssl_layer => {
+                    let attached = AttachedTarget {
                         path: target.display.clone(),
                         kind: target.kind,
+                        library: target.library,
                         symbols,
                         pid: target.pid,
-                    });
+                        found_by: target.found_by,
+                    };
+                    log::info!("probing {attached}");
+                    self.attached.push(attached);
                     added += 1;
                 }
                 Ok(_) => {}
@@ -146,10 +191,6 @@ impl EbpfSource {
                 }
             }
         }
-        let proc_alive = |pid: u32| std::path::Path::new(&format!("/proc/{pid}")).exists();
-        self.probes.detach_dead(proc_alive);
-        let sink = Counters::default();
-        self.translator.sweep(proc_alive, &sink);
         added
     }
 

@@ -146,11 +146,13 @@ struct {
 
 /* An SSL_* call between its entry and its return, per thread. */
 struct ssl_call {
-	__u64 ssl;
+	__u64 ssl; /* SSL *, gnutls_session_t or NSPR PRFileDesc * */
 	__u64 buf;
 	__u64 len_ptr; /* size_t * of the _ex variants, else 0 */
 	__u32 is_read;
 	__u32 fd; /* set by the nested socket syscall */
+	__u8 lib; /* CT_LIB_* */
+	__u8 _pad[7];
 };
 
 struct {
@@ -812,16 +814,29 @@ int tp_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 {
 	if (ctx->protocol != CT_IPPROTO_TCP || ctx->newstate != CT_TCP_CLOSE)
 		return 0;
-	return sock_gone((__u64)ctx->skaddr);
+	/* A socket still held by a file is not gone: it reaches TCP_CLOSE on
+	 * its way to TIME_WAIT after a half-close, or on a reset, while the
+	 * process may still read what was received; its close() ends it. */
+	struct sock *sk = (struct sock *)ctx->skaddr;
+	if (BPF_CORE_READ(sk, sk_socket))
+		return 0;
+	return sock_gone((__u64)sk);
 }
 
 /* ---- TLS uprobes --------------------------------------------------------- */
 
-static __always_inline int ssl_enter(void *ssl, const void *buf, void *len_ptr, __u32 is_read)
+static __always_inline int ssl_enter(void *ctx, void *ssl, const void *buf, void *len_ptr,
+				     __u32 is_read)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32, tid = (__u32)id;
 	if (!traced(pid))
+		return 0;
+	/* A TLS call inside another on the same object (a library's public
+	 * function calling another public one) is the same bytes: keep the
+	 * outer call. */
+	struct ssl_call *outer = bpf_map_lookup_elem(&ssl_calls, &tid);
+	if (outer && outer->ssl == (__u64)ssl && outer->buf == (__u64)buf)
 		return 0;
 	struct ssl_call sc = {
 		.ssl = (__u64)ssl,
@@ -829,6 +844,7 @@ static __always_inline int ssl_enter(void *ssl, const void *buf, void *len_ptr, 
 		.len_ptr = (__u64)len_ptr,
 		.is_read = is_read,
 		.fd = CT_FD_UNKNOWN,
+		.lib = (__u8)bpf_get_attach_cookie(ctx),
 	};
 	bpf_map_update_elem(&ssl_calls, &tid, &sc, BPF_ANY);
 	return 0;
@@ -910,6 +926,7 @@ static __always_inline int ssl_return(long ret, int is_ex)
 	struct emit_ctx e = {};
 	fill_hdr(&e.hdr, CT_KIND_DATA, CT_SRC_TLS, dir, pid, tid, fd, c);
 	e.hdr.ssl = sc.ssl;
+	e.hdr.tls_library = sc.lib;
 	e.hdr.total_len = n;
 	e.buf = sc.buf;
 	e.len = n < budget ? n : budget;
@@ -923,7 +940,7 @@ static __always_inline int ssl_return(long ret, int is_ex)
 SEC("uprobe")
 int BPF_KPROBE(ssl_write_entry, void *ssl, const void *buf, int num)
 {
-	return ssl_enter(ssl, buf, 0, 0);
+	return ssl_enter(ctx, ssl, buf, 0, 0);
 }
 SEC("uretprobe")
 int BPF_KRETPROBE(ssl_write_return, int ret)
@@ -933,7 +950,7 @@ int BPF_KRETPROBE(ssl_write_return, int ret)
 SEC("uprobe")
 int BPF_KPROBE(ssl_read_entry, void *ssl, void *buf, int num)
 {
-	return ssl_enter(ssl, buf, 0, 1);
+	return ssl_enter(ctx, ssl, buf, 0, 1);
 }
 SEC("uretprobe")
 int BPF_KRETPROBE(ssl_read_return, int ret)
@@ -943,7 +960,7 @@ int BPF_KRETPROBE(ssl_read_return, int ret)
 SEC("uprobe")
 int BPF_KPROBE(ssl_write_ex_entry, void *ssl, const void *buf, size_t num, size_t *written)
 {
-	return ssl_enter(ssl, buf, written, 0);
+	return ssl_enter(ctx, ssl, buf, written, 0);
 }
 SEC("uretprobe")
 int BPF_KRETPROBE(ssl_write_ex_return, int ret)
@@ -953,7 +970,7 @@ int BPF_KRETPROBE(ssl_write_ex_return, int ret)
 SEC("uprobe")
 int BPF_KPROBE(ssl_read_ex_entry, void *ssl, void *buf, size_t num, size_t *readbytes)
 {
-	return ssl_enter(ssl, buf, readbytes, 1);
+	return ssl_enter(ctx, ssl, buf, readbytes, 1);
 }
 SEC("uretprobe")
 int BPF_KRETPROBE(ssl_read_ex_return, int ret)
@@ -968,3 +985,5 @@ int BPF_KPROBE(ssl_free_entry, void *ssl)
 	bpf_map_delete_elem(&ssl_states, &k);
 	return 0;
 }
+
+#include "nss.h"

@@ -28,6 +28,15 @@
 
 #define CT_FD_UNKNOWN 0xffffffffu
 
+/* The TLS implementation of a TLS event: the uprobe's attach cookie. */
+#define CT_LIB_NONE 0
+#define CT_LIB_OPENSSL_3 1
+#define CT_LIB_OPENSSL_1_1 2
+#define CT_LIB_BORINGSSL 3
+#define CT_LIB_GNUTLS 4
+#define CT_LIB_NSS 5
+#define CT_LIB_GO 6
+
 /* Indices of the per-CPU counter array. */
 #define CT_CNT_RINGBUF_FULL 0      /* events lost to a full ring buffer */
 #define CT_CNT_RINGBUF_FULL_BYTES 1/* payload bytes in them */
@@ -45,7 +54,8 @@ struct ct_event {
 	__u8 flags;
 	__u16 lport; /* host order */
 	__u16 rport; /* host order */
-	__u16 _pad0;
+	__u8 tls_library; /* CT_LIB_* */
+	__u8 _pad0;
 	__u32 pid;
 	__u32 tid;
 	__u32 fd;

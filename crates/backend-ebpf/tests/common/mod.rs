@@ -6,6 +6,8 @@
     unreachable_pub
 )]
 
+pub mod tls_programs;
+
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::Path;
@@ -171,12 +173,7 @@ pub fn open(cfg: EbpfConfig, name: &str) -> Option<EbpfSource> {
                 plan.close_hook
             );
             for t in s.attached() {
-                eprintln!(
-                    "[{name}] TLS probes on {:?} {} ({})",
-                    t.kind,
-                    t.path,
-                    t.symbols.join(", ")
-                );
+                eprintln!("[{name}] TLS probes on {t}");
             }
             Some(s)
         }
