@@ -161,7 +161,7 @@ mod tests {
         b.push(0);
         b.extend_from_slice(&1u32.to_le_bytes());
         b.extend_from_slice(&[0u8; OLD_ENTRY]);
-        while b.len() % 8 != 0 {
+        while !b.len().is_multiple_of(8) {
             b.push(0);
         }
         b.extend_from_slice(&cache(&[("libz.so.1", "/lib/libz.so.1")]));

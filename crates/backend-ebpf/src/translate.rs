@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use capture_core::model::{
-    CaptureSource, Comm, ConnKey, Direction, Input, NetnsId, StreamChunk, Timestamp,
+    CaptureSource, Comm, ConnKey, Direction, Input, NetnsId, StreamChunk, Timestamp, TlsLibrary,
     TrafficDirection,
 };
 use capture_core::stage::InputSink;
@@ -155,6 +155,7 @@ impl Default for TranslateConfig {
 
 struct Held {
     ts: u64,
+    tls_library: Option<TlsLibrary>,
     flow: Flow,
     pos: u64,
     comm: [u8; 16],
@@ -184,9 +185,10 @@ struct Conn {
 }
 
 impl Conn {
+    /// `origin`: how the bytes were captured, and by which TLS library.
     fn chunk<'a>(
         &self,
-        source: CaptureSource,
+        (source, tls_library): (CaptureSource, Option<TlsLibrary>),
         ts: Timestamp,
         flow: Flow,
         pos: u64,
@@ -206,7 +208,7 @@ impl Conn {
             offset: pos,
             data,
             source,
-            tls_library: None,
+            tls_library,
             comm: Some(Comm(comm)),
             traffic: Some(self.traffic),
         })
@@ -318,7 +320,8 @@ impl Translator {
                     return;
                 };
                 if self.allowed(&c, counters) {
-                    out.input(c.chunk(source, ts, ev.flow(), ev.pos(), ev.comm(), ev.payload()));
+                    let origin = (source, ev.tls_library());
+                    out.input(c.chunk(origin, ts, ev.flow(), ev.pos(), ev.comm(), ev.payload()));
                     self.handed_out(ev.pid(), ev.fd(), ev.flow(), ev.pos(), ev.payload().len());
                 }
             }
@@ -336,7 +339,7 @@ impl Translator {
                     if allowed {
                         let ts = self.ts(h.ts);
                         out.input(c.chunk(
-                            CaptureSource::EbpfTls,
+                            (CaptureSource::EbpfTls, h.tls_library),
                             ts,
                             h.flow,
                             h.pos,
@@ -359,7 +362,7 @@ impl Translator {
                             if fin > seen {
                                 let data: &[u8] = &[];
                                 out.input(c.chunk(
-                                    CaptureSource::EbpfSyscall,
+                                    (CaptureSource::EbpfSyscall, None),
                                     ts,
                                     flow,
                                     fin,
@@ -396,6 +399,7 @@ impl Translator {
             .or_default()
             .push(Held {
                 ts: ev.ts_monotonic(),
+                tls_library: ev.tls_library(),
                 flow: ev.flow(),
                 pos: ev.pos(),
                 comm: ev.comm(),

@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use backend_ebpf::{EbpfConfig, EbpfSource, Error};
-use capture_core::model::{CaptureSource, ConnKey, Direction, Input, TrafficDirection};
+use capture_core::model::{CaptureSource, ConnKey, Direction, Input, TlsLibrary, TrafficDirection};
 use capture_core::stage::Source;
 use capture_core::stats::Counters;
 
@@ -27,6 +27,7 @@ pub struct Got {
     pub offset: u64,
     pub data: Vec<u8>,
     pub source: CaptureSource,
+    pub tls_library: Option<TlsLibrary>,
     pub comm: String,
     pub traffic: Option<TrafficDirection>,
 }
@@ -203,6 +204,7 @@ pub fn poll_until(
                     offset: c.offset,
                     data: c.data.to_vec(),
                     source: c.source,
+                    tls_library: c.tls_library,
                     comm: c.comm.map(|c| c.to_string_lossy()).unwrap_or_default(),
                     traffic: c.traffic,
                 }),

@@ -135,8 +135,12 @@ pub fn vendored_libssl_1_1(name: &str) -> Option<PathBuf> {
 /// the file argv[3] exists, then sends `GET argv[4]` and prints the
 /// response body's length and its first bytes.
 pub const PY_OPENSSL_1_1_CLIENT: &str = r#"
-import ctypes, os, socket, sys, time
+import ctypes, glob, os, socket, sys, time
 lib, port, go, path = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+# Its libcrypto sits beside it under a hashed name too (found through
+# psycopg2's RPATH when psycopg2 loads it).
+for crypto in glob.glob(os.path.join(os.path.dirname(lib), "libcrypto-*.so.1.1")):
+    ctypes.CDLL(crypto, mode=ctypes.RTLD_GLOBAL)
 ssl = ctypes.CDLL(lib)
 print("loaded", flush=True)
 while not os.path.exists(go):
@@ -217,4 +221,25 @@ pub fn pattern_file(path: &Path, len: usize) -> Vec<u8> {
         .collect();
     std::fs::write(path, &data).unwrap();
     data
+}
+
+/// Runs `cmd` to completion (killed after `limit`) with its output in the
+/// file `out` (a pipe would fill up with large bodies); returns its pid.
+pub fn run_to_file(cmd: &mut Command, out: &Path, limit: Duration) -> u32 {
+    let mut child = cmd
+        .stdout(std::fs::File::create(out).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    let end = std::time::Instant::now() + limit;
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > end {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.wait();
+    pid
 }
