@@ -4,52 +4,37 @@
 //! `SSL_read`/`SSL_write`, plain sockets at the syscalls), pairs requests
 //! with responses, applies Akto's traffic rules and produces one Akto
 //! message per exchange to the Kafka topic `akto.api.logs`, where Akto's
-//! data processor reads them. It reads the same environment variables as
-//! Akto's collector, with the same meanings and defaults:
-//!
-//! | variable | default | meaning |
-//! |---|---|---|
-//! | `AKTO_KAFKA_BROKER_MAL` | required | Kafka bootstrap brokers, `host:port[,…]` (`AKTO_KAFKA_BROKER_URL` is read too) |
-//! | `AKTO_TRAFFIC_BATCH_SIZE` | `100` | messages per Kafka batch |
-//! | `AKTO_TRAFFIC_BATCH_TIME_SECS` | `10` | longest wait for a batch to fill, seconds |
-//! | `AKTO_MODULE_DISCOVERY_CONFIG` | Envoy sidecar rule | header rules: `[{"key":{"eq":NAME,"ifAbsent":"reject"},"value":{"regex":RE}}]` |
-//! | `TRAFFIC_INACTIVITY_THRESHOLD` | `30` | seconds of silence after which a connection is flushed |
-//! | `TRAFFIC_MAX_ACTIVE_CONN` | `4096` | connections tracked at once; the least recent is evicted |
-//! | `TRAFFIC_DISABLE_EGRESS` | `false` | drop traffic the traced processes send as clients |
-//! | `AKTO_MEM_THRESH_RESTART` | `500` | MB of resident memory above which the agent exits with code 3 |
-//! | `TRAFFIC_BUFFER_THRESHOLD` | `400` | MB of unparsed traffic buffered at most |
-//! | `AKTO_IGNORE_IP_TRAFFIC` | `false` | drop requests whose Host is empty or an IP address |
-//! | `AKTO_IGNORE_CLOUD_METADATA_CALLS` | `false` | drop calls to the metadata service 169.254.169.254 |
-//! | `UPROBE_POLL_INTERVAL` | `20` | minutes between scans for new TLS libraries and binaries |
-//! | `CAPTURE_ALL` | `true` | capture both TLS and plaintext sockets |
-//! | `CAPTURE_SSL` | `false` | with `CAPTURE_ALL=false`: `true` captures TLS only |
-//! | `PROBE_ALL_PID` | `false` | trace every process; otherwise only Kubernetes pods' (kubepods cgroup) |
-//! | `KAFKA_POLL_INTERVAL` | `0.5` | seconds between collections of Kafka delivery reports |
+//! data processor reads them, with heartbeats on
+//! `akto.daemonset.producer.heartbeats`. It reads the environment variables
+//! of Akto's collector; every one, with Akto's meaning and this agent's, is
+//! listed in `akto_agent::guide` (`docs/akto-agent.md`).
 //!
 //! An invalid value stops the agent at startup with a message naming the
-//! variable (exit code 2). Run as root (or with CAP_BPF, CAP_PERFMON,
-//! CAP_SYS_PTRACE and CAP_SYS_ADMIN); see `deploy/` for a DaemonSet and a
-//! systemd unit, and `docs/akto-agent.md`.
+//! variable (exit code 2), and so does a broker that refuses its TLS or
+//! SASL credentials. Run as root (or with CAP_BPF, CAP_PERFMON,
+//! CAP_SYS_PTRACE and CAP_SYS_ADMIN); see `deploy/` and `docs/akto-agent.md`.
 //!
 //! ```sh
-//! cargo build --release --example akto_agent --features ebpf,kafka,http
+//! cargo build --release --example akto_agent --features ebpf,akto,http
 //! sudo AKTO_KAFKA_BROKER_MAL=10.0.0.5:9092 PROBE_ALL_PID=true target/release/examples/akto_agent
 //! target/release/examples/akto_agent --check   # validate the environment and print it
 //! ```
 //!
 //! Exit codes: 0 after SIGINT/SIGTERM (connections flushed, Kafka flushed),
-//! 1 on a runtime error, 2 on an invalid environment, 3 when the memory
-//! ceiling was crossed (the supervisor restarts the agent).
+//! 1 on a runtime error, 2 on an invalid environment or refused
+//! credentials, 3 when a memory ceiling was crossed (the supervisor
+//! restarts the agent).
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use cleartap::akto::heartbeat::{Heartbeats, Identity};
+use cleartap::akto::kafka::{BrokerCheck, check_broker};
+use cleartap::akto::{AgentConfig, EXIT_MEMORY_CEILING, Env, filters};
 use cleartap::core::pipeline::Pipeline;
 use cleartap::ebpf::{EbpfConfig, EbpfSource};
 use cleartap::http::{HttpConfig, HttpProtocol};
 use cleartap::kafka::KafkaSink;
-use cleartap::kafka::akto::{AgentConfig, EXIT_MEMORY_CEILING};
 
 /// Set by SIGINT/SIGTERM.
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -60,18 +45,25 @@ extern "C" fn on_signal(_: libc::c_int) {
 
 fn main() {
     let check_only = std::env::args().skip(1).any(|a| a == "--check");
-    let config = match AgentConfig::from_env() {
+    let env = Env::from_process();
+    let config = match AgentConfig::from(&env) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("akto_agent: {e}");
             std::process::exit(2);
         }
     };
+    for line in cleartap::akto::startup_summary(&config) {
+        eprintln!("akto_agent: {line}");
+    }
+    for (var, why) in AgentConfig::ignored(&env) {
+        eprintln!("akto_agent: {var} is set but not honoured: {why}");
+    }
     if check_only {
         eprintln!("akto_agent: environment OK: {config:#?}");
         return;
     }
-    match run(&config) {
+    match run(&config, env) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("akto_agent: {e}");
@@ -80,12 +72,32 @@ fn main() {
     }
 }
 
-fn run(config: &AgentConfig) -> Result<i32, Box<dyn std::error::Error>> {
+fn run(config: &AgentConfig, env: Env) -> Result<i32, Box<dyn std::error::Error>> {
     for sig in [libc::SIGINT, libc::SIGTERM] {
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
         unsafe {
             libc::signal(sig, on_signal as *const () as libc::sighandler_t);
         }
+    }
+
+    // Refused TLS or SASL credentials are a configuration error: stop now.
+    let kafka = config.kafka_config();
+    match check_broker(&kafka, Duration::from_secs(10)) {
+        Ok(BrokerCheck::Reachable) => {}
+        Ok(BrokerCheck::Unreachable(why)) => eprintln!(
+            "akto_agent: Kafka {} not reachable yet ({why}); messages wait for it",
+            config.kafka_brokers
+        ),
+        Err(e) => {
+            eprintln!("akto_agent: {e}");
+            return Ok(2);
+        }
+    }
+    if config.capture_tls() && !config.probe_all_pid && !filters::host_has_pods() {
+        eprintln!(
+            "akto_agent: no Kubernetes pod cgroup on this host: with PROBE_ALL_PID=false no TLS \
+             traffic is captured (as in Akto); set PROBE_ALL_PID=true on a VM"
+        );
     }
 
     let source = EbpfSource::new(ebpf_config(config))?;
@@ -103,19 +115,43 @@ fn run(config: &AgentConfig) -> Result<i32, Box<dyn std::error::Error>> {
         }
     );
 
-    let mut builder = Pipeline::builder(HttpProtocol::new(HttpConfig::default()))
+    // Bodies as sent: the Akto format decodes them as Akto's collector does,
+    // whatever decoding this build of the HTTP parser has.
+    let http = HttpConfig {
+        decompress: false,
+        ..HttpConfig::default()
+    };
+    let mut builder = Pipeline::builder(HttpProtocol::new(http))
         .workers(std::thread::available_parallelism().map_or(1, |n| n.get().min(4)))
         .limits(config.limits());
+    // Pod names and labels from the node (no API server): the messages'
+    // `tag` carries the serving pod's labels, as Akto's collector sends them.
+    match cleartap::k8s::Attributor::new(cleartap::k8s::K8sConfig::default()) {
+        Ok(names) => builder = builder.enricher(Box::new(names)),
+        Err(e) => eprintln!(
+            "akto_agent: no Kubernetes attribution ({e}); tag carries AKTO_INJECT_TAGS only"
+        ),
+    }
     for filter in config.filters() {
         builder = builder.filter(filter);
     }
     let counters = builder.stats_registry().counters();
-    let sink = KafkaSink::new(
-        &config.kafka_config(),
-        config.format(daemonset_id()),
-        counters,
-    )?;
+    let daemon_id = cleartap::akto::new_daemon_id();
+    let sink = KafkaSink::new(&kafka, config.format(daemon_id.clone()), counters)?;
     let deliveries = sink.deliveries();
+    let _heartbeats = match config.heartbeat_interval {
+        Some(every) => Some(Heartbeats::spawn(
+            &kafka,
+            Identity {
+                daemon_id,
+                daemon_pod_name: config.daemon_pod_name.clone(),
+                image_version: config.image_version.clone(),
+            },
+            env,
+            every,
+        )?),
+        None => None,
+    };
     let pipeline = builder
         .source(Box::new(source))
         .sink(sink)
@@ -123,7 +159,7 @@ fn run(config: &AgentConfig) -> Result<i32, Box<dyn std::error::Error>> {
         .spawn()?;
     eprintln!(
         "akto_agent: capturing; producing to {} on {}",
-        cleartap::kafka::akto::AKTO_TOPIC,
+        cleartap::akto::AKTO_TOPIC,
         config.kafka_brokers
     );
 
@@ -136,14 +172,15 @@ fn run(config: &AgentConfig) -> Result<i32, Box<dyn std::error::Error>> {
         if pipeline.is_finished() {
             break 1;
         }
-        if let Some(rss) = resident_bytes()
-            && rss > config.memory_ceiling_bytes
+        if let Some(rss) = cleartap::akto::resident_bytes()
+            && rss > config.memory_limit()
         {
             eprintln!(
-                "akto_agent: resident memory {} MB is above AKTO_MEM_THRESH_RESTART ({} MB); \
+                "akto_agent: resident memory {} MB is above the ceiling of {} MB \
+                 (AKTO_MEM_THRESH_RESTART / AKTO_MEM_HARD_LIMIT / AKTO_SYS_MEM_HARD_LIMIT); \
                  exiting for a restart",
                 rss >> 20,
-                config.memory_ceiling_bytes >> 20
+                config.memory_limit() >> 20
             );
             return Ok(EXIT_MEMORY_CEILING);
         }
@@ -158,28 +195,15 @@ fn run(config: &AgentConfig) -> Result<i32, Box<dyn std::error::Error>> {
     Ok(code)
 }
 
-/// The eBPF source's settings for this environment.
+/// The eBPF source's settings for this environment. `PROBE_ALL_PID` is
+/// applied to TLS exchanges by `AgentConfig::filters`, so that plaintext
+/// syscall capture covers every process, as in Akto.
 fn ebpf_config(config: &AgentConfig) -> EbpfConfig {
-    let cgroups = if config.probe_all_pid {
-        Vec::new()
-    } else {
-        let found: Vec<PathBuf> = ["/sys/fs/cgroup/kubepods.slice", "/sys/fs/cgroup/kubepods"]
-            .iter()
-            .map(PathBuf::from)
-            .filter(|p| p.is_dir())
-            .collect();
-        if found.is_empty() {
-            eprintln!(
-                "akto_agent: no Kubernetes pod cgroup found (kubepods); tracing every process \
-                 as with PROBE_ALL_PID=true"
-            );
-        }
-        found
-    };
     // CAPTURE_ALL=false, CAPTURE_SSL=false (plaintext only): the source still
     // probes TLS libraries; `AgentConfig::filters` drops what they capture.
     EbpfConfig {
-        cgroups,
+        pids: config.trace_pids.clone(),
+        comms: config.trace_comms.clone(),
         ssl_only: !config.capture_plaintext(),
         egress: !config.disable_egress,
         exclude_ports: broker_ports(&config.kafka_brokers),
@@ -195,32 +219,6 @@ fn broker_ports(brokers: &str) -> Vec<u16> {
         .filter_map(|b| b.trim().rsplit_once(':'))
         .filter_map(|(_, port)| port.parse().ok())
         .collect()
-}
-
-/// Identifies this collector in `daemonset_id`: pod and node when running
-/// in Kubernetes (downward API), else the host name; with the pid.
-fn daemonset_id() -> String {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let name = match (env("POD_NAME"), env("NODE_NAME")) {
-        (Some(pod), Some(node)) => format!("{pod}:{node}"),
-        _ => env("HOSTNAME")
-            .or_else(|| {
-                std::fs::read_to_string("/etc/hostname")
-                    .ok()
-                    .map(|s| s.trim().to_owned())
-            })
-            .unwrap_or_else(|| "cleartap".into()),
-    };
-    format!("cleartap:{name}:{}", std::process::id())
-}
-
-/// Resident memory of this process, from `/proc/self/statm`.
-fn resident_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    Some(pages * u64::try_from(page).ok()?)
 }
 
 fn report(stats: &cleartap::core::Stats, deliveries: &cleartap::kafka::Deliveries) {

@@ -14,6 +14,7 @@
 //! | `ebpf` | `backend-ebpf`: OpenSSL/BoringSSL uprobes, socket syscalls | `ebpf` |
 //! | `kafka` | `sink-kafka`: Kafka sink, Akto message format | `kafka` |
 //! | `k8s` | `k8s-meta`: pod, container and workload names on both ends, pod filters | `k8s` |
+//! | `akto` | `akto-agent`: Akto's variables, Kafka TLS/SASL, heartbeats | `akto` |
 //!
 //! # Example
 //!
@@ -53,6 +54,8 @@ pub use backend_ebpf as ebpf;
 #[cfg(feature = "kafka")]
 pub use sink_kafka as kafka;
 
+#[cfg(feature = "akto")]
+pub use akto_agent as akto;
 #[cfg(feature = "k8s")]
 pub use k8s_meta as k8s;
 

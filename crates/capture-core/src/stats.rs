@@ -101,6 +101,8 @@ drop_reasons! {
     SinkQueueFull => "sink_queue_full",
     /// The sink failed to deliver an exchange.
     SinkDeliveryFailed => "sink_delivery_failed",
+    /// A message over a sink's output budget (bytes per minute), dropped unsent.
+    OutputLimit => "output_limit",
     /// Load shed because the process was above its memory ceiling.
     MemoryCeiling => "memory_ceiling",
 }

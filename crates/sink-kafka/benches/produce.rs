@@ -25,7 +25,7 @@ fn encode_rate(
     let t = Instant::now();
     for ex in exchanges {
         m.clear();
-        format.encode(ex, &mut m);
+        let _ = format.encode(ex, &mut m);
         bytes += m.payload.len();
     }
     let s = t.elapsed().as_secs_f64();

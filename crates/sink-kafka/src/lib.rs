@@ -3,8 +3,9 @@
 //! A cleartap [`Sink`](capture_core::stage::Sink) that produces one Kafka
 //! message per exchange, in a pluggable [`MessageFormat`]: the cleartap JSON
 //! record ([`JsonFormat`]) or the message Akto's data processor consumes
-//! ([`AktoFormat`]). [`akto::AgentConfig`] reads the environment variables
-//! of Akto's eBPF collector so an agent built on cleartap can replace it.
+//! ([`AktoFormat`]), with the values Akto's eBPF collector sends. The rest of
+//! an agent that replaces Akto's collector (its environment variables, Kafka
+//! security, heartbeats) is the `akto-agent` crate.
 //!
 //! The capture path never waits for Kafka: messages go to librdkafka's
 //! bounded queue (batched by count and time, LZ4-compressed by default), a
@@ -30,7 +31,6 @@
 //! TLS and SASL are librdkafka properties passed through
 //! [`KafkaConfig::properties`]; TLS and SASL/SCRAM need the `ssl` feature.
 
-pub mod akto;
 mod config;
 mod error;
 pub mod format;
@@ -38,5 +38,5 @@ mod sink;
 
 pub use config::{Compression, KafkaConfig};
 pub use error::Error;
-pub use format::{AktoFormat, JsonFormat, Message, MessageFormat};
+pub use format::{AktoFormat, JsonFormat, Message, MessageFormat, OutputLimit};
 pub use sink::{Deliveries, DeliveryStats, KafkaSink};

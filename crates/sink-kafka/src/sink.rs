@@ -26,7 +26,7 @@ pub struct Deliveries {
     pub failed: AtomicU64,
     /// Messages dropped because the producer queue was full.
     pub queue_full: AtomicU64,
-    /// Exchanges the format declined.
+    /// Exchanges the format declined (counted under the format's reason).
     pub declined: AtomicU64,
 }
 
@@ -45,7 +45,7 @@ pub struct DeliveryStats {
     pub failed: u64,
     /// Messages dropped on a full queue (counted `sink_queue_full`).
     pub queue_full: u64,
-    /// Exchanges the format declined (counted `filtered`).
+    /// Exchanges the format declined (counted `filtered` or `output_limit`).
     pub declined: u64,
     /// Messages queued or in flight right now.
     pub in_flight: u64,
@@ -193,9 +193,9 @@ impl KafkaSink {
     /// Encodes and queues one exchange; never blocks.
     pub fn send(&mut self, exchange: &Exchange) {
         self.message.clear();
-        if !self.format.encode(exchange, &mut self.message) {
+        if let Err(reason) = self.format.encode(exchange, &mut self.message) {
             self.deliveries.declined.fetch_add(1, Ordering::Relaxed);
-            self.counters.dropped(DropReason::Filtered, 1);
+            self.counters.dropped(reason, 1);
             return;
         }
         let m = &self.message;

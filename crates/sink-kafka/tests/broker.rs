@@ -64,10 +64,8 @@ fn akto_messages_arrive_field_by_field() {
     };
     broker.create_topic("akto.api.logs");
     let counters = Arc::new(Counters::default());
-    let format = AktoFormat {
-        daemonset_id: "node-7".into(),
-        ..AktoFormat::default()
-    };
+    let mut format = AktoFormat::default();
+    format.daemonset_id = "node-7".into();
     let mut sink =
         KafkaSink::new(&config(&broker, "akto.api.logs"), format, counters.clone()).unwrap();
     let mut sent: Vec<_> = (0..10).map(exchange).collect();
@@ -88,13 +86,14 @@ fn akto_messages_arrive_field_by_field() {
         let v: Value = serde_json::from_slice(&m.payload).unwrap();
         let o = v.as_object().unwrap();
         assert!(o.values().all(Value::is_string), "{o:?}");
-        let ip = format!("10.1.0.{}", i % 200 + 1);
+        let ip = format!("10.1.0.{}:{}", i % 200 + 1, 40000 + i % 20000);
         assert_eq!(m.key, ip.as_bytes());
         assert_eq!(v["ip"], ip);
-        assert_eq!(v["destIp"], "10.1.0.250");
+        assert_eq!(v["destIp"], "10.1.0.250:8443");
         assert_eq!(v["path"], format!("/orders/{i}?q=1"));
         assert_eq!(v["method"], "POST");
         assert_eq!(v["type"], "HTTP/1.1");
+        // The response's time (Akto: when the pair was produced).
         assert_eq!(v["time"], (1_763_800_000 + u64::from(i)).to_string());
         assert_eq!(v["statusCode"], "201");
         assert_eq!(v["status"], "201 Created");
@@ -108,7 +107,7 @@ fn akto_messages_arrive_field_by_field() {
         assert_eq!(v["akto_vxlan_id"], "0");
         assert_eq!(v["is_pending"], "false");
         assert_eq!(v["source"], "MIRRORING");
-        assert_eq!(v["enable_graph"], "false");
+        assert_eq!(v["enable_graph"], "true");
         let rh: Value = serde_json::from_str(v["requestHeaders"].as_str().unwrap()).unwrap();
         assert_eq!(rh["host"], "shop.example");
         assert_eq!(rh["X-Request"], i.to_string());

@@ -3,6 +3,7 @@
 use std::io::Write as _;
 
 use capture_core::model::Exchange;
+use capture_core::stats::DropReason;
 
 use super::{Message, MessageFormat};
 
@@ -11,11 +12,11 @@ use super::{Message, MessageFormat};
 pub struct JsonFormat;
 
 impl MessageFormat for JsonFormat {
-    fn encode(&self, exchange: &Exchange, message: &mut Message) -> bool {
+    fn encode(&self, exchange: &Exchange, message: &mut Message) -> Result<(), DropReason> {
         let ip = exchange.conn.client.ip().to_canonical();
         // Writing to a Vec cannot fail.
         let _ = write!(message.key, "{ip}");
-        serde_json::to_writer(&mut message.payload, exchange).is_ok()
+        serde_json::to_writer(&mut message.payload, exchange).map_err(|_| DropReason::Filtered)
     }
 
     fn name(&self) -> &'static str {
@@ -32,7 +33,7 @@ mod tests {
     fn payload_is_the_json_record_and_key_the_client_ip() {
         let ex = exchange();
         let mut m = Message::default();
-        assert!(JsonFormat.encode(&ex, &mut m));
+        assert!(JsonFormat.encode(&ex, &mut m).is_ok());
         assert_eq!(m.key, b"10.1.0.7");
         assert_eq!(m.payload, ex.to_json().as_bytes());
         assert!(m.headers.is_empty());
@@ -43,7 +44,7 @@ mod tests {
         let mut ex = exchange();
         ex.conn.client = "[::ffff:10.9.9.9]:1".parse().unwrap();
         let mut m = Message::default();
-        assert!(JsonFormat.encode(&ex, &mut m));
+        assert!(JsonFormat.encode(&ex, &mut m).is_ok());
         assert_eq!(m.key, b"10.9.9.9");
     }
 }

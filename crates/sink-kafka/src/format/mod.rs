@@ -8,10 +8,11 @@
 mod akto;
 mod json;
 
-pub use akto::AktoFormat;
+pub use akto::{AktoFormat, OutputLimit};
 pub use json::JsonFormat;
 
 use capture_core::model::Exchange;
+use capture_core::stats::DropReason;
 
 /// One Kafka message being built. Its buffers are reused from message to message.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -35,27 +36,22 @@ impl Message {
 
 /// Turns exchanges into Kafka messages.
 pub trait MessageFormat: Send + Sync {
-    /// Fills `message` (given empty) from `exchange`. Returns false if this
-    /// format cannot carry the exchange; the sink then drops it and counts it
-    /// as filtered.
-    fn encode(&self, exchange: &Exchange, message: &mut Message) -> bool;
+    /// Fills `message` (given empty) from `exchange`, or says why this
+    /// format does not send it; the sink then drops it and counts it under
+    /// that reason.
+    fn encode(&self, exchange: &Exchange, message: &mut Message) -> Result<(), DropReason>;
 
     /// A short name for logs.
     fn name(&self) -> &'static str;
 }
 
 impl<F: MessageFormat + ?Sized> MessageFormat for Box<F> {
-    fn encode(&self, exchange: &Exchange, message: &mut Message) -> bool {
+    fn encode(&self, exchange: &Exchange, message: &mut Message) -> Result<(), DropReason> {
         (**self).encode(exchange, message)
     }
     fn name(&self) -> &'static str {
         (**self).name()
     }
-}
-
-/// Writes an IP address in its usual form, IPv4-mapped IPv6 shown as IPv4.
-pub(crate) fn ip_string(ip: std::net::IpAddr) -> String {
-    ip.to_canonical().to_string()
 }
 
 #[cfg(test)]
