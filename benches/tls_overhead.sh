@@ -9,8 +9,12 @@
 #   SNIFF_ARGS="--comm nginx" benches/tls_overhead.sh
 #   NGINX_ONLY=1 benches/tls_overhead.sh     # --pid of the nginx worker: per-process uprobes
 #
-# Needs root, nginx, wrk, openssl. Builds tls_sniff in release mode if
-# TLS_SNIFF does not point at a binary.
+# The floor: bpftrace with bare uprobes and uretprobes on the same OpenSSL
+# functions nginx calls (SSL_read, SSL_write and their _ex forms), merely
+# counting hits, in the same run; tls_sniff is reported against it too.
+#
+# Needs root, nginx, wrk, openssl, bpftrace (scripts/install-deps.sh installs
+# them). Builds tls_sniff in release mode if TLS_SNIFF does not point at a binary.
 set -euo pipefail
 
 DURATION=${DURATION:-10}
@@ -21,7 +25,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=${TLS_SNIFF:-$TARGET/release/examples/tls_sniff}
 
-for tool in nginx wrk openssl; do
+for tool in nginx wrk openssl bpftrace; do
     command -v "$tool" >/dev/null || { echo "tls_overhead: $tool not found (scripts/install-deps.sh installs it)" >&2; exit 1; }
 done
 [ "$(id -u)" -eq 0 ] || { echo "tls_overhead: run as root (BPF programs)" >&2; exit 1; }
@@ -87,6 +91,21 @@ pct() { awk -v p="$2" '$1 == p {print $2}' "$tmp/wrk-$1.txt"; }
 wrk -t1 -c4 -d2s "$url" >/dev/null
 run_wrk base
 
+# The floor: bare uprobes on the same functions, counting hits.
+libssl=$(awk '/libssl\.so/ {print $6; exit}' "/proc/$(pgrep -P "$nginx_pid" | head -1)/maps")
+[ -d /sys/kernel/tracing/events ] || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+probes=""
+for f in SSL_read SSL_write SSL_read_ex SSL_write_ex; do
+    probes="$probes${probes:+,}uprobe:$libssl:$f,uretprobe:$libssl:$f"
+done
+bpftrace -e "$probes { @hits = count(); }" > "$tmp/bpftrace.out" 2>&1 &
+floor_pid=$!
+for _ in $(seq 100); do grep -q "Attaching" "$tmp/bpftrace.out" 2>/dev/null && break; sleep 0.1; done
+sleep 1
+run_wrk floor
+kill -INT "$floor_pid"; wait "$floor_pid" 2>/dev/null || true
+floor_hits=$(sed -nE 's/^@hits: ([0-9]+)/\1/p' "$tmp/bpftrace.out")
+
 # shellcheck disable=SC2086
 "$BIN" --duration $((DURATION + 30)) --output "$tmp/exchanges.jsonl" $SNIFF_ARGS 2> "$tmp/sniff.err" &
 sniff_pid=$!
@@ -113,11 +132,17 @@ base=$(rps base)
 with=$(rps sniff)
 echo "tls_overhead: nginx TLS on loopback, wrk -t$THREADS -c$CONNS -d${DURATION}s, $(nproc) cores, tls_sniff ${SNIFF_ARGS:-(all processes)}"
 printf '%-22s %12s %10s %10s %10s %10s\n' run requests/s p50 p90 p99 requests
-for r in base sniff; do
-    printf '%-22s %12s %10s %10s %10s %10s\n' "$( [ $r = base ] && echo 'without capture' || echo 'with tls_sniff')" \
+for r in base floor sniff; do
+    case $r in base) label='without capture' ;; floor) label='bpftrace floor' ;; *) label='with tls_sniff' ;; esac
+    printf '%-22s %12s %10s %10s %10s %10s\n' "$label" \
         "$(rps $r)" "$(pct $r 50%)" "$(pct $r 90%)" "$(pct $r 99%)" "$(reqs $r)"
 done
+floor=$(rps floor)
 awk -v a="$with" -v b="$base" 'BEGIN { printf "throughput ratio (with/without): %.3f\n", a / b }'
+awk -v a="$with" -v f="$floor" 'BEGIN { printf "tls_sniff vs the bare-uprobe floor: %.3f\n", a / f }'
+echo "bpftrace floor: ${floor_hits:-?} probe hits on $libssl"
+kernel_lost=$(grep -oE 'ring_buffer_full[^,]*' "$tmp/sniff.err" | head -1 || true)
+echo "lost events (kernel ring buffer): ${kernel_lost:-none reported}"
 captured=$(grep -c '"source":"ebpf-tls"' "$tmp/exchanges.jsonl" || true)
 server_side=$(grep -c '"comm":"nginx"' "$tmp/exchanges.jsonl" || true)
 echo "exchanges captured: $captured (nginx side: $server_side of $(reqs sniff) requests sent)"
