@@ -34,7 +34,7 @@ fn replay(bytes: &[u8], sink: impl Sink + 'static) -> u64 {
     let file = CaptureFile::from_bytes(CAPTURE, bytes.to_vec()).unwrap();
     let stats = Pipeline::builder(HttpProtocol::default())
         .workers(1)
-        .source(Box::new(FileSource::from_files([file]).unwrap()))
+        .source(FileSource::from_files([file]).unwrap())
         .sink(sink)
         .build()
         .unwrap()

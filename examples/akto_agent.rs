@@ -25,7 +25,7 @@
 //! credentials, 3 when a memory ceiling was crossed (the supervisor
 //! restarts the agent).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use cleartap::akto::heartbeat::{Heartbeats, Identity};
@@ -36,14 +36,8 @@ use cleartap::ebpf::{EbpfConfig, EbpfSource};
 use cleartap::http::{HttpConfig, HttpProtocol};
 use cleartap::kafka::KafkaSink;
 
-/// Set by SIGINT/SIGTERM.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::Relaxed);
-}
-
 fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let check_only = std::env::args().skip(1).any(|a| a == "--check");
     let env = Env::from_process();
     let config = match AgentConfig::from(&env) {
@@ -73,13 +67,6 @@ fn main() {
 }
 
 fn run(config: &AgentConfig, env: Env) -> Result<i32, Box<dyn std::error::Error>> {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        unsafe {
-            libc::signal(sig, on_signal as *const () as libc::sighandler_t);
-        }
-    }
-
     // Refused TLS or SASL credentials are a configuration error: stop now.
     let kafka = config.kafka_config();
     match check_broker(&kafka, Duration::from_secs(10)) {
@@ -153,8 +140,9 @@ fn run(config: &AgentConfig, env: Env) -> Result<i32, Box<dyn std::error::Error>
         None => None,
     };
     let pipeline = builder
-        .source(Box::new(source))
+        .source(source)
         .sink(sink)
+        .stop_on_signals()
         .build()?
         .spawn()?;
     eprintln!(
@@ -164,14 +152,7 @@ fn run(config: &AgentConfig, env: Env) -> Result<i32, Box<dyn std::error::Error>
     );
 
     let mut last_report = Instant::now();
-    let code = loop {
-        std::thread::sleep(Duration::from_millis(200));
-        if STOP.load(Ordering::Relaxed) {
-            break 0;
-        }
-        if pipeline.is_finished() {
-            break 1;
-        }
+    while !pipeline.wait_timeout(Duration::from_millis(200)) {
         if let Some(rss) = cleartap::akto::resident_bytes()
             && rss > config.memory_limit()
         {
@@ -188,8 +169,9 @@ fn run(config: &AgentConfig, env: Env) -> Result<i32, Box<dyn std::error::Error>
             last_report = Instant::now();
             report(&pipeline.stats(), &deliveries);
         }
-    };
-    pipeline.stop();
+    }
+    // SIGINT/SIGTERM stop the pipeline: a clean exit. Ending by itself is not.
+    let code = if pipeline.stop_requested() { 0 } else { 1 };
     let stats = pipeline.join()?;
     report(&stats, &deliveries);
     Ok(code)

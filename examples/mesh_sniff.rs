@@ -18,7 +18,6 @@
 #![allow(clippy::print_stdout)]
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -69,13 +68,6 @@ struct Args {
     workers: usize,
 }
 
-/// Set by SIGINT/SIGTERM: stop, flush and print the summary.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::Relaxed);
-}
-
 /// JSON lines flushed after every batch, so that they appear as they happen.
 struct LiveLines(JsonLinesSink<std::io::Stdout>);
 
@@ -116,28 +108,15 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let source = PodSource::new(config)?;
 
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
-    }
     let started = Instant::now();
-    let running = Pipeline::builder(HttpProtocol::try_new(HttpConfig::default())?)
+    let stats = Pipeline::builder(HttpProtocol::try_new(HttpConfig::default())?)
         .workers(args.workers.max(1))
-        .source(Box::new(source))
+        .source(source)
         .sink(LiveLines(JsonLinesSink::stdout()))
+        .stop_on_signals()
+        .stop_after(args.duration.map(|s| Duration::from_secs_f64(s.max(0.0))))
         .build()?
-        .spawn()?;
-    let deadline = args
-        .duration
-        .map(|s| started + Duration::from_secs_f64(s.max(0.0)));
-    while !INTERRUPTED.load(Ordering::Relaxed)
-        && !running.is_finished()
-        && deadline.is_none_or(|d| Instant::now() < d)
-    {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    running.stop();
-    let stats = running.join()?;
+        .run()?;
     summary(&stats, started.elapsed());
     Ok(())
 }

@@ -1,6 +1,11 @@
 //! Replays capture files (pcap or pcapng) and prints every HTTP exchange in
 //! them as one JSON line, with a summary on stderr.
 //!
+//! A file that is corrupt or cut short part-way is read as far as it can
+//! be; what was wrong is then printed with the file's name and the byte
+//! offset, and the exit code is 2 (1 for other errors). `RUST_LOG=info`
+//! (or `debug`) shows more of what the library does.
+//!
 //! ```sh
 //! cargo run --release --example replay -- testdata/pipelined-requests.pcap
 //! cargo run --release --example replay -- --workers 2 --body-limit 1024 --output out.jsonl a.pcap b.pcapng
@@ -16,7 +21,7 @@ use cleartap::core::pipeline::Pipeline;
 use cleartap::core::sink::JsonLinesSink;
 use cleartap::core::stage::Sink;
 use cleartap::http::{HttpConfig, HttpProtocol};
-use cleartap::pcap::FileSource;
+use cleartap::pcap::{Corruptions, FileSource};
 
 // Exchanges are many small allocations: a faster allocator is the
 // collector's choice to make, not the library's.
@@ -47,18 +52,39 @@ struct Args {
     single_thread: bool,
 }
 
+/// Exit code when a file was corrupt or cut short (what could be read was written).
+const EXIT_CORRUPT: i32 = 2;
+
 fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let args = Args::parse();
-    if let Err(e) = run(&args) {
-        eprintln!("replay: {e}");
-        std::process::exit(1);
+    match run(&args) {
+        Ok(corruptions) if corruptions.is_empty() => {}
+        Ok(corruptions) => {
+            for c in corruptions.list() {
+                eprintln!("replay: {c}");
+            }
+            let listed = corruptions.list().len() as u64;
+            if corruptions.total() > listed {
+                eprintln!(
+                    "replay: {} more corrupt records",
+                    corruptions.total() - listed
+                );
+            }
+            std::process::exit(EXIT_CORRUPT);
+        }
+        Err(e) => {
+            eprintln!("replay: {e}");
+            std::process::exit(1);
+        }
     }
 }
 
-fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+fn run(args: &Args) -> Result<Corruptions, Box<dyn std::error::Error>> {
     let source = FileSource::open_many(&args.files)?;
     let total = source.total_bytes();
     let progress = source.progress();
+    let corruptions = source.corruptions();
     let sink: Box<dyn Sink> = match &args.output {
         Some(path) => Box::new(JsonLinesSink::create(path)?),
         None => Box::new(JsonLinesSink::stdout()),
@@ -73,7 +99,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         .sink_thread(
             !args.single_thread && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
         )
-        .source(Box::new(source))
+        .source(source)
         .sink(sink)
         .build()?
         .spawn()?;
@@ -99,7 +125,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let stats = running.join()?;
     summary(&stats, total, started.elapsed());
-    Ok(())
+    Ok(corruptions)
 }
 
 fn summary(stats: &Stats, file_bytes: u64, elapsed: Duration) {

@@ -11,7 +11,6 @@
 #![allow(clippy::print_stdout)]
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -64,13 +63,8 @@ struct Args {
     output: Option<PathBuf>,
 }
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::Relaxed);
-}
-
 fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let args = Args::parse();
     if let Err(e) = run(&args) {
         eprintln!("tls_sniff: {e}");
@@ -90,7 +84,6 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         max_call_bytes: args.max_call_bytes,
         ring_buffer_bytes: args.ring_mb.saturating_mul(1 << 20),
         rescan_interval: secs(args.rescan),
-        duration: args.duration.map(secs),
         ..EbpfConfig::default()
     };
     let source = EbpfSource::new(cfg)?;
@@ -104,29 +97,19 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         Some(path) => Box::new(JsonLinesSink::create(path)?),
         None => Box::new(JsonLinesSink::stdout()),
     };
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
-    }
     let started = Instant::now();
     let config = HttpConfig {
         body_limit: args.body_limit,
         ..HttpConfig::default()
     };
-    let running = Pipeline::builder(HttpProtocol::try_new(config)?)
+    let stats = Pipeline::builder(HttpProtocol::try_new(config)?)
         .workers(1)
-        .source(Box::new(source))
+        .source(source)
         .sink(sink)
+        .stop_on_signals()
+        .stop_after(args.duration.map(secs))
         .build()?
-        .spawn()?;
-    while !running.is_finished() {
-        if INTERRUPTED.load(Ordering::Relaxed) {
-            running.stop();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let stats = running.join()?;
+        .run()?;
     eprintln!(
         "tls_sniff: {:.1} s  events {}  connections {}  exchanges {}  drops: {}",
         started.elapsed().as_secs_f64(),

@@ -29,7 +29,7 @@
 //! use cleartap::pcap::FileSource;
 //!
 //! let stats = Pipeline::builder(HttpProtocol::default())
-//!     .source(Box::new(FileSource::open("trace.pcap")?))
+//!     .source(FileSource::open("trace.pcap")?)
 //!     .sink(JsonLinesSink::stdout())
 //!     .build()?
 //!     .run()?;

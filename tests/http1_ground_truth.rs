@@ -86,9 +86,7 @@ fn replay(capture: &str) -> Vec<Triple> {
     let sink = MemorySink::new(1 << 20);
     Pipeline::builder(HttpProtocol::default())
         .workers(1)
-        .source(Box::new(
-            FileSource::open(Path::new("testdata").join(capture)).unwrap(),
-        ))
+        .source(FileSource::open(Path::new("testdata").join(capture)).unwrap())
         .sink(sink.clone())
         .build()
         .unwrap()

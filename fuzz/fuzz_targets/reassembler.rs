@@ -42,6 +42,7 @@ fuzz_target!(|data: &[u8]| {
         reorder_window_time: Duration::from_millis(5),
         inactivity_timeout: Duration::from_millis(50),
         closed_linger: Duration::from_millis(10),
+        ..Limits::default()
     };
     let mut r = TcpReassembler::new(limits.clone(), Arc::new(Counters::default()));
     let mut check = Check::default();

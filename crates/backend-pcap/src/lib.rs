@@ -49,4 +49,4 @@ pub mod netns;
 
 pub use decode::{LinkType, decode_packet};
 pub use error::Error;
-pub use file::{CaptureFile, FileSource, Progress};
+pub use file::{CaptureFile, Corruptions, FileCorruption, FileSource, Progress};

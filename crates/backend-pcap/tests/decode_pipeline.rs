@@ -60,7 +60,7 @@ fn every_packet_reaches_the_pipeline() {
         let delivered = tally.bytes.clone();
         let stats = Pipeline::builder(tally)
             .workers(1)
-            .source(Box::new(FileSource::open(&path).unwrap()))
+            .source(FileSource::open(&path).unwrap())
             .sink(MemorySink::new(16))
             .build()
             .unwrap()

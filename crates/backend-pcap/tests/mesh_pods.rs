@@ -72,7 +72,7 @@ fn capture(source: PodSource, expected: usize, f: impl FnOnce()) -> Vec<Exchange
     let sink = MemorySink::new(10_000);
     let running = Pipeline::builder(HttpProtocol::new(HttpConfig::default()))
         .workers(1)
-        .source(Box::new(source))
+        .source(source)
         .sink(sink.clone())
         .build()
         .unwrap()
@@ -267,7 +267,7 @@ fn a_pod_whose_proxy_is_gone_has_its_open_connections_flushed() {
     let sink = MemorySink::new(1000);
     let running = Pipeline::builder(HttpProtocol::new(HttpConfig::default()))
         .workers(1)
-        .source(Box::new(source))
+        .source(source)
         .sink(sink.clone())
         .build()
         .unwrap()

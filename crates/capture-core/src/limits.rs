@@ -28,6 +28,11 @@ pub struct Limits {
     pub reorder_window_time: Duration,
     /// Closed connections are remembered this long to absorb late duplicates.
     pub closed_linger: Duration,
+    /// Bytes waiting between threads: the workers' input queues share this
+    /// much, and the sink's queue may hold as much again. When a queue is
+    /// full, inputs of live sources are dropped and counted
+    /// (`worker_queue_full`, `sink_queue_full`) and file sources wait.
+    pub queue_bytes: usize,
 }
 
 impl Default for Limits {
@@ -40,6 +45,7 @@ impl Default for Limits {
             reorder_window_segments: 32,
             reorder_window_time: Duration::from_millis(500),
             closed_linger: Duration::from_secs(2),
+            queue_bytes: 64 << 20,
         }
     }
 }

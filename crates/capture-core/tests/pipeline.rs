@@ -224,7 +224,7 @@ fn stopping_a_live_pipeline_flushes_open_connections() {
     };
     let running = Pipeline::builder(Lines)
         .workers(2)
-        .source(Box::new(source))
+        .source(source)
         .sink(sink.clone())
         .build()
         .unwrap()
@@ -278,7 +278,7 @@ fn live_inputs_never_wait_for_a_full_worker_queue_and_every_drop_is_counted() {
     let stats = Pipeline::builder(Lines)
         .workers(2)
         .queue_batches(1)
-        .source(Box::new(source))
+        .source(source)
         .sink(sink.clone())
         .build()
         .unwrap()

@@ -24,7 +24,7 @@ fn replay(path: &Path) -> (Vec<Exchange>, Stats) {
     let sink = MemorySink::new(1 << 20);
     let stats = Pipeline::builder(HttpProtocol::new(HttpConfig::default()))
         .workers(1)
-        .source(Box::new(FileSource::open(path).unwrap()))
+        .source(FileSource::open(path).unwrap())
         .sink(sink.clone())
         .build()
         .unwrap()

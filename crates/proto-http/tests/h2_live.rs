@@ -270,7 +270,7 @@ fn replay(path: &Path) -> Vec<capture_core::model::Exchange> {
     let sink = MemorySink::new(1 << 16);
     Pipeline::builder(HttpProtocol::new(HttpConfig::default()))
         .workers(1)
-        .source(Box::new(FileSource::open(path).unwrap()))
+        .source(FileSource::open(path).unwrap())
         .sink(sink.clone())
         .build()
         .unwrap()

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use capture_core::DropReason;
 use capture_core::model::Timestamp;
 
-pub use source::{FileSource, Progress};
+pub use source::{Corruptions, FileCorruption, FileSource, Progress};
 
 use crate::Error;
 use crate::decode::LinkType;

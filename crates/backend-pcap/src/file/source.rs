@@ -1,15 +1,16 @@
 //! [`FileSource`]: capture files as a pipeline [`Source`].
 
 use std::collections::VecDeque;
-use std::path::Path;
-use std::sync::Arc;
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use capture_core::model::{Input, NetnsId};
 use capture_core::stage::{InputSink, Poll, Source, SourceError};
 use capture_core::stats::{Counter, Counters};
 
-use super::{CaptureFile, CaptureReader};
+use super::{CaptureFile, CaptureReader, Corruption};
 use crate::Error;
 use crate::decode::decode_packet;
 
@@ -49,8 +50,66 @@ impl Progress {
     }
 }
 
-/// Corrupt records logged per file; the rest are only counted.
+/// Corrupt records logged and kept per file; the rest are only counted.
 const LOGGED_CORRUPTIONS: u32 = 8;
+
+/// A corrupt record or block of one file, as a [`FileSource`] met it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileCorruption {
+    /// The file.
+    pub path: PathBuf,
+    /// What was wrong, and where.
+    pub corruption: Corruption,
+}
+
+impl fmt::Display for FileCorruption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.corruption)
+    }
+}
+
+/// What a [`FileSource`] found wrong in its files: a cheap handle to keep
+/// after the source was moved into a pipeline, to report the damage (as
+/// tshark and tcpflow do) once the pipeline has finished.
+#[derive(Clone, Debug, Default)]
+pub struct Corruptions(Arc<Mutex<CorruptionsInner>>);
+
+#[derive(Debug, Default)]
+struct CorruptionsInner {
+    /// The first few of each file, in the order met.
+    kept: Vec<FileCorruption>,
+    /// All of them, kept or not.
+    total: u64,
+}
+
+impl Corruptions {
+    /// The corrupt records met so far: the first 8 of each file.
+    pub fn list(&self) -> Vec<FileCorruption> {
+        self.0.lock().map(|c| c.kept.clone()).unwrap_or_default()
+    }
+
+    /// How many corrupt records were met, listed or not.
+    pub fn total(&self) -> u64 {
+        self.0.lock().map_or(0, |c| c.total)
+    }
+
+    /// True when every file read so far was sound.
+    pub fn is_empty(&self) -> bool {
+        self.total() == 0
+    }
+
+    fn record(&self, path: &Path, corruption: Corruption, keep: bool) {
+        if let Ok(mut c) = self.0.lock() {
+            c.total += 1;
+            if keep {
+                c.kept.push(FileCorruption {
+                    path: path.to_path_buf(),
+                    corruption,
+                });
+            }
+        }
+    }
+}
 
 struct OpenFile {
     file: CaptureFile,
@@ -77,6 +136,7 @@ pub struct FileSource {
     netns: NetnsId,
     batch: usize,
     progress: Progress,
+    corrupt: Corruptions,
     /// Bytes of the files already finished.
     finished_bytes: u64,
     name: String,
@@ -123,6 +183,7 @@ impl FileSource {
             netns: NetnsId::UNKNOWN,
             batch: DEFAULT_BATCH,
             progress,
+            corrupt: Corruptions::default(),
             finished_bytes: 0,
             name,
         })
@@ -143,6 +204,12 @@ impl FileSource {
     /// A handle that follows how far the source has read.
     pub fn progress(&self) -> Progress {
         self.progress.clone()
+    }
+
+    /// A handle that lists the corrupt records met, for a report at the
+    /// end (each is also counted as a drop and logged as a warning).
+    pub fn corruptions(&self) -> Corruptions {
+        self.corrupt.clone()
     }
 
     /// The size of every file, added up.
@@ -182,8 +249,10 @@ impl Source for FileSource {
                 Err(corruption) => {
                     counters.dropped(corruption.reason, 1);
                     current.corruptions += 1;
+                    let keep = current.corruptions <= LOGGED_CORRUPTIONS;
+                    self.corrupt.record(current.file.path(), corruption, keep);
                     let path = current.file.path().display();
-                    if current.corruptions <= LOGGED_CORRUPTIONS {
+                    if keep {
                         log::warn!("{path}: {corruption}");
                     }
                     if current.corruptions == LOGGED_CORRUPTIONS {

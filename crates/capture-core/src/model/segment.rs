@@ -114,7 +114,46 @@ pub enum Input<'a> {
     },
 }
 
-impl Input<'_> {
+impl<'a> Input<'a> {
+    /// The bytes the input carries (none for closes).
+    pub fn payload(&self) -> &'a [u8] {
+        match self {
+            Input::Segment(s) => s.payload,
+            Input::Chunk(c) => c.data,
+            Input::Closed { .. } | Input::NetnsClosed { .. } => &[],
+        }
+    }
+
+    /// The same input carrying `payload` instead: how a batch keeps inputs
+    /// whose bytes it copied elsewhere.
+    pub fn with_payload<'b>(self, payload: &'b [u8]) -> Input<'b> {
+        match self {
+            Input::Segment(s) => Input::Segment(Segment {
+                ts: s.ts,
+                src: s.src,
+                dst: s.dst,
+                netns: s.netns,
+                seq: s.seq,
+                ack: s.ack,
+                flags: s.flags,
+                payload,
+            }),
+            Input::Chunk(c) => Input::Chunk(StreamChunk {
+                ts: c.ts,
+                key: c.key,
+                dir: c.dir,
+                offset: c.offset,
+                data: payload,
+                source: c.source,
+                tls_library: c.tls_library,
+                comm: c.comm,
+                traffic: c.traffic,
+            }),
+            Input::Closed { ts, key } => Input::Closed { ts, key },
+            Input::NetnsClosed { ts, netns } => Input::NetnsClosed { ts, netns },
+        }
+    }
+
     /// The event time.
     pub fn ts(&self) -> Timestamp {
         match self {

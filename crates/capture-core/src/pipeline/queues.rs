@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Weak};
 
-use crossbeam_channel::Receiver;
+use super::queue::QueueReceiver;
 
 /// One queue's fill level.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,18 +14,22 @@ pub struct QueueDepth {
     pub batches: usize,
     /// Batches it holds when full.
     pub capacity: usize,
+    /// Bytes its batches hold now.
+    pub bytes: usize,
+    /// Bytes it holds when full ([`Limits::queue_bytes`](crate::Limits::queue_bytes),
+    /// shared out among the workers' queues).
+    pub bytes_capacity: usize,
 }
 
 /// A queue seen through a weak reference: reading depths never keeps a
 /// finished pipeline's queues alive.
 trait Probe: Send + Sync {
-    fn depth(&self) -> Option<(usize, usize)>;
+    fn depth(&self) -> Option<[usize; 4]>;
 }
 
-impl<T: Send> Probe for Weak<Receiver<T>> {
-    fn depth(&self) -> Option<(usize, usize)> {
-        let rx = self.upgrade()?;
-        Some((rx.len(), rx.capacity().unwrap_or(0)))
+impl<T: Send> Probe for Weak<QueueReceiver<T>> {
+    fn depth(&self) -> Option<[usize; 4]> {
+        Some(self.upgrade()?.depth())
     }
 }
 
@@ -43,7 +47,7 @@ impl std::fmt::Debug for QueueDepths {
 }
 
 impl QueueDepths {
-    pub(crate) fn add<T: Send + 'static>(&mut self, name: String, rx: &Arc<Receiver<T>>) {
+    pub(crate) fn add<T: Send + 'static>(&mut self, name: String, rx: &Arc<QueueReceiver<T>>) {
         self.queues.push((name, Arc::new(Arc::downgrade(rx))));
     }
 
@@ -53,11 +57,13 @@ impl QueueDepths {
         self.queues
             .iter()
             .map(|(name, probe)| {
-                let (batches, capacity) = probe.depth().unwrap_or((0, 0));
+                let [batches, capacity, bytes, bytes_capacity] = probe.depth().unwrap_or_default();
                 QueueDepth {
                     name: name.clone(),
                     batches,
                     capacity,
+                    bytes,
+                    bytes_capacity,
                 }
             })
             .collect()

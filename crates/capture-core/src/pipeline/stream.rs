@@ -6,7 +6,8 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 use tokio::sync::mpsc;
 
-use super::{Pipeline, PipelineError, RunningPipeline, start};
+use super::threads::start;
+use super::{Pipeline, PipelineError, RunningPipeline};
 use crate::model::Exchange;
 use crate::stage::{ParserFactory, Reassembler, Sink, SinkError};
 use crate::stats::Stats;

@@ -181,9 +181,4 @@ impl<P: ParserFactory, R: Reassembler> Worker<P, R> {
             }
         }
     }
-
-    /// Exchanges waiting in `take_exchanges`.
-    pub(crate) fn pending(&self) -> usize {
-        self.driver.exchanges.len()
-    }
 }

@@ -91,3 +91,18 @@ pub trait Source: Send {
     /// counts); called periodically and once at the end.
     fn update_stats(&mut self, _counters: &Counters) {}
 }
+
+impl<S: Source + ?Sized> Source for Box<S> {
+    fn poll(&mut self, out: &mut dyn InputSink, counters: &Counters) -> Result<Poll, SourceError> {
+        (**self).poll(out, counters)
+    }
+    fn name(&self) -> String {
+        (**self).name()
+    }
+    fn is_live(&self) -> bool {
+        (**self).is_live()
+    }
+    fn update_stats(&mut self, counters: &Counters) {
+        (**self).update_stats(counters)
+    }
+}

@@ -1,0 +1,424 @@
+//! Memory bounded in bytes: the queues between threads, an idle
+//! connection, and bytes held for reordering, measured with a counting
+//! allocator. The tests run one at a time (they share the allocator's
+//! figures).
+
+#![allow(clippy::indexing_slicing)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use capture_core::Limits;
+use capture_core::model::*;
+use capture_core::pipeline::Pipeline;
+use capture_core::reassembly::TcpReassembler;
+use capture_core::stage::{
+    ConnId, InputSink, Output, Parser, Poll, Reassembler, Sink, SinkError, Source, SourceError,
+    StreamHandler,
+};
+use capture_core::stats::{Counter, Counters, DropReason};
+
+/// Counts the bytes allocated now and the most allocated at once.
+struct Counting;
+
+static NOW: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(n: usize) {
+    let now = NOW.fetch_add(n, Ordering::Relaxed) + n;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+// SAFETY: every call is passed on to the system allocator unchanged; the
+// counters only watch.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract is the system allocator's.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) };
+        NOW.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: as above.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            NOW.fetch_sub(layout.size(), Ordering::Relaxed);
+            grew(new_size);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Runs `f` alone and returns its result with the most heap it held at
+/// once beyond what was held before.
+fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let before = NOW.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let out = f();
+    (out, PEAK.load(Ordering::Relaxed).saturating_sub(before))
+}
+
+const MB: usize = 1 << 20;
+
+// Each test lets the queues hold 8 MB and allows 4 MB more for what is
+// not queued: the batches being filled and worked on, batches kept for
+// reuse, the threads' own state. Bounded only in items (64 batches of 512
+// inputs), one worker's queue could hold 2 GiB of 64 KB segments.
+
+/// `conns` connections, each a handshake then `per_conn` segments of
+/// `payload`, all borrowing one buffer: the source itself holds nothing.
+struct Segments {
+    payload: Arc<Vec<u8>>,
+    conns: u16,
+    per_conn: u32,
+    at: u32,
+    live: bool,
+}
+
+impl Source for Segments {
+    fn poll(&mut self, out: &mut dyn InputSink, counters: &Counters) -> Result<Poll, SourceError> {
+        if self.at > self.per_conn {
+            return Ok(Poll::Finished);
+        }
+        let server: SocketAddr = "10.0.0.2:80".parse()?;
+        for c in 0..self.conns {
+            let client = SocketAddr::new("10.0.1.1".parse()?, 20_000 + c);
+            let (flags, seq, payload) = if self.at == 0 {
+                (TcpFlags::SYN, 0, &[][..])
+            } else {
+                let len = self.payload.len() as u32;
+                // No ACK: nothing waits for the server's (absent) bytes.
+                (TcpFlags::PSH, 1 + (self.at - 1) * len, &self.payload[..])
+            };
+            counters.add(Counter::Packets, 1);
+            out.input(Input::Segment(Segment {
+                ts: Timestamp(1_000_000 + u64::from(self.at)),
+                src: client,
+                dst: server,
+                netns: NetnsId::UNKNOWN,
+                seq,
+                ack: 0,
+                flags: TcpFlags(flags),
+                payload,
+            }));
+        }
+        self.at += 1;
+        Ok(Poll::Ready)
+    }
+    fn is_live(&self) -> bool {
+        self.live
+    }
+}
+
+/// A parser slower than the source: each call takes a moment. With
+/// `body`, every call also emits an exchange carrying that many bytes.
+struct Slow {
+    pause: Duration,
+    body: usize,
+}
+
+struct SlowParser {
+    pause: Duration,
+    body: usize,
+}
+
+impl Parser for SlowParser {
+    fn data(
+        &mut self,
+        meta: &ConnMeta,
+        _: Direction,
+        ts: Timestamp,
+        bytes: &[u8],
+        out: &mut Output<'_>,
+    ) {
+        std::thread::sleep(self.pause);
+        if self.body > 0 {
+            let mut ex = Exchange::new(Protocol::Http11, meta, false);
+            let mut request = Request {
+                ts,
+                method: "POST".into(),
+                path: "/".into(),
+                ..Default::default()
+            };
+            request.body.append(
+                &bytes.repeat(self.body.div_ceil(bytes.len().max(1))),
+                self.body,
+            );
+            ex.request = Some(request);
+            out.exchange(ex);
+        }
+    }
+    fn gap(&mut self, _: &ConnMeta, _: Direction, _: Timestamp, _: u64, _: &mut Output<'_>) {}
+    fn close(&mut self, _: &ConnMeta, _: Timestamp, _: CloseReason, _: &mut Output<'_>) {}
+}
+
+impl capture_core::stage::Protocol for Slow {
+    type Parser = SlowParser;
+    fn parser(&self, _: &ConnMeta) -> SlowParser {
+        SlowParser {
+            pause: self.pause,
+            body: self.body,
+        }
+    }
+}
+
+/// A sink that takes its time and keeps nothing.
+struct SlowSink(Duration);
+
+impl Sink for SlowSink {
+    fn write(&mut self, _batch: &mut Vec<Exchange>) -> Result<(), SinkError> {
+        std::thread::sleep(self.0);
+        Ok(())
+    }
+}
+
+fn limits(queue_bytes: usize) -> Limits {
+    Limits {
+        queue_bytes,
+        ..Limits::default()
+    }
+}
+
+#[test]
+fn worker_queues_hold_at_most_their_bytes_with_64_kb_segments() {
+    let payload = Arc::new(vec![b'x'; 64 << 10]);
+    // 8 connections × 400 segments of 64 KB: 200 MB through two slow workers.
+    let (stats, peak) = peak_of(|| {
+        Pipeline::builder(Slow {
+            pause: Duration::from_micros(300),
+            body: 0,
+        })
+        .workers(2)
+        .limits(limits(8 * MB))
+        .source(Segments {
+            payload: payload.clone(),
+            conns: 8,
+            per_conn: 400,
+            at: 0,
+            live: false,
+        })
+        .sink(SlowSink(Duration::ZERO))
+        .build()
+        .unwrap()
+        .run()
+        .unwrap()
+    });
+    eprintln!(
+        "peak heap {:.1} MB for 8 MB of queues",
+        peak as f64 / MB as f64
+    );
+    assert_eq!(
+        stats.stream_bytes,
+        8 * 400 * (64 << 10),
+        "a file source waits, loses nothing"
+    );
+    assert_eq!(stats.drops(DropReason::WorkerQueueFull), 0);
+    assert!(peak < 12 * MB, "peak heap {peak} bytes for 8 MB of queues");
+}
+
+#[test]
+fn a_live_source_drops_and_counts_what_full_worker_queues_cannot_take() {
+    let payload = Arc::new(vec![b'x'; 64 << 10]);
+    let (stats, peak) = peak_of(|| {
+        Pipeline::builder(Slow {
+            pause: Duration::from_micros(300),
+            body: 0,
+        })
+        .workers(2)
+        .limits(limits(8 * MB))
+        .source(Segments {
+            payload: payload.clone(),
+            conns: 8,
+            per_conn: 400,
+            at: 0,
+            live: true,
+        })
+        .sink(SlowSink(Duration::ZERO))
+        .build()
+        .unwrap()
+        .run()
+        .unwrap()
+    });
+    eprintln!(
+        "peak heap {:.1} MB; {} of {} segments dropped at full queues",
+        peak as f64 / MB as f64,
+        stats.drops(DropReason::WorkerQueueFull),
+        stats.packets
+    );
+    assert!(stats.drops(DropReason::WorkerQueueFull) > 0);
+    assert_eq!(
+        stats.segments + stats.drops(DropReason::WorkerQueueFull),
+        stats.packets,
+        "every segment is parsed or counted"
+    );
+    assert!(peak < 12 * MB, "peak heap {peak} bytes for 8 MB of queues");
+}
+
+#[test]
+fn the_sink_queue_holds_at_most_its_bytes_with_60_kb_bodies_and_a_slow_sink() {
+    let payload = Arc::new(vec![b'y'; 1460]);
+    // 3,000 exchanges of 60 KB bodies (180 MB) to a sink that is slower
+    // than the worker: one worker, the sink on its own thread.
+    let (stats, peak) = peak_of(|| {
+        Pipeline::builder(Slow {
+            pause: Duration::ZERO,
+            body: 60 << 10,
+        })
+        .workers(1)
+        .sink_thread(true)
+        .limits(limits(8 * MB))
+        .source(Segments {
+            payload: payload.clone(),
+            conns: 1,
+            per_conn: 3_000,
+            at: 0,
+            live: false,
+        })
+        .sink(SlowSink(Duration::from_millis(3)))
+        .build()
+        .unwrap()
+        .run()
+        .unwrap()
+    });
+    eprintln!(
+        "peak heap {:.1} MB for 8 MB of queue",
+        peak as f64 / MB as f64
+    );
+    assert_eq!(
+        stats.exchanges_delivered, 3_000,
+        "a file source waits, loses nothing"
+    );
+    assert!(peak < 12 * MB, "peak heap {peak} bytes for 8 MB of queues");
+}
+
+/// Takes what a reassembler hands out and keeps nothing.
+struct Discard;
+
+impl StreamHandler for Discard {
+    fn open(&mut self, _: ConnId, _: &ConnMeta) {}
+    fn data(&mut self, _: ConnId, _: &ConnMeta, _: Direction, _: Timestamp, _: &[u8]) {}
+    fn gap(&mut self, _: ConnId, _: &ConnMeta, _: Direction, _: Timestamp, _: u64) {}
+    fn close(&mut self, _: ConnId, _: &ConnMeta, _: Timestamp, _: CloseReason) {}
+}
+
+fn segment(
+    ts: u64,
+    src: SocketAddr,
+    dst: SocketAddr,
+    seq: u32,
+    flags: u8,
+    payload: &[u8],
+) -> Input<'_> {
+    Input::Segment(Segment {
+        ts: Timestamp(ts),
+        src,
+        dst,
+        netns: NetnsId::UNKNOWN,
+        seq,
+        ack: 0,
+        flags: TcpFlags(flags),
+        payload,
+    })
+}
+
+#[test]
+fn an_idle_connection_costs_at_most_1_kib() {
+    const CONNS: u32 = 100_000;
+    let server: SocketAddr = "10.0.0.2:443".parse().unwrap();
+    let ((), grown) = peak_of(|| {
+        let before = NOW.load(Ordering::Relaxed);
+        let counters = Arc::new(Counters::default());
+        let mut r = TcpReassembler::new(
+            Limits {
+                max_connections: CONNS as usize,
+                ..Limits::default()
+            },
+            counters.clone(),
+        );
+        for i in 0..CONNS {
+            let ip = std::net::Ipv4Addr::from(0x0a01_0000 + (i >> 14));
+            let client = SocketAddr::new(ip.into(), 10_000 + (i & 0x3fff) as u16);
+            let ts = 1_000_000 + u64::from(i);
+            r.push(
+                segment(ts, client, server, 100, TcpFlags::SYN, b""),
+                &mut Discard,
+            );
+            r.push(
+                segment(ts, server, client, 900, TcpFlags::SYN | TcpFlags::ACK, b""),
+                &mut Discard,
+            );
+            r.push(
+                segment(ts, client, server, 101, TcpFlags::ACK, b""),
+                &mut Discard,
+            );
+        }
+        assert_eq!(r.connections(), CONNS as usize);
+        let held = NOW.load(Ordering::Relaxed) - before;
+        eprintln!(
+            "{CONNS} handshake-only connections: {:.1} MB of heap, {} bytes each",
+            held as f64 / MB as f64,
+            held / CONNS as usize
+        );
+        assert!(
+            held <= CONNS as usize * 1024,
+            "{} bytes per idle connection",
+            held / CONNS as usize
+        );
+        drop(r);
+    });
+    let _ = grown;
+}
+
+#[test]
+fn bytes_held_for_reordering_are_counted_with_what_holding_them_costs() {
+    let client: SocketAddr = "10.0.1.1:20000".parse().unwrap();
+    let server: SocketAddr = "10.0.0.2:80".parse().unwrap();
+    let ((), _) = peak_of(|| {
+        let counters = Arc::new(Counters::default());
+        let mut r = TcpReassembler::new(
+            Limits {
+                reorder_window_segments: u32::MAX,
+                reorder_window_time: Duration::from_secs(3600),
+                ..Limits::default()
+            },
+            counters,
+        );
+        r.push(
+            segment(1, client, server, 0, TcpFlags::SYN, b""),
+            &mut Discard,
+        );
+        r.push(
+            segment(2, server, client, 0, TcpFlags::SYN | TcpFlags::ACK, b""),
+            &mut Discard,
+        );
+        let before = NOW.load(Ordering::Relaxed);
+        // Byte 1 never comes: 20,000 one-byte segments after it wait for it.
+        for i in 0..20_000u32 {
+            r.push(segment(3, client, server, 2 + 2 * i, 0, b"z"), &mut Discard);
+        }
+        let real = NOW.load(Ordering::Relaxed) - before;
+        let counted = r.buffered_bytes();
+        eprintln!("20,000 one-byte runs: {real} bytes of heap, {counted} counted");
+        assert!(
+            real <= counted + counted / 4,
+            "{real} bytes held, {counted} counted"
+        );
+        assert!(counted <= real * 2, "{real} bytes held, {counted} counted");
+    });
+}
