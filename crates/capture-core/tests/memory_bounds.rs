@@ -149,7 +149,7 @@ impl Parser for SlowParser {
     ) {
         std::thread::sleep(self.pause);
         if self.body > 0 {
-            let mut ex = Exchange::new(Protocol::Http11, meta, false);
+            let mut ex = Exchange::new(Protocol::Http11, meta, Roles::CONFIRMED);
             let mut request = Request {
                 ts,
                 method: "POST".into(),
@@ -168,7 +168,7 @@ impl Parser for SlowParser {
     fn close(&mut self, _: &ConnMeta, _: Timestamp, _: CloseReason, _: &mut Output<'_>) {}
 }
 
-impl capture_core::stage::Protocol for Slow {
+impl capture_core::stage::ParserFactory for Slow {
     type Parser = SlowParser;
     fn parser(&self, _: &ConnMeta) -> SlowParser {
         SlowParser {

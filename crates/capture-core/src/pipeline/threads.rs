@@ -22,7 +22,7 @@ use super::routing::{BATCH_BYTES, Msg, Router};
 use super::weight::exchange_bytes;
 use super::worker::{Steps, Worker};
 use crate::model::{Exchange, Input, Timestamp};
-use crate::stage::{Poll, ParserFactory, Reassembler, Sink, SinkError, Source};
+use crate::stage::{ParserFactory, Poll, Reassembler, Sink, SinkError, Source};
 use crate::stats::{Counter, Counters, DropReason};
 
 /// Exchanges per batch handed to the sink.
