@@ -1,0 +1,3 @@
+module cleartap/akto-oracle
+
+go 1.24
