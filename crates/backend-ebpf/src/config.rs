@@ -13,6 +13,10 @@ pub struct EbpfConfig {
     /// Only processes in these cgroup v2 directories (e.g.
     /// `/sys/fs/cgroup/kubepods.slice/...`); empty: all. Default: empty.
     pub cgroups: Vec<PathBuf>,
+    /// Filter by cgroup even when `cgroups` is empty: nothing is traced
+    /// until a set is given through [`EbpfSource::cgroup_filter`](crate::EbpfSource::cgroup_filter)
+    /// (the pods selected by a Kubernetes selector, kept current). Default: false.
+    pub filter_cgroups: bool,
     /// Capture TLS plaintext only, no plaintext at socket syscalls. Default: false.
     pub ssl_only: bool,
     /// Capture connections the traced processes opened (outbound), not only those they accepted. Default: true.
@@ -40,6 +44,7 @@ impl Default for EbpfConfig {
             pids: Vec::new(),
             comms: Vec::new(),
             cgroups: Vec::new(),
+            filter_cgroups: false,
             ssl_only: false,
             egress: true,
             exclude_ports: Vec::new(),

@@ -68,6 +68,8 @@
 //! # fn main() {}
 //! ```
 
+#[cfg(feature = "bpf")]
+mod cgroup_filter;
 mod config;
 pub mod discovery;
 pub mod elf;
@@ -82,6 +84,8 @@ mod loader;
 mod source;
 pub mod translate;
 
+#[cfg(feature = "bpf")]
+pub use cgroup_filter::CgroupFilter;
 pub use config::EbpfConfig;
 pub use error::Error;
 #[cfg(feature = "bpf")]

@@ -1,7 +1,6 @@
 //! Loading the BPF object, choosing its variants, attaching its programs.
 
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use libbpf_rs::{Link, MapCore, MapFlags, MapType, Object, ObjectBuilder, ProgramType};
@@ -20,7 +19,7 @@ fn config_bytes(cfg: &EbpfConfig, self_pid: u32) -> Vec<u8> {
     let flags = [
         self_pid,
         u32::from(!cfg.pids.is_empty()),
-        u32::from(!cfg.cgroups.is_empty()),
+        u32::from(!cfg.cgroups.is_empty() || cfg.filter_cgroups),
         u32::from(!cfg.ssl_only),
         u32::from(cfg.egress),
         u32::from(!cfg.comms.is_empty()),
@@ -219,16 +218,16 @@ impl Probes {
         }
         let cgroups = self.map("cgroup_filter")?;
         for dir in &cfg.cgroups {
-            // A cgroup v2 id is the inode number of its directory.
-            let ino = std::fs::metadata(dir)
-                .map_err(|e| Error::Io {
-                    path: dir.clone(),
-                    source: e,
-                })?
-                .ino();
-            update(&cgroups, &ino.to_le_bytes(), &[1])?;
+            let id = crate::cgroup_filter::cgroup_id(dir)?;
+            update(&cgroups, &id.to_le_bytes(), &[1])?;
         }
         Ok(())
+    }
+
+    /// A handle on the map of traced cgroups, usable from any thread.
+    pub(crate) fn cgroup_map(&self) -> Result<libbpf_rs::MapHandle, Error> {
+        libbpf_rs::MapHandle::try_from(&self.map("cgroup_filter")?)
+            .map_err(|e| load_error("opening the cgroup filter map", &e))
     }
 
     fn attach_kernel(&mut self) -> Result<(), Error> {

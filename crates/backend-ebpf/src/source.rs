@@ -1,6 +1,7 @@
 //! The eBPF source: drains the ring buffer, keeps the uprobes up to date,
 //! and hands socket chunks to the pipeline.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -10,6 +11,7 @@ use capture_core::stats::{Counter, Counters, DropReason, Gauge};
 
 use capture_core::model::TlsLibrary;
 
+use crate::cgroup_filter::{CgroupFilter, cgroup_id};
 use crate::discovery::{Discovery, FoundBy, ScanFilter, TargetKind, TlsTarget};
 use crate::event::EventView;
 use crate::features::{KernelFeatures, ProgramPlan};
@@ -82,6 +84,7 @@ pub struct EbpfSource {
     stop: Arc<AtomicBool>,
     attached: Vec<AttachedTarget>,
     attach_errors: Vec<String>,
+    cgroup_filter: Mutex<Option<Arc<CgroupFilter>>>,
 }
 
 impl EbpfSource {
@@ -140,6 +143,7 @@ impl EbpfSource {
             stop: Arc::new(AtomicBool::new(false)),
             attached: Vec::new(),
             attach_errors: Vec::new(),
+            cgroup_filter: Mutex::new(None),
             cfg,
         };
         // Uprobes belong to the file: the system's TLS libraries probed now
@@ -219,6 +223,29 @@ impl EbpfSource {
     pub fn kernel_drops(&self) -> (u64, u64, u64, u64) {
         let [a, b, c, d] = self.probes.counters();
         (a, b, c, d)
+    }
+
+    /// The traced cgroups, to change while the source runs. Filtering by
+    /// cgroup is on only when [`EbpfConfig::cgroups`] is not empty or
+    /// [`EbpfConfig::filter_cgroups`] is set; otherwise the set is ignored.
+    /// Every call returns the same filter.
+    pub fn cgroup_filter(&self) -> Result<Arc<CgroupFilter>, Error> {
+        let mut slot = self
+            .cgroup_filter
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(f) = &*slot {
+            return Ok(f.clone());
+        }
+        let initial: HashSet<u64> = self
+            .cfg
+            .cgroups
+            .iter()
+            .filter_map(|d| cgroup_id(d).ok())
+            .collect();
+        let filter = Arc::new(CgroupFilter::new(self.probes.cgroup_map()?, initial));
+        *slot = Some(filter.clone());
+        Ok(filter)
     }
 
     /// A flag that makes the next `poll` return `Finished` when set.
