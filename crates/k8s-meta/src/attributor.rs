@@ -261,7 +261,8 @@ impl Attributor {
     /// Calls `callback` with the cgroup v2 directories of the pods that
     /// `selector` keeps, now and after every read of the node that changes
     /// them: hand them to the eBPF source's cgroup filter so that only
-    /// those pods' processes are traced.
+    /// those pods' processes are traced. While the runtime does not answer
+    /// the last set stays.
     pub fn watch_pod_cgroups(
         &self,
         selector: PodSelector,
@@ -365,6 +366,11 @@ impl Inner {
         let Some(root) = &self.cgroup_root else {
             return;
         };
+        // Without the runtime the selection cannot be told: the last one
+        // stays (emptying it would stop the capture).
+        if snap.runtime_error.is_some() {
+            return;
+        }
         for w in &mut slow.watchers {
             let dirs: Vec<PathBuf> = snap
                 .pod_cgroups(|p| w.selector.matches(p))
@@ -411,7 +417,7 @@ impl Inner {
                 match snap.netns.get(&netns) {
                     Some(pod_ns) => {
                         Counters::bump(&self.counters.socket_reads);
-                        let owners = node::owners_in(&snap, netns);
+                        let owners = node::owners_in(&snap, netns, self.cgroup_root.as_deref());
                         pod_ns.sockets.store(Arc::new(node::read_sockets(
                             &self.config.proc_root,
                             pod_ns.pid,

@@ -307,15 +307,32 @@ pub(crate) fn snapshot(
     Ok(snap)
 }
 
-/// The container processes of a pod namespace, with their names, as
-/// socket owners.
-pub(crate) fn owners_in(snap: &Snapshot, netns: u64) -> Vec<(u32, Arc<str>)> {
-    snap.containers
-        .iter()
-        .filter(|c| c.netns == Some(netns))
-        .filter_map(|c| c.name.clone().map(|n| (c, n)))
-        .flat_map(|(c, n)| c.pids.iter().map(move |&p| (p, n.clone())))
-        .collect()
+/// The processes of a pod namespace's containers now, with their
+/// containers' names, as socket owners: read from each container's
+/// `cgroup.procs` (processes started since the snapshot, such as a
+/// `kubectl exec`, are there too), else the snapshot's pids.
+pub(crate) fn owners_in(
+    snap: &Snapshot,
+    netns: u64,
+    cgroup_root: Option<&Path>,
+) -> Vec<(u32, Arc<str>)> {
+    let mut out = Vec::new();
+    for c in snap.containers.iter().filter(|c| c.netns == Some(netns)) {
+        let Some(name) = &c.name else { continue };
+        let now: Option<Vec<u32>> =
+            cgroup_root
+                .zip(c.cgroup_v2.as_deref())
+                .and_then(|(root, rel)| {
+                    let text = std::fs::read_to_string(
+                        root.join(rel.trim_start_matches('/')).join("cgroup.procs"),
+                    )
+                    .ok()?;
+                    Some(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+                });
+        let pids = now.unwrap_or_else(|| c.pids.clone());
+        out.extend(pids.into_iter().map(|p| (p, name.clone())));
+    }
+    out
 }
 
 #[cfg(test)]
