@@ -73,6 +73,30 @@ pub struct Node {
     /// Tells this node's uids and ids from another's in the same process.
     serial: u32,
     exec_seq: std::cell::Cell<u32>,
+    /// The QoS and kubepods cgroups this node made (absent before it), to remove at the end.
+    made_parents: Vec<&'static str>,
+}
+
+/// The cgroups above pods, deepest first.
+const PARENTS: [&str; 4] = [
+    "kubepods/besteffort",
+    "kubepods",
+    "kubepods.slice/kubepods-besteffort.slice",
+    "kubepods.slice",
+];
+
+/// Every cgroup hierarchy mount (v1 controllers, the v2 one).
+fn hierarchies() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.push(PathBuf::from("/sys/fs/cgroup"));
+    dirs
 }
 
 /// `ip`, with the test's arguments; panics with its output on failure.
@@ -141,6 +165,10 @@ impl Node {
             next_index: 10,
             serial: n,
             exec_seq: std::cell::Cell::new(0),
+            made_parents: PARENTS
+                .into_iter()
+                .filter(|p| !hierarchies().iter().any(|h| h.join(p).exists()))
+                .collect(),
         };
         std::fs::write(node.dir.path().join("config.toml"), CONFIG).unwrap();
         node.start_runtime();
@@ -275,7 +303,7 @@ impl Node {
     fn container_id(&self, index: u8, k: u8) -> String {
         format!(
             "{:016x}{:016x}{:016x}{:016x}",
-            0xc1ea_7a9u64 + u64::from(self.serial),
+            0x0c1e_a7a9_u64 + u64::from(self.serial),
             std::process::id(),
             index,
             k
@@ -341,22 +369,16 @@ impl Node {
             std::fs::write(dir.join(name), text).unwrap();
         }
         let uid_ = uid.replace('-', "_");
-        let (pod_cgroup, container_cgroup): (String, Box<dyn Fn(&str) -> String>) = match spec
-            .layout
-        {
-            Layout::Cgroupfs => {
-                let p = format!("/kubepods/besteffort/pod{uid}");
-                (p.clone(), Box::new(move |id| format!("{p}/{id}")))
-            }
-            Layout::Systemd => {
-                let p = format!(
-                    "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{uid_}.slice"
-                );
-                (
-                    p.clone(),
-                    Box::new(move |id| format!("{p}/cri-containerd-{id}.scope")),
-                )
-            }
+        let layout = spec.layout;
+        let pod_cgroup = match layout {
+            Layout::Cgroupfs => format!("/kubepods/besteffort/pod{uid}"),
+            Layout::Systemd => format!(
+                "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{uid_}.slice"
+            ),
+        };
+        let container_cgroup = |id: &str| match layout {
+            Layout::Cgroupfs => format!("{pod_cgroup}/{id}"),
+            Layout::Systemd => format!("{pod_cgroup}/cri-containerd-{id}.scope"),
         };
         let mut pod = Pod {
             namespace: spec.namespace.into(),
@@ -368,7 +390,7 @@ impl Node {
             dir: dir.clone(),
             sandbox: self.container_id(index, 0),
             containers: Vec::new(),
-            cgroup_rel: pod_cgroup,
+            cgroup_rel: pod_cgroup.clone(),
         };
         let netns_path = format!("/var/run/netns/{netns}");
         let mut labels: Vec<(String, String)> = vec![
@@ -535,10 +557,8 @@ impl Node {
             .args(["netns", "del", &pod.netns])
             .output();
         // The pod's cgroup (its containers' are gone with them) in every hierarchy.
-        if let Ok(mounts) = std::fs::read_dir("/sys/fs/cgroup") {
-            let mut dirs: Vec<PathBuf> = mounts.flatten().map(|e| e.path()).collect();
-            dirs.push(PathBuf::from("/sys/fs/cgroup"));
-            for m in dirs {
+        {
+            for m in hierarchies() {
                 let d = m.join(pod.cgroup_rel.trim_start_matches('/'));
                 if let Ok(children) = std::fs::read_dir(&d) {
                     for c in children.flatten().filter(|c| c.path().is_dir()) {
@@ -560,6 +580,11 @@ impl Drop for Node {
             self.remove_pod(&pod);
         }
         self.stop_runtime();
+        for h in hierarchies() {
+            for p in &self.made_parents {
+                let _ = std::fs::remove_dir(h.join(p));
+            }
+        }
         let _ = Command::new("ip")
             .args(["netns", "del", &self.bridge_ns])
             .output();
