@@ -310,6 +310,28 @@ impl Node {
         )
     }
 
+    /// The address pod number `index` gets: 10.232.X.index, X told by
+    /// the pid, so that two runs at once do not share pod addresses.
+    fn ip_of(&self, index: u8) -> String {
+        format!(
+            "10.232.{}.{index}",
+            1 + (std::process::id() + self.serial) % 250
+        )
+    }
+
+    /// The address the next pod will get.
+    pub fn next_ip(&self) -> String {
+        self.ip_of(self.next_index)
+    }
+
+    /// The inode of a pod's network namespace.
+    pub fn netns_inode(&self, pod: &Pod) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(format!("/var/run/netns/{}", pod.netns))
+            .expect("pod netns")
+            .ino()
+    }
+
     /// Makes a pod: its network namespace on the bridge, its sandbox, its containers.
     pub fn add_pod(&mut self, spec: &PodSpec<'_>) -> Pod {
         let index = self.next_index;
@@ -320,7 +342,7 @@ impl Node {
             self.serial,
             index
         );
-        let ip_addr = format!("10.232.0.{index}");
+        let ip_addr = self.ip_of(index);
         let netns = format!("{}-p{index}", self.prefix);
         ip(&["netns", "add", &netns]);
         let veth = format!("{}v{index}", self.prefix);
