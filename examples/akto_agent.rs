@@ -18,6 +18,7 @@
 //! cargo build --release --example akto_agent --features ebpf,akto,http
 //! sudo AKTO_KAFKA_BROKER_MAL=10.0.0.5:9092 PROBE_ALL_PID=true target/release/examples/akto_agent
 //! target/release/examples/akto_agent --check   # validate the environment and print it
+//! target/release/examples/akto_agent --metrics 0.0.0.0:9464   # Prometheus /metrics and the /map page
 //! ```
 //!
 //! Exit codes: 0 after SIGINT/SIGTERM (connections flushed, Kafka flushed),
@@ -35,10 +36,18 @@ use cleartap::core::pipeline::Pipeline;
 use cleartap::ebpf::{EbpfConfig, EbpfSource};
 use cleartap::http::{HttpConfig, HttpProtocol};
 use cleartap::kafka::KafkaSink;
+use cleartap::metrics::{Metrics, MetricsConfig};
 
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let check_only = std::env::args().skip(1).any(|a| a == "--check");
+    let metrics_addr = match metrics_arg() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("akto_agent: {e}");
+            std::process::exit(2);
+        }
+    };
     let env = Env::from_process();
     let config = match AgentConfig::from(&env) {
         Ok(c) => c,
@@ -57,7 +66,7 @@ fn main() {
         eprintln!("akto_agent: environment OK: {config:#?}");
         return;
     }
-    match run(&config, env) {
+    match run(&config, env, metrics_addr) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("akto_agent: {e}");
@@ -66,7 +75,26 @@ fn main() {
     }
 }
 
-fn run(config: &AgentConfig, env: Env) -> Result<i32, Box<dyn std::error::Error>> {
+/// `--metrics ADDR`: where to serve Prometheus metrics and the service map (off when absent).
+fn metrics_arg() -> Result<Option<std::net::SocketAddr>, String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(i) = args.iter().position(|a| a == "--metrics") else {
+        return Ok(None);
+    };
+    let value = args
+        .get(i + 1)
+        .ok_or("--metrics needs an address, such as 0.0.0.0:9464")?;
+    value
+        .parse()
+        .map(Some)
+        .map_err(|e| format!("--metrics {value}: {e} (expected IP:PORT)"))
+}
+
+fn run(
+    config: &AgentConfig,
+    env: Env,
+    metrics_addr: Option<std::net::SocketAddr>,
+) -> Result<i32, Box<dyn std::error::Error>> {
     // Refused TLS or SASL credentials are a configuration error: stop now.
     let kafka = config.kafka_config();
     match check_broker(&kafka, Duration::from_secs(10)) {
@@ -122,6 +150,19 @@ fn run(config: &AgentConfig, env: Env) -> Result<i32, Box<dyn std::error::Error>
     for filter in config.filters() {
         builder = builder.filter(filter);
     }
+    let metrics = metrics_addr.map(|_| Metrics::new(MetricsConfig::default()));
+    let _server = match (&metrics, metrics_addr) {
+        (Some(m), Some(addr)) => {
+            let server = m.serve(addr)?;
+            eprintln!(
+                "akto_agent: metrics at http://{0}/metrics, service map at http://{0}/map",
+                server.local_addr()
+            );
+            builder = m.instrument(builder);
+            Some(server)
+        }
+        _ => None,
+    };
     let counters = builder.stats_registry().counters();
     let daemon_id = cleartap::akto::new_daemon_id();
     let sink = KafkaSink::new(&kafka, config.format(daemon_id.clone()), counters)?;
@@ -145,6 +186,9 @@ fn run(config: &AgentConfig, env: Env) -> Result<i32, Box<dyn std::error::Error>
         .stop_on_signals()
         .build()?
         .spawn()?;
+    if let Some(m) = &metrics {
+        m.watch_queues(pipeline.queue_depths());
+    }
     eprintln!(
         "akto_agent: capturing; producing to {} on {}",
         cleartap::akto::AKTO_TOPIC,

@@ -11,13 +11,14 @@
 //! sudo cargo run --release --features live --example mesh_sniff -- \
 //!     --instance-ip 10.244.1.7 --instance-ip 10.244.2.9 --duration 60
 //! sudo cargo run --release --features live --example mesh_sniff -- --exe nginx --iface any
+//! sudo cargo run --release --features live --example mesh_sniff -- --metrics 127.0.0.1:9464  # /metrics, /map
 //! ```
 //!
 //! Needs root, or CAP_NET_ADMIN, CAP_NET_RAW and CAP_SYS_ADMIN. Set
 //! `RUST_LOG=info` to see the namespaces come and go.
 #![allow(clippy::print_stdout)]
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -27,6 +28,7 @@ use cleartap::core::pipeline::Pipeline;
 use cleartap::core::sink::JsonLinesSink;
 use cleartap::core::stage::{Sink, SinkError};
 use cleartap::http::{HttpConfig, HttpProtocol};
+use cleartap::metrics::{Metrics, MetricsConfig};
 use cleartap::pcap::cidr::CidrFilter;
 use cleartap::pcap::netns::{PodConfig, PodSource};
 
@@ -66,6 +68,13 @@ struct Args {
     /// Worker threads (connections are sharded across them).
     #[arg(long, default_value_t = 1)]
     workers: usize,
+    /// Serve Prometheus metrics at http://ADDR/metrics and the service map
+    /// at http://ADDR/map (off by default).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+    /// Label HTTP metrics with the path's template (identifiers as {id}; capped).
+    #[arg(long)]
+    path_templates: bool,
 }
 
 /// JSON lines flushed after every batch, so that they appear as they happen.
@@ -109,14 +118,39 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let source = PodSource::new(config)?;
 
     let started = Instant::now();
-    let stats = Pipeline::builder(HttpProtocol::try_new(HttpConfig::default())?)
+    let metrics = args.metrics.map(|_| {
+        Metrics::new(MetricsConfig {
+            path_templates: args.path_templates,
+            ..MetricsConfig::default()
+        })
+    });
+    let _server = match (&metrics, args.metrics) {
+        (Some(m), Some(addr)) => {
+            let server = m.serve(addr)?;
+            eprintln!(
+                "mesh_sniff: metrics at http://{0}/metrics, service map at http://{0}/map",
+                server.local_addr()
+            );
+            Some(server)
+        }
+        _ => None,
+    };
+    let mut builder = Pipeline::builder(HttpProtocol::try_new(HttpConfig::default())?);
+    if let Some(m) = &metrics {
+        builder = m.instrument(builder);
+    }
+    let running = builder
         .workers(args.workers.max(1))
         .source(source)
         .sink(LiveLines(JsonLinesSink::stdout()))
         .stop_on_signals()
         .stop_after(args.duration.map(|s| Duration::from_secs_f64(s.max(0.0))))
         .build()?
-        .run()?;
+        .spawn()?;
+    if let Some(m) = &metrics {
+        m.watch_queues(running.queue_depths());
+    }
+    let stats = running.join()?;
     summary(&stats, started.elapsed());
     Ok(())
 }

@@ -9,9 +9,12 @@
 //! ```sh
 //! cargo run --release --example replay -- testdata/pipelined-requests.pcap
 //! cargo run --release --example replay -- --workers 2 --body-limit 1024 --output out.jsonl a.pcap b.pcapng
+//! # Prometheus metrics and the service map while it runs, and 60 s after:
+//! cargo run --release --example replay -- --metrics 127.0.0.1:9464 --metrics-linger 60 trace.pcap
 //! ```
 #![allow(clippy::print_stdout)]
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -21,6 +24,7 @@ use cleartap::core::pipeline::Pipeline;
 use cleartap::core::sink::JsonLinesSink;
 use cleartap::core::stage::Sink;
 use cleartap::http::{HttpConfig, HttpProtocol};
+use cleartap::metrics::{Metrics, MetricsConfig};
 use cleartap::pcap::{Corruptions, FileSource};
 
 // Exchanges are many small allocations: a faster allocator is the
@@ -50,6 +54,17 @@ struct Args {
     /// own when the machine has more than one core).
     #[arg(long)]
     single_thread: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics and the service map
+    /// at http://ADDR/map (off by default).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+    /// Keep serving metrics this many seconds after the replay ended, so
+    /// that a scraper sees the final figures.
+    #[arg(long, value_name = "SECS", default_value_t = 0.0)]
+    metrics_linger: f64,
+    /// Label HTTP metrics with the path's template (identifiers as {id}; capped).
+    #[arg(long)]
+    path_templates: bool,
 }
 
 /// Exit code when a file was corrupt or cut short (what could be read was written).
@@ -94,7 +109,28 @@ fn run(args: &Args) -> Result<Corruptions, Box<dyn std::error::Error>> {
         ..HttpConfig::default()
     };
     let started = Instant::now();
-    let running = Pipeline::builder(HttpProtocol::try_new(config)?)
+    let metrics = args.metrics.map(|_| {
+        Metrics::new(MetricsConfig {
+            path_templates: args.path_templates,
+            ..MetricsConfig::default()
+        })
+    });
+    let server = match (&metrics, args.metrics) {
+        (Some(m), Some(addr)) => {
+            let server = m.serve(addr)?;
+            eprintln!(
+                "replay: metrics at http://{0}/metrics, service map at http://{0}/map",
+                server.local_addr()
+            );
+            Some(server)
+        }
+        _ => None,
+    };
+    let mut builder = Pipeline::builder(HttpProtocol::try_new(config)?);
+    if let Some(m) = &metrics {
+        builder = m.instrument(builder);
+    }
+    let running = builder
         .workers(args.workers)
         .sink_thread(
             !args.single_thread && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
@@ -103,6 +139,9 @@ fn run(args: &Args) -> Result<Corruptions, Box<dyn std::error::Error>> {
         .sink(sink)
         .build()?
         .spawn()?;
+    if let Some(m) = &metrics {
+        m.watch_queues(running.queue_depths());
+    }
 
     let bar = (total >= PROGRESS_FROM_BYTES
         && std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -125,6 +164,10 @@ fn run(args: &Args) -> Result<Corruptions, Box<dyn std::error::Error>> {
     }
     let stats = running.join()?;
     summary(&stats, total, started.elapsed());
+    if server.is_some() && args.metrics_linger > 0.0 {
+        std::thread::sleep(Duration::from_secs_f64(args.metrics_linger));
+    }
+    drop(server);
     Ok(corruptions)
 }
 

@@ -7,9 +7,11 @@
 //! cargo run --release --features ebpf --example tls_sniff -- --duration 30
 //! cargo run --release --features ebpf --example tls_sniff -- --comm nginx --ssl-only
 //! cargo run --release --features ebpf --example tls_sniff -- --pid 4242 --pid 4243 --rescan 2
+//! cargo run --release --features ebpf --example tls_sniff -- --metrics 127.0.0.1:9464   # /metrics and /map
 //! ```
 #![allow(clippy::print_stdout)]
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -19,6 +21,7 @@ use cleartap::core::sink::JsonLinesSink;
 use cleartap::core::stage::Sink;
 use cleartap::ebpf::{EbpfConfig, EbpfSource};
 use cleartap::http::{HttpConfig, HttpProtocol};
+use cleartap::metrics::{Metrics, MetricsConfig};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -61,6 +64,13 @@ struct Args {
     /// Write JSON lines here instead of stdout.
     #[arg(long)]
     output: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics and the service map
+    /// at http://ADDR/map (off by default).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+    /// Label HTTP metrics with the path's template (identifiers as {id}; capped).
+    #[arg(long)]
+    path_templates: bool,
 }
 
 fn main() {
@@ -102,14 +112,39 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         body_limit: args.body_limit,
         ..HttpConfig::default()
     };
-    let stats = Pipeline::builder(HttpProtocol::try_new(config)?)
+    let metrics = args.metrics.map(|_| {
+        Metrics::new(MetricsConfig {
+            path_templates: args.path_templates,
+            ..MetricsConfig::default()
+        })
+    });
+    let _server = match (&metrics, args.metrics) {
+        (Some(m), Some(addr)) => {
+            let server = m.serve(addr)?;
+            eprintln!(
+                "tls_sniff: metrics at http://{0}/metrics, service map at http://{0}/map",
+                server.local_addr()
+            );
+            Some(server)
+        }
+        _ => None,
+    };
+    let mut builder = Pipeline::builder(HttpProtocol::try_new(config)?);
+    if let Some(m) = &metrics {
+        builder = m.instrument(builder);
+    }
+    let running = builder
         .workers(1)
         .source(source)
         .sink(sink)
         .stop_on_signals()
         .stop_after(args.duration.map(secs))
         .build()?
-        .run()?;
+        .spawn()?;
+    if let Some(m) = &metrics {
+        m.watch_queues(running.queue_depths());
+    }
+    let stats = running.join()?;
     eprintln!(
         "tls_sniff: {:.1} s  events {}  connections {}  exchanges {}  drops: {}",
         started.elapsed().as_secs_f64(),

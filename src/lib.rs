@@ -13,6 +13,7 @@
 //! | `pcap` | `backend-pcap`: capture files, live interfaces, pod namespaces | `pcap` (default), `live` |
 //! | `ebpf` | `backend-ebpf`: OpenSSL/BoringSSL uprobes, socket syscalls | `ebpf` |
 //! | `kafka` | `sink-kafka`: Kafka sink, Akto message format | `kafka` |
+//! | `metrics` | `capture-metrics`: Prometheus metrics, service map | `metrics` (default) |
 //! | `k8s` | `k8s-meta`: pod, container and workload names on both ends, pod filters | `k8s` |
 //! | `akto` | `akto-agent`: Akto's variables, Kafka TLS/SASL, heartbeats | `akto` |
 //!
@@ -56,6 +57,10 @@ pub use sink_kafka as kafka;
 
 #[cfg(feature = "akto")]
 pub use akto_agent as akto;
+
+#[cfg(feature = "metrics")]
+pub use capture_metrics as metrics;
+
 #[cfg(feature = "k8s")]
 pub use k8s_meta as k8s;
 

@@ -1,0 +1,75 @@
+(function () {
+  "use strict";
+  var data = JSON.parse(document.getElementById("map-data").textContent);
+  function fmt(v, digits) {
+    return v === null || v === undefined ? "–" : Number(v).toFixed(digits);
+  }
+  function edgeLabel(e) {
+    return e.calls + " calls · " + fmt(e.rate, 2) + "/s · " + fmt(100 * e.error_share, 1) +
+      "% errors\np50 " + fmt(e.p50_ms, 2) + " ms · p99 " + fmt(e.p99_ms, 2) + " ms · " + e.protocol;
+  }
+  var colors = { workload: "#2f6fde", client: "#5b8c3a", server: "#b5651d", other: "#8a8f99" };
+  var elements = [];
+  data.nodes.forEach(function (n) {
+    elements.push({ group: "nodes", data: { id: n.id, label: n.name, color: colors[n.kind] || "#8a8f99" } });
+  });
+  data.edges.forEach(function (e) {
+    elements.push({
+      group: "edges",
+      data: {
+        id: e.id, source: e.source, target: e.target, label: edgeLabel(e),
+        width: 1.5 + Math.min(8, Math.log10(1 + e.calls) * 2),
+        color: e.error_share > 0 ? "#d23c3c" : "#6b7385"
+      }
+    });
+  });
+  var cy = cytoscape({
+    container: document.getElementById("graph"),
+    elements: elements,
+    wheelSensitivity: 0.2,
+    style: [
+      { selector: "node", style: {
+        "background-color": "data(color)", "label": "data(label)", "font-size": 12,
+        "text-valign": "bottom", "text-margin-y": 6, "width": 26, "height": 26 } },
+      { selector: "edge", style: {
+        "width": "data(width)", "line-color": "data(color)", "target-arrow-color": "data(color)",
+        "target-arrow-shape": "triangle", "curve-style": "bezier", "label": "data(label)",
+        "font-size": 10, "text-wrap": "wrap", "text-background-color": "#fff",
+        "text-background-opacity": 0.85, "text-background-padding": 2, "text-rotation": "none" } }
+    ],
+    layout: { name: "breadthfirst", directed: true, padding: 40, spacingFactor: 1.3, animate: false }
+  });
+  cy.ready(function () {
+    var body = document.querySelector("#edges tbody");
+    data.edges.forEach(function (e) {
+      var tr = document.createElement("tr");
+      tr.dataset.edge = e.id;
+      tr.dataset.source = e.source_name;
+      tr.dataset.target = e.target_name;
+      [e.source_name, e.target_name, e.protocol, e.calls, fmt(e.rate, 2), e.errors,
+       fmt(100 * e.error_share, 1) + "%", fmt(e.p50_ms, 2), fmt(e.p99_ms, 2)].forEach(function (v) {
+        var td = document.createElement("td");
+        td.textContent = String(v);
+        tr.appendChild(td);
+      });
+      body.appendChild(tr);
+    });
+    var list = document.getElementById("nodes");
+    data.nodes.forEach(function (n) {
+      var p = cy.getElementById(n.id).renderedPosition();
+      var li = document.createElement("li");
+      li.dataset.node = n.id;
+      li.dataset.x = p.x.toFixed(0);
+      li.dataset.y = p.y.toFixed(0);
+      li.textContent = n.name + " (" + n.kind + "): " + n.calls_out + " calls out, " + n.calls_in + " calls in";
+      list.appendChild(li);
+    });
+    var calls = data.edges.reduce(function (s, e) { return s + e.calls; }, 0);
+    document.getElementById("summary").textContent = data.nodes.length + " nodes, " + data.edges.length +
+      " edges, " + calls + " calls over " + fmt(data.span_secs, 1) + " s" +
+      (data.folded_calls > 0 ? " (" + data.folded_calls + " folded into other)" : "");
+    document.body.dataset.nodes = String(cy.nodes().length);
+    document.body.dataset.edges = String(cy.edges().length);
+    document.body.dataset.rendered = "yes";
+  });
+})();
