@@ -91,7 +91,7 @@ impl Collector for Exposition {
             counter(
                 &mut e,
                 "cleartap_drops",
-                "Everything dropped, by reason (the names of cleartap's Stats::drops; gap_bytes, unparsed_bytes and body_truncated count bytes, the others items). Kernel and ring-buffer losses are reasons kernel_dropped and ringbuf_full.",
+                "Drops by reason, named as in cleartap's Stats::drops (unparsed_bytes and body_truncated count bytes, the others items). Kernel and ring-buffer losses are reasons kernel_dropped and ringbuf_full.",
                 &drops,
             )?;
             gauge(
@@ -180,16 +180,12 @@ impl Collector for Exposition {
             if s.durations == 0 {
                 continue;
             }
-            let mut cumulative = 0;
+            // prometheus-client adds the buckets up itself: hand it each bucket's own count.
             let buckets: Vec<(f64, u64)> = DURATION_BUCKETS
                 .iter()
                 .copied()
                 .chain([f64::INFINITY])
                 .zip(s.buckets)
-                .map(|(le, n)| {
-                    cumulative += n;
-                    (le, cumulative)
-                })
                 .collect();
             let labels = series_labels(k);
             m.encode_family(&labels)?.encode_histogram::<NoLabelSet>(

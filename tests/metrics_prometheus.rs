@@ -1,0 +1,113 @@
+//! A real Prometheus scrapes `replay --metrics` while it replays a real
+//! capture; what Prometheus's query API returns must equal the replay's
+//! own summary and the records it wrote. `promtool check metrics` lints
+//! the exposition.
+#![allow(clippy::indexing_slicing, clippy::print_stdout)]
+
+mod metrics_support;
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use metrics_support::*;
+
+#[test]
+fn prometheus_reads_back_the_replay_summary_and_the_records() {
+    let Some(pcap) = shared_pcap("1000-requests-one-dropped-response.pcap") else {
+        return;
+    };
+    if !have("prometheus") || !have("promtool") || !have("curl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let records_path = dir.path().join("records.jsonl");
+    let mut collector = Collector::start(
+        Command::new(example("replay"))
+            .args(["--metrics", "127.0.0.1:0", "--metrics-linger", "120"])
+            .arg("--output")
+            .arg(&records_path)
+            .arg(&pcap)
+            .stdout(Stdio::null()),
+    );
+    // The summary: "packets … exchanges N (…)" then "drops: reason=n …".
+    let summary = collector.wait_line("exchanges ");
+    let exchanges: f64 = summary
+        .split("exchanges ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("exchanges in summary");
+    let drops_line = collector.wait_line("drops: ");
+    let drops: BTreeMap<String, f64> = drops_line
+        .trim()
+        .trim_start_matches("drops: ")
+        .split_whitespace()
+        .filter_map(|w| w.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.parse().unwrap()))
+        .collect();
+    assert_eq!(exchanges, 1000.0);
+    assert!(
+        !drops.is_empty(),
+        "this capture loses one response: {drops_line}"
+    );
+
+    // promtool lints the exposition as a scraper gets it.
+    let text = collector.metrics_text();
+    let mut lint = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(lint.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
+    let lint = lint.wait_with_output().unwrap();
+    assert!(
+        lint.status.success() && lint.stdout.is_empty() && lint.stderr.is_empty(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
+
+    let prom = Prometheus::start(collector.addr);
+    let got = prom.wait_value(
+        "cleartap_exchanges_total",
+        exchanges,
+        Duration::from_secs(60),
+    );
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].1, exchanges, "exchanges");
+
+    // Every drop reason: the summary's count, zero for the others.
+    let by_reason = prom.query("cleartap_drops_total");
+    assert!(
+        by_reason.len() > drops.len(),
+        "every reason is exported: {by_reason:?}"
+    );
+    for (labels, value) in &by_reason {
+        let reason = &labels["reason"];
+        let want = drops.get(reason).copied().unwrap_or(0.0);
+        assert_eq!(*value, want, "drops of {reason}");
+    }
+
+    // Requests per status class: as many as the records have.
+    let records = read_records(&records_path);
+    assert_eq!(records.len() as f64, exchanges);
+    let want = status_classes(&records);
+    let got: BTreeMap<String, u64> = prom
+        .query("sum by (status_class) (cleartap_http_requests_total)")
+        .into_iter()
+        .map(|(l, v)| (l["status_class"].clone(), v as u64))
+        .collect();
+    assert_eq!(got, want);
+    println!("Prometheus: {exchanges} exchanges, drops {drops:?}, status classes {got:?}");
+
+    // The duration histogram counts the exchanges that have both halves.
+    let complete = records
+        .iter()
+        .filter(|r| !r["request"].is_null() && !r["response"].is_null())
+        .count() as f64;
+    let count = prom.query("sum(cleartap_http_request_duration_seconds_count)");
+    assert_eq!(count[0].1, complete);
+}
