@@ -34,10 +34,10 @@
       { selector: "edge", style: {
         "width": "data(width)", "line-color": "data(color)", "target-arrow-color": "data(color)",
         "target-arrow-shape": "triangle", "curve-style": "bezier", "label": "data(label)",
-        "font-size": 10, "text-wrap": "wrap", "text-background-color": "#fff",
+        "font-size": 9, "text-wrap": "wrap", "text-background-color": "#fff",
         "text-background-opacity": 0.85, "text-background-padding": 2, "text-rotation": "none" } }
     ],
-    layout: { name: "breadthfirst", directed: true, padding: 40, spacingFactor: 1.3, animate: false }
+    layout: { name: "breadthfirst", directed: true, padding: 40, spacingFactor: 1.6, animate: false }
   });
   cy.ready(function () {
     var body = document.querySelector("#edges tbody");

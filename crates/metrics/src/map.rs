@@ -40,7 +40,7 @@ pub struct MapEdge {
     pub protocol: &'static str,
     /// Calls seen.
     pub calls: u64,
-    /// Calls per second over the map's time span.
+    /// Calls per second from the edge's first call to its last (over at least one second).
     pub rate: f64,
     /// Calls that failed (5xx, or a gRPC status other than OK).
     pub errors: u64,
@@ -109,7 +109,7 @@ impl ServiceMap {
                 target_name: tn.name,
                 protocol: protocol_label(k.protocol),
                 calls: e.calls,
-                rate: e.calls as f64 / span_secs,
+                rate: e.calls as f64 / (e.last_ns.saturating_sub(e.first_ns) as f64 / 1e9).max(1.0),
                 errors: e.errors,
                 error_share: if e.calls == 0 {
                     0.0
