@@ -39,16 +39,9 @@
 //!
 //! let metrics = Metrics::new(MetricsConfig::default());
 //! // A pipeline takes `metrics.observer()`; here one exchange is recorded by hand.
-//! let meta = ConnMeta {
-//!     key: ConnKey::new("10.0.0.1:40000".parse()?, "10.0.0.2:80".parse()?, NetnsId::UNKNOWN),
-//!     source: CaptureSource::Pcap,
-//!     tls_library: None,
-//!     comm: None,
-//!     traffic: None,
-//!     opened: Timestamp(0),
-//!     mid_stream: false,
-//! };
-//! let mut ex = Exchange::new(Protocol::Http11, &meta, false);
+//! let key = ConnKey::new("10.0.0.1:40000".parse()?, "10.0.0.2:80".parse()?, NetnsId::UNKNOWN);
+//! let meta = ConnMeta::new(key, CaptureSource::Pcap, Timestamp(0));
+//! let mut ex = Exchange::new(Protocol::Http11, &meta, Roles::CONFIRMED);
 //! ex.request = Some(Request { ts: Timestamp(1_000_000), method: "GET".into(), ..Default::default() });
 //! ex.response = Some(Response {
 //!     ts: Timestamp(2_000_000),
@@ -84,7 +77,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use capture_core::pipeline::{ExchangeObserver, PipelineBuilder, QueueDepths};
-use capture_core::stage::{Protocol, Reassembler};
+use capture_core::stage::{ParserFactory, Reassembler};
 use capture_core::stats::StatsRegistry;
 use prometheus_client::registry::Registry;
 
@@ -177,7 +170,7 @@ impl Metrics {
     /// Watches a pipeline about to be built: its exchanges (through
     /// [`observer`](Self::observer)) and its counters (through
     /// [`watch_stats`](Self::watch_stats)).
-    pub fn instrument<P: Protocol, R: Reassembler + 'static>(
+    pub fn instrument<P: ParserFactory, R: Reassembler + 'static>(
         &self,
         builder: PipelineBuilder<P, R>,
     ) -> PipelineBuilder<P, R> {
