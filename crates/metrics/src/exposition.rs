@@ -146,6 +146,33 @@ impl Collector for Exposition {
                     None,
                     &cap,
                 )?;
+                let bytes: Vec<(Labels, i64)> = depths
+                    .iter()
+                    .map(|d| (vec![("queue", d.name.clone())], signed(d.bytes as u64)))
+                    .collect();
+                gauge(
+                    &mut e,
+                    "cleartap_queue_depth",
+                    "What the batches waiting in a pipeline queue weigh.",
+                    Some(&Unit::Bytes),
+                    &bytes,
+                )?;
+                let bytes_cap: Vec<(Labels, i64)> = depths
+                    .iter()
+                    .map(|d| {
+                        (
+                            vec![("queue", d.name.clone())],
+                            signed(d.bytes_capacity as u64),
+                        )
+                    })
+                    .collect();
+                gauge(
+                    &mut e,
+                    "cleartap_queue_capacity",
+                    "What a pipeline queue may weigh before it is full.",
+                    Some(&Unit::Bytes),
+                    &bytes_cap,
+                )?;
             }
         }
         if let Some(rss) = resident_bytes() {
