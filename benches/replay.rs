@@ -1,7 +1,8 @@
 //! Replay end to end: capture bytes in memory → decode → reassembly →
 //! HTTP parsing → sink, on one worker. Throughput in bytes/s of capture
 //! file and in exchanges/s, with a counting sink and with the JSON-lines
-//! sink writing to nowhere.
+//! sink writing to nowhere. The capture is Zeek's, read from
+//! `../shared/pcaps/` (the bench is skipped, saying so, when it is absent).
 #![allow(missing_docs, clippy::indexing_slicing)]
 
 use std::hint::black_box;
@@ -17,7 +18,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const CAPTURE: &str = "testdata/1000-requests-one-dropped-response.pcap";
+const CAPTURE: &str = "1000-requests-one-dropped-response.pcap";
 
 struct Count(std::sync::Arc<std::sync::atomic::AtomicU64>);
 
@@ -44,7 +45,11 @@ fn replay(bytes: &[u8], sink: impl Sink + 'static) -> u64 {
 }
 
 fn bench(c: &mut Criterion) {
-    let bytes = std::fs::read(CAPTURE).unwrap();
+    let Some(path) = capture_core::testkit::SharedFiles::pcap_or_skip("replay bench", CAPTURE)
+    else {
+        return;
+    };
+    let bytes = std::fs::read(path).unwrap();
     let exchanges = replay(&bytes, Count(Default::default()));
     assert_eq!(exchanges, 1000);
     for (unit, throughput) in [

@@ -7,7 +7,7 @@
 //! (or `debug`) shows more of what the library does.
 //!
 //! ```sh
-//! cargo run --release --example replay -- testdata/pipelined-requests.pcap
+//! cargo run --release --example replay -- testdata/loopback-http.pcap
 //! cargo run --release --example replay -- --workers 2 --body-limit 1024 --output out.jsonl a.pcap b.pcapng
 //! # Prometheus metrics and the service map while it runs, and 60 s after:
 //! cargo run --release --example replay -- --metrics 127.0.0.1:9464 --metrics-linger 60 trace.pcap

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Writes tshark's view of the HTTP/2 HEADERS frames of each capture in
-# testdata/ that has any (per testdata/INDEX.tsv) to testdata/truth/<file>.http2.tsv:
+# Writes tshark's view of the HTTP/2 HEADERS frames of each capture that
+# has any to testdata/truth/<file>.http2.tsv. The captures are the one
+# recorded here (testdata/, listed in testdata/INDEX.tsv) and those of
+# other projects in ../shared/pcaps/ (its INDEX.tsv; $CLEARTAP_SHARED_DIR
+# points elsewhere):
 #   frame  src  dst  stream_id  method  path  status
 # one line per HEADERS (or PUSH_PROMISE) frame, with the pseudo-headers
 # tshark decoded (empty when absent). The "tshark args" of INDEX.tsv's notes
@@ -10,17 +13,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/../testdata"
 mkdir -p truth
+shared=${CLEARTAP_SHARED_DIR:-../../shared}/pcaps
+index() { cat INDEX.tsv; [ ! -e "$shared/INDEX.tsv" ] || cat "$shared/INDEX.tsv"; }
+where() { if [ -e "$1" ]; then echo "$1"; else echo "$shared/$1"; fi; }
 
 files=("$@")
 if [ ${#files[@]} -eq 0 ]; then
-    mapfile -t files < <(awk -F'\t' 'NR > 1 && $9 > 0 { print $1 }' INDEX.tsv)
+    mapfile -t files < <(index | awk -F'\t' '$1 != "file" && $9 > 0 { print $1 }')
 fi
 
 for f in "${files[@]}"; do
-    notes=$(awk -F'\t' -v f="$f" '$1 == f { print $10 }' INDEX.tsv)
+    notes=$(index | awk -F'\t' -v f="$f" '$1 == f { print $10 }')
     args=$(printf '%s' "$notes" | sed -n 's/.*tshark args: \([^;]*\).*/\1/p')
     # shellcheck disable=SC2086 # args are a list of tshark options
-    tshark -r "$f" $args -o tcp.reassemble_out_of_order:TRUE -Y 'http2.type == 1 || http2.type == 5' \
+    tshark -r "$(where "$f")" $args -o tcp.reassemble_out_of_order:TRUE -Y 'http2.type == 1 || http2.type == 5' \
         -T json -J "frame ip ipv6 tcp http2" --no-duplicate-keys 2>/dev/null | python3 -c '
 import json, sys
 

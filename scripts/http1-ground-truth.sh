@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Writes tshark's view of the HTTP/1 messages of each capture in testdata/
-# that has any (per testdata/INDEX.tsv) to testdata/truth/<file>.http1.tsv:
+# Writes tshark's view of the HTTP/1 messages of each capture that has any
+# to testdata/truth/<file>.http1.tsv. The captures are the one recorded
+# here (testdata/, listed in testdata/INDEX.tsv) and those of other
+# projects in ../shared/pcaps/ (its INDEX.tsv; $CLEARTAP_SHARED_DIR
+# points elsewhere):
 #   frame  tcp_stream  src  dst  method  uri  status  request_in
 # one line per HTTP/1 request or response (several per frame when
 # pipelined), from the tshark fields http.request.method,
@@ -14,10 +17,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/../testdata"
 mkdir -p truth
+shared=${CLEARTAP_SHARED_DIR:-../../shared}/pcaps
+index() { cat INDEX.tsv; [ ! -e "$shared/INDEX.tsv" ] || cat "$shared/INDEX.tsv"; }
+where() { if [ -e "$1" ]; then echo "$1"; else echo "$shared/$1"; fi; }
 
 files=("$@")
 if [ ${#files[@]} -eq 0 ]; then
-    mapfile -t files < <(awk -F'\t' 'NR > 1 && ($7 > 0 || $8 > 0) { print $1 }' INDEX.tsv)
+    mapfile -t files < <(index | awk -F'\t' '$1 != "file" && ($7 > 0 || $8 > 0) { print $1 }')
 fi
 
 extract() {
@@ -70,15 +76,15 @@ for pkt in json.load(sys.stdin):
 }
 
 for f in "${files[@]}"; do
-    notes=$(awk -F'\t' -v f="$f" '$1 == f { print $10 }' INDEX.tsv)
+    notes=$(index | awk -F'\t' -v f="$f" '$1 == f { print $10 }')
     args=$(printf '%s' "$notes" | sed -n 's/.*tshark args: \([^;]*\).*/\1/p')
     # shellcheck disable=SC2086 # args are a list of tshark options
-    tshark -r "$f" $args -Y 'http.request || http.response' \
+    tshark -r "$(where "$f")" $args -Y 'http.request || http.response' \
         -T json -J "frame ip ipv6 tcp http" --no-duplicate-keys 2>/dev/null | extract > "truth/$f.http1.tsv"
     echo "$f: $(($(wc -l < "truth/$f.http1.tsv") - 1)) messages" >&2
     if printf '%s' "$notes" | grep -q 'reassemble_out_of_order'; then
         # shellcheck disable=SC2086
-        tshark -r "$f" $args -o tcp.reassemble_out_of_order:TRUE -Y 'http.request || http.response' \
+        tshark -r "$(where "$f")" $args -o tcp.reassemble_out_of_order:TRUE -Y 'http.request || http.response' \
             -T json -J "frame ip ipv6 tcp http" --no-duplicate-keys 2>/dev/null | extract > "truth/$f.ooo.http1.tsv"
         echo "$f (out-of-order reassembly): $(($(wc -l < "truth/$f.ooo.http1.tsv") - 1)) messages" >&2
     fi

@@ -6,6 +6,8 @@
 #
 #   scripts/pod-capture-rate.sh PPS [SECONDS] [PCAP]
 #
+# PCAP defaults to Zeek's 1000-request capture in ../shared/pcaps/.
+#
 # Extra mesh_sniff options go in SNIFF_ARGS (e.g. SNIFF_ARGS="--workers 2").
 # Build first: cargo build --release --features live --example mesh_sniff
 # (MESH_SNIFF=path overrides the binary). Needs root, iproute2, nginx,
@@ -16,7 +18,7 @@ set -euo pipefail
 pps=${1:?usage: $0 PPS [SECONDS] [PCAP]}
 secs=${2:-10}
 here=$(cd "$(dirname "$0")" && pwd)
-pcap=${3:-$here/../testdata/1000-requests-one-dropped-response.pcap}
+pcap=${3:-${CLEARTAP_SHARED_DIR:-$here/../../shared}/pcaps/1000-requests-one-dropped-response.pcap}
 sniff=${MESH_SNIFF:-${CARGO_TARGET_DIR:-$here/../target}/release/examples/mesh_sniff}
 [ -x "$sniff" ] || { echo "build mesh_sniff first ($sniff)" >&2; exit 1; }
 command -v tcpreplay >/dev/null || { echo "tcpreplay not found" >&2; exit 1; }

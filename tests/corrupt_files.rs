@@ -4,17 +4,12 @@
 
 #![allow(clippy::indexing_slicing, clippy::print_stdout)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-/// A real capture with a few complete exchanges: the repo's copy, or the
-/// shared one beside the repo.
+/// A real capture with complete exchanges: the one recorded here.
 fn capture() -> Option<Vec<u8>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    ["testdata", "../shared/pcaps"]
-        .iter()
-        .map(|dir| root.join(dir).join("pipelined-requests.pcap"))
-        .find_map(|p| std::fs::read(p).ok())
+    std::fs::read(capture_core::testkit::bundled("loopback-http.pcap")).ok()
 }
 
 /// The `replay` example, which `cargo test` builds beside the test binaries.
@@ -48,7 +43,7 @@ fn replay(name: &str, bytes: &[u8]) -> Option<Run> {
 /// Skips with a printed reason when the capture or the example is missing.
 fn setup() -> Option<(Vec<u8>, usize)> {
     let Some(clean) = capture() else {
-        println!("skipped: pipelined-requests.pcap is in neither testdata/ nor ../shared/pcaps/");
+        println!("skipped: testdata/loopback-http.pcap is missing");
         return None;
     };
     let Some(run) = replay("clean.pcap", &clean) else {

@@ -1,9 +1,12 @@
 //! Replay gives the same exchanges whatever the worker count, and whatever
-//! the packet order within a window: real captures, shuffled and with
-//! duplicated packets.
+//! the packet order within a window: real captures (the one recorded here
+//! and, when `../shared/` is present, those of other projects), shuffled
+//! and with duplicated packets.
 #![cfg(all(feature = "pcap", feature = "http"))]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use capture_core::testkit::{SharedFiles, bundled};
 
 use cleartap::core::model::{Exchange, Input, NetnsId, Segment, TcpFlags, Timestamp};
 use cleartap::core::pipeline::Pipeline;
@@ -142,22 +145,33 @@ fn shuffle_and_duplicate(mut segs: Vec<Owned>, window: usize, seed: u64) -> Vec<
     out
 }
 
-const CAPTURES: &[&str] = &[
-    "testdata/pipelined-requests.pcap",
-    "testdata/1000-requests-one-dropped-response.pcap",
-    "testdata/http-range-file__input.pcap",
-    "testdata/vnd.ms-cab-compressed-multi-conn.pcap",
-    "testdata/http-post-large.pcap",
-    "testdata/100-continue.pcap",
+/// Captures of other projects, from `../shared/pcaps/`.
+const SHARED: &[&str] = &[
+    "pipelined-requests.pcap",
+    "1000-requests-one-dropped-response.pcap",
+    "http-range-file__input.pcap",
+    "vnd.ms-cab-compressed-multi-conn.pcap",
+    "http-post-large.pcap",
+    "100-continue.pcap",
 ];
+
+/// The bundled capture, and the shared ones when present.
+fn captures(test: &str) -> Vec<PathBuf> {
+    let mut all = vec![bundled("loopback-http.pcap")];
+    if let Some(shared) = SharedFiles::or_skip(&format!("{test} (shared captures)")) {
+        all.extend(SHARED.iter().map(|name| shared.pcap(name)));
+    }
+    all
+}
 
 #[test]
 fn same_exchanges_with_any_worker_count() {
-    for capture in CAPTURES {
-        let baseline = run(Box::new(FileSource::open(capture).unwrap()), 1);
+    for path in captures("same_exchanges_with_any_worker_count") {
+        let capture = path.display();
+        let baseline = run(Box::new(FileSource::open(&path).unwrap()), 1);
         assert!(!baseline.is_empty(), "{capture}: no exchanges");
         for workers in [2, 3, 4] {
-            let other = run(Box::new(FileSource::open(capture).unwrap()), workers);
+            let other = run(Box::new(FileSource::open(&path).unwrap()), workers);
             assert!(
                 other == baseline,
                 "{capture} with {workers} workers: {:#?}",
@@ -169,8 +183,10 @@ fn same_exchanges_with_any_worker_count() {
 
 #[test]
 fn same_exchanges_with_packets_shuffled_within_a_window_and_duplicated() {
-    for capture in CAPTURES {
-        let segs = segments(Path::new(capture));
+    let test = "same_exchanges_with_packets_shuffled_within_a_window_and_duplicated";
+    for path in captures(test) {
+        let segs = segments(&path);
+        let capture = path.display();
         let baseline = run(Box::new(Segments(segs.clone(), false)), 1);
         assert!(!baseline.is_empty(), "{capture}: no exchanges");
         for seed in 0..4 {
@@ -188,10 +204,10 @@ fn same_exchanges_with_packets_shuffled_within_a_window_and_duplicated() {
 #[test]
 fn file_source_and_decoded_segments_agree() {
     // Guards the test's own decoding against drifting from FileSource.
-    for capture in CAPTURES {
-        let a = run(Box::new(FileSource::open(capture).unwrap()), 1);
-        let b = run(Box::new(Segments(segments(Path::new(capture)), false)), 1);
-        assert_eq!(a, b, "{capture}");
+    for path in captures("file_source_and_decoded_segments_agree") {
+        let a = run(Box::new(FileSource::open(&path).unwrap()), 1);
+        let b = run(Box::new(Segments(segments(&path), false)), 1);
+        assert_eq!(a, b, "{}", path.display());
     }
     let _ = (TcpFlags(0), Timestamp(0));
 }

@@ -1,12 +1,13 @@
 //! Reading and decoding real captures held in memory: the replay hot path
-//! before reassembly. Reports packets/s and bytes/s (of capture file).
+//! before reassembly. Reports packets/s and bytes/s (of capture file). The
+//! captures are other projects', read from `../shared/pcaps/` (skipped,
+//! saying so, when it is absent).
 //!
 //! `cargo bench -p backend-pcap --bench read_decode`
 // criterion_group! defines an undocumented public function.
 #![allow(missing_docs)]
 
 use std::hint::black_box;
-use std::path::PathBuf;
 
 use backend_pcap::file::Packets;
 use backend_pcap::{CaptureFile, FileSource, decode_packet};
@@ -15,11 +16,9 @@ use capture_core::stage::{Poll, Source};
 use capture_core::stats::Counters;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
-fn load(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+fn load(name: &str) -> Option<Vec<u8>> {
+    let path = capture_core::testkit::SharedFiles::pcap_or_skip("read_decode bench", name)?;
+    Some(std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
 }
 
 /// Reads every packet and decodes it; returns segments and payload bytes.
@@ -42,7 +41,7 @@ fn bench(c: &mut Criterion) {
         "1000-requests-one-dropped-response.pcap",
         "grpc_Unary.pcapng",
     ] {
-        let bytes = load(name);
+        let Some(bytes) = load(name) else { continue };
         let packets = Packets::new(&bytes).map(Iterator::count).unwrap_or(0) as u64;
         let mut group = c.benchmark_group(format!("read_decode/{name}"));
 

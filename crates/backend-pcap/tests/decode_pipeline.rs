@@ -1,9 +1,9 @@
 //! FileSource inside a real pipeline: every packet of a capture reaches the
 //! pipeline's counters, non-TCP packets are counted as drops, and the
-//! reassembled bytes of the one connection reach the parser.
+//! reassembled bytes of the one connection reach the parser. The captures
+//! are other projects', read from `../shared/pcaps/` (skipped when absent).
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -13,12 +13,7 @@ use capture_core::model::{CloseReason, ConnMeta, Direction, Timestamp};
 use capture_core::pipeline::Pipeline;
 use capture_core::sink::MemorySink;
 use capture_core::stage::{Output, Parser, ParserFactory};
-
-fn testdata(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata")
-        .join(name)
-}
+use capture_core::testkit::SharedFiles;
 
 /// Counts every byte the reassembler delivers.
 #[derive(Clone, Default)]
@@ -50,7 +45,10 @@ fn every_packet_reaches_the_pipeline() {
         ("grpc_Unary.pcapng", 4318, 4306, 52_447, 2),
     ];
     for (name, packets, tcp, tcp_payload, connections_at_least) in cases {
-        let path = testdata(name);
+        let Some(path) = SharedFiles::pcap_or_skip("every_packet_reaches_the_pipeline", name)
+        else {
+            return;
+        };
         let captured: u64 = CaptureFile::open(&path)
             .unwrap()
             .packets()

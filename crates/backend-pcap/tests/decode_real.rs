@@ -1,5 +1,7 @@
-//! Real captures of every link type in testdata/, decoded and compared
-//! with tshark's reading of the same files.
+//! Real captures of every link type, decoded and compared with tshark's
+//! reading of the same files: other projects' captures in
+//! `../shared/pcaps/` (the tests skip, saying so, when it is absent) and
+//! the one recorded here in testdata/.
 //!
 //! The expected figures were obtained once with TShark 4.0.17 by
 //!
@@ -24,6 +26,7 @@ use capture_core::DropReason;
 use capture_core::model::{Input, NetnsId};
 use capture_core::stage::{Poll, Source};
 use capture_core::stats::Counters;
+use capture_core::testkit::{SharedFiles, bundled};
 
 /// One TCP segment as tshark prints it: time (ns), source, destination,
 /// raw sequence and acknowledgment numbers, flags (low 5 bits), payload length.
@@ -71,10 +74,14 @@ fn row(
     }
 }
 
-fn testdata(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata")
-        .join(name)
+/// A capture bundled in testdata/, or else one of `../shared/pcaps/`;
+/// `None` (the skip printed) when it is in neither.
+fn capture(test: &str, name: &str) -> Option<PathBuf> {
+    let here = bundled(name);
+    if here.exists() {
+        return Some(here);
+    }
+    SharedFiles::pcap_or_skip(test, name)
 }
 
 const SYN: u8 = 0x02;
@@ -386,7 +393,10 @@ fn truths() -> Vec<Truth> {
 #[test]
 fn segments_match_tshark() {
     for t in truths() {
-        let file = CaptureFile::open(testdata(t.file)).unwrap();
+        let Some(path) = capture("segments_match_tshark", t.file) else {
+            return;
+        };
+        let file = CaptureFile::open(path).unwrap();
         let mut rows = Vec::new();
         let mut drops = BTreeMap::new();
         let mut packets = 0;
@@ -434,13 +444,15 @@ fn segments_match_tshark() {
     }
 }
 
-/// Every capture in testdata/ decodes without a drop other than non-TCP
-/// packets, with tshark's TCP packet count and payload total (same command,
+/// Every real capture decodes without a drop other than non-TCP packets,
+/// with tshark's TCP packet count and payload total (same command,
 /// `-e tcp.len` only, counted and summed).
 #[test]
-fn every_testdata_capture_matches_tshark_totals() {
+fn every_real_capture_matches_tshark_totals() {
     #[rustfmt::skip]
     const TOTALS: &[(&str, usize, usize)] = &[
+        // Recorded here (bundled); the others from ../shared/pcaps.
+        ("loopback-http.pcap", 240, 12296),
         ("100-continue.pcap", 66, 63324),
         ("1000-requests-one-dropped-response.pcap", 4102, 996757),
         ("206_example_b.pcap", 1556, 1379737),
@@ -481,7 +493,10 @@ fn every_testdata_capture_matches_tshark_totals() {
         ("http2-16-ssl.pcapng", 24, 2131),
     ];
     for &(name, tcp, bytes) in TOTALS {
-        let mut source = FileSource::open(testdata(name)).unwrap();
+        let Some(path) = capture("every_real_capture_matches_tshark_totals", name) else {
+            return;
+        };
+        let mut source = FileSource::open(path).unwrap();
         let counters = Counters::default();
         let (mut n, mut sum) = (0, 0);
         let mut sink = |i: Input<'_>| {

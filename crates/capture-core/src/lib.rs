@@ -61,6 +61,8 @@ pub mod reassembly;
 pub mod sink;
 pub mod stage;
 pub mod stats;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use limits::Limits;
 pub use stats::{Counter, DropReason, Gauge, Stats};

@@ -2,6 +2,8 @@
 //! TcpReassembler → HttpProtocol), compared stream by stream with tshark's
 //! dissection (testdata/truth/*.http2.tsv, made by scripts/h2-ground-truth.sh).
 //! Also: the same captures cut at a packet, to join connections mid-stream.
+//! The capture recorded here is in testdata/; those of other projects are
+//! read from `../shared/pcaps/` and skipped, saying so, when it is absent.
 #![allow(clippy::indexing_slicing)]
 
 use std::collections::BTreeMap;
@@ -11,13 +13,23 @@ use backend_pcap::{CaptureFile, FileSource};
 use capture_core::model::{Exchange, Flag, Protocol};
 use capture_core::pipeline::Pipeline;
 use capture_core::sink::MemorySink;
+use capture_core::testkit::{SharedFiles, bundled};
 use capture_core::{DropReason, Stats};
 use proto_http::{HttpConfig, HttpProtocol};
 
-fn testdata(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata")
-        .join(name)
+/// A capture bundled in testdata/, or else one of `../shared/pcaps/`;
+/// `None` (the skip printed) when it is in neither.
+fn capture(test: &str, name: &str) -> Option<PathBuf> {
+    let here = bundled(name);
+    if here.exists() {
+        return Some(here);
+    }
+    SharedFiles::pcap_or_skip(test, name)
+}
+
+/// tshark's view of a capture, made by scripts/h2-ground-truth.sh.
+fn truth_text(file: &str) -> String {
+    std::fs::read_to_string(bundled(&format!("truth/{file}.http2.tsv"))).unwrap()
 }
 
 fn replay(path: &Path) -> (Vec<Exchange>, Stats) {
@@ -37,7 +49,7 @@ fn replay(path: &Path) -> (Vec<Exchange>, Stats) {
 type Streams = BTreeMap<(String, String, u32), (String, String, String)>;
 
 fn truth(file: &str) -> Streams {
-    let text = std::fs::read_to_string(testdata(&format!("truth/{file}.http2.tsv"))).unwrap();
+    let text = truth_text(file);
     let mut streams = Streams::new();
     for line in text.lines().skip(1) {
         let f: Vec<&str> = line.split('\t').collect();
@@ -102,9 +114,11 @@ fn score(truth: &Streams, ours: &Streams) -> (f64, f64, usize, usize, usize) {
     )
 }
 
-/// Every capture with HTTP/2 in testdata/INDEX.tsv, with the recall we
-/// expect and why it can be less than 1.
+/// Every capture with HTTP/2 in testdata/INDEX.tsv and in the shared
+/// collection's INDEX.tsv, with the recall we expect and why it can be
+/// less than 1.
 const CASES: &[(&str, f64, &str)] = &[
+    ("loopback-http.pcap", 1.0, ""),
     ("bug-5929-02__http2_multiple_headers.pcap", 1.0, ""),
     ("dns-over-http2-limit__input.pcap", 1.0, ""),
     ("grpc_Client_Streaming.pcapng", 1.0, ""),
@@ -130,7 +144,10 @@ fn captures_match_tshark_stream_by_stream() {
         "capture", "precision", "recall", "matched/ours/ts"
     );
     for &(file, want_recall, why) in CASES {
-        let (exchanges, stats) = replay(&testdata(file));
+        let Some(path) = capture("captures_match_tshark_stream_by_stream", file) else {
+            continue;
+        };
+        let (exchanges, stats) = replay(&path);
         let (t, o) = (truth(file), ours(&exchanges));
         let (precision, recall, m, n_ours, n_truth) = score(&t, &o);
         eprintln!("{file:<45} {precision:>9.2} {recall:>7.2} {m:>5}/{n_ours}/{n_truth} {why}");
@@ -160,7 +177,14 @@ fn captures_match_tshark_stream_by_stream() {
 
 #[test]
 fn grpc_captures_count_messages_and_status() {
-    let (exchanges, _) = replay(&testdata("grpc_Client_Streaming.pcapng"));
+    let test = "grpc_captures_count_messages_and_status";
+    let Some(streaming) = capture(test, "grpc_Client_Streaming.pcapng") else {
+        return;
+    };
+    let Some(unary) = capture(test, "grpc_Unary.pcapng") else {
+        return;
+    };
+    let (exchanges, _) = replay(&streaming);
     let call = exchanges
         .iter()
         .find(|e| e.protocol == Protocol::Grpc)
@@ -172,7 +196,7 @@ fn grpc_captures_count_messages_and_status() {
         "client streaming sends several messages: {g:?}"
     );
     assert_eq!(g.response_messages, 1);
-    let (exchanges, _) = replay(&testdata("grpc_Unary.pcapng"));
+    let (exchanges, _) = replay(&unary);
     let call = exchanges
         .iter()
         .find(|e| e.protocol == Protocol::Grpc)
@@ -185,8 +209,8 @@ fn grpc_captures_count_messages_and_status() {
 }
 
 /// Writes the packets of `file` from index `from` on as a new pcap file.
-fn cut(file: &str, from: usize, dir: &Path) -> PathBuf {
-    let capture = CaptureFile::open(testdata(file)).unwrap();
+fn cut(path: &Path, from: usize, dir: &Path) -> PathBuf {
+    let capture = CaptureFile::open(path).unwrap();
     let packets: Vec<_> = capture.packets().map(|p| p.unwrap()).collect();
     let link = packets.first().map_or(1, |p| p.link.0);
     let mut out = Vec::new();
@@ -204,9 +228,10 @@ fn cut(file: &str, from: usize, dir: &Path) -> PathBuf {
         out.extend_from_slice(&p.orig_len.to_le_bytes());
         out.extend_from_slice(p.data);
     }
-    let path = dir.join(format!("{file}.from{from}.pcap"));
-    std::fs::write(&path, out).unwrap();
-    path
+    let name = path.file_name().unwrap().to_string_lossy();
+    let cut = dir.join(format!("{name}.from{from}.pcap"));
+    std::fs::write(&cut, out).unwrap();
+    cut
 }
 
 #[test]
@@ -219,12 +244,16 @@ fn joining_mid_stream_recovers_later_streams_and_never_invents_headers() {
         ("http2-keywords2__input.pcap", 7),
     ];
     for (file, first_frame) in cuts {
+        let test = "joining_mid_stream_recovers_later_streams_and_never_invents_headers";
+        let Some(path) = capture(test, file) else {
+            continue;
+        };
         let t = truth(file);
-        let (full, _) = replay(&testdata(file));
+        let (full, _) = replay(&path);
         let full = ours(&full);
-        let (exchanges, stats) = replay(&cut(file, first_frame - 1, dir.path()));
+        let (exchanges, stats) = replay(&cut(&path, first_frame - 1, dir.path()));
         // Streams whose request HEADERS come at or after the cut (tshark frame numbers).
-        let text = std::fs::read_to_string(testdata(&format!("truth/{file}.http2.tsv"))).unwrap();
+        let text = truth_text(file);
         let later: Vec<u32> = text
             .lines()
             .skip(1)
