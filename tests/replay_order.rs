@@ -209,5 +209,5 @@ fn file_source_and_decoded_segments_agree() {
         let b = run(Box::new(Segments(segments(&path), false)), 1);
         assert_eq!(a, b, "{}", path.display());
     }
-    let _ = (TcpFlags(0), Timestamp(0));
+    let _ = (TcpFlags::empty(), Timestamp(0));
 }

@@ -82,7 +82,7 @@ fuzz_target!(|data: &[u8]| {
                 netns: NetnsId(u64::from(extra & 1)),
                 seq,
                 ack,
-                flags: TcpFlags(*flags),
+                flags: TcpFlags::from_bits_retain(*flags),
                 payload,
             }),
             6 => Input::Chunk(StreamChunk {

@@ -53,7 +53,7 @@ fn assert_ipv4_segment(link: LinkType, data: &[u8]) {
     assert_eq!(seg.src, "10.0.0.1:40000".parse().unwrap());
     assert_eq!(seg.dst, "10.0.0.2:80".parse().unwrap());
     assert_eq!((seg.seq, seg.ack), (1000, 5));
-    assert_eq!(seg.flags, TcpFlags(TcpFlags::PSH | TcpFlags::ACK));
+    assert_eq!(seg.flags, TcpFlags::PSH | TcpFlags::ACK);
     assert_eq!(seg.payload, PAYLOAD);
     assert_eq!((seg.ts, seg.netns), (Timestamp(42), NetnsId(7)));
 }

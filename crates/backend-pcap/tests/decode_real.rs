@@ -411,7 +411,7 @@ fn segments_match_tshark() {
                     dst: s.dst,
                     seq: s.seq,
                     ack: s.ack,
-                    flags: s.flags.0,
+                    flags: s.flags.bits(),
                     len: s.payload.len(),
                 }),
                 Err(r) => *drops.entry(r).or_insert(0u64) += 1,

@@ -30,7 +30,7 @@ const SEGS: u32 = 256;
 const MSS: usize = 1448;
 
 /// Segments of `CONNS` interleaved connections, each `SEGS` × `MSS` bytes after a SYN.
-fn segments(reorder: bool) -> Vec<(SocketAddr, u32, u8)> {
+fn segments(reorder: bool) -> Vec<(SocketAddr, u32, TcpFlags)> {
     let mut out = Vec::new();
     for c in 0..CONNS {
         let client: SocketAddr = format!("10.0.{}.{}:4{:04}", c / 250, c % 250 + 1, c)
@@ -75,7 +75,7 @@ fn bench(c: &mut Criterion) {
                             netns: NetnsId::UNKNOWN,
                             seq,
                             ack: 0,
-                            flags: TcpFlags(flags),
+                            flags,
                             payload: data,
                         }),
                         &mut sum,

@@ -16,10 +16,10 @@ use capture_core::model::*;
 use capture_core::pipeline::Pipeline;
 use capture_core::reassembly::TcpReassembler;
 use capture_core::stage::{
-    ConnId, InputSink, Output, Parser, Poll, Reassembler, Sink, SinkError, Source, SourceError,
-    StreamHandler,
+    InputSink, Output, Parser, Poll, Reassembler, Sink, SinkError, Source, SourceError,
 };
 use capture_core::stats::{Counter, Counters, DropReason};
+use capture_core::testkit::{Tally, segment};
 
 /// Counts the bytes allocated now and the most allocated at once.
 struct Counting;
@@ -107,16 +107,14 @@ impl Source for Segments {
                 (TcpFlags::PSH, 1 + (self.at - 1) * len, &self.payload[..])
             };
             counters.add(Counter::Packets, 1);
-            out.input(Input::Segment(Segment {
-                ts: Timestamp(1_000_000 + u64::from(self.at)),
-                src: client,
-                dst: server,
-                netns: NetnsId::UNKNOWN,
+            out.input(segment(
+                1_000_000 + u64::from(self.at),
+                client,
+                server,
                 seq,
-                ack: 0,
-                flags: TcpFlags(flags),
+                flags,
                 payload,
-            }));
+            ));
         }
         self.at += 1;
         Ok(Poll::Ready)
@@ -307,36 +305,6 @@ fn the_sink_queue_holds_at_most_its_bytes_with_60_kb_bodies_and_a_slow_sink() {
     assert!(peak < 12 * MB, "peak heap {peak} bytes for 8 MB of queues");
 }
 
-/// Takes what a reassembler hands out and keeps nothing.
-struct Discard;
-
-impl StreamHandler for Discard {
-    fn open(&mut self, _: ConnId, _: &ConnMeta) {}
-    fn data(&mut self, _: ConnId, _: &ConnMeta, _: Direction, _: Timestamp, _: &[u8]) {}
-    fn gap(&mut self, _: ConnId, _: &ConnMeta, _: Direction, _: Timestamp, _: u64) {}
-    fn close(&mut self, _: ConnId, _: &ConnMeta, _: Timestamp, _: CloseReason) {}
-}
-
-fn segment(
-    ts: u64,
-    src: SocketAddr,
-    dst: SocketAddr,
-    seq: u32,
-    flags: u8,
-    payload: &[u8],
-) -> Input<'_> {
-    Input::Segment(Segment {
-        ts: Timestamp(ts),
-        src,
-        dst,
-        netns: NetnsId::UNKNOWN,
-        seq,
-        ack: 0,
-        flags: TcpFlags(flags),
-        payload,
-    })
-}
-
 #[test]
 fn an_idle_connection_costs_at_most_1_kib() {
     const CONNS: u32 = 100_000;
@@ -357,15 +325,15 @@ fn an_idle_connection_costs_at_most_1_kib() {
             let ts = 1_000_000 + u64::from(i);
             r.push(
                 segment(ts, client, server, 100, TcpFlags::SYN, b""),
-                &mut Discard,
+                &mut Tally::default(),
             );
             r.push(
                 segment(ts, server, client, 900, TcpFlags::SYN | TcpFlags::ACK, b""),
-                &mut Discard,
+                &mut Tally::default(),
             );
             r.push(
                 segment(ts, client, server, 101, TcpFlags::ACK, b""),
-                &mut Discard,
+                &mut Tally::default(),
             );
         }
         assert_eq!(r.connections(), CONNS as usize);
@@ -401,16 +369,19 @@ fn bytes_held_for_reordering_are_counted_with_what_holding_them_costs() {
         );
         r.push(
             segment(1, client, server, 0, TcpFlags::SYN, b""),
-            &mut Discard,
+            &mut Tally::default(),
         );
         r.push(
             segment(2, server, client, 0, TcpFlags::SYN | TcpFlags::ACK, b""),
-            &mut Discard,
+            &mut Tally::default(),
         );
         let before = NOW.load(Ordering::Relaxed);
         // Byte 1 never comes: 20,000 one-byte segments after it wait for it.
         for i in 0..20_000u32 {
-            r.push(segment(3, client, server, 2 + 2 * i, 0, b"z"), &mut Discard);
+            r.push(
+                segment(3, client, server, 2 + 2 * i, TcpFlags::PSH, b"z"),
+                &mut Tally::default(),
+            );
         }
         let real = NOW.load(Ordering::Relaxed) - before;
         let counted = r.buffered_bytes();

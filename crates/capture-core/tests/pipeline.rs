@@ -4,14 +4,15 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use capture_core::model::*;
 use capture_core::pipeline::Pipeline;
 use capture_core::sink::MemorySink;
-use capture_core::stage::{InputSink, Output, Parser, Poll, Source, SourceError};
-use capture_core::stats::{Counter, Counters, DropReason};
+use capture_core::stage::{Output, Parser};
+use capture_core::stats::{Counters, DropReason};
+use capture_core::testkit::{OwnedSegment, Replay};
 
 /// Each client line is a request; each connection close emits the lines
 /// still without a newline as an exchange flagged `Incomplete`.
@@ -70,59 +71,9 @@ impl capture_core::stage::ParserFactory for Lines {
     }
 }
 
-/// Owned segments replayed like a capture file.
-struct Replay {
-    segs: Vec<(SocketAddr, SocketAddr, u32, u8, Vec<u8>)>,
-    at: usize,
-    live: bool,
-    /// A live source keeps polling (idle) after its segments until stopped.
-    stopped: Arc<AtomicBool>,
-}
-
-impl Source for Replay {
-    fn poll(&mut self, out: &mut dyn InputSink, counters: &Counters) -> Result<Poll, SourceError> {
-        let end = (self.at + 100).min(self.segs.len());
-        // Live sources stamp packets with the wall clock, files with their own time.
-        let base = if self.live {
-            Timestamp::now().as_nanos()
-        } else {
-            1_000_000
-        };
-        for (i, (src, dst, seq, flags, payload)) in self.segs[self.at..end].iter().enumerate() {
-            counters.add(Counter::Packets, 1);
-            out.input(Input::Segment(Segment {
-                ts: Timestamp(base + (self.at + i) as u64),
-                src: *src,
-                dst: *dst,
-                netns: NetnsId::UNKNOWN,
-                seq: *seq,
-                ack: 0,
-                flags: TcpFlags(*flags),
-                payload,
-            }));
-        }
-        self.at = end;
-        if self.at < self.segs.len() {
-            Ok(Poll::Ready)
-        } else if self.live && !self.stopped.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(5));
-            Ok(Poll::Idle)
-        } else {
-            Ok(Poll::Finished)
-        }
-    }
-    fn is_live(&self) -> bool {
-        self.live
-    }
-}
-
 /// `conns` connections, each sending `lines` lines in two segments per line,
 /// closing with FIN unless `leave_open`.
-fn traffic(
-    conns: u16,
-    lines: u32,
-    leave_open: bool,
-) -> Vec<(SocketAddr, SocketAddr, u32, u8, Vec<u8>)> {
+fn traffic(conns: u16, lines: u32, leave_open: bool) -> Vec<OwnedSegment> {
     let server: SocketAddr = "10.0.0.2:80".parse().unwrap();
     let mut per_conn: Vec<Vec<_>> = Vec::new();
     for c in 0..conns {
@@ -179,13 +130,8 @@ fn paths(sink: &MemorySink) -> Vec<String> {
     v
 }
 
-fn replay(segs: Vec<(SocketAddr, SocketAddr, u32, u8, Vec<u8>)>) -> Box<Replay> {
-    Box::new(Replay {
-        segs,
-        at: 0,
-        live: false,
-        stopped: Arc::default(),
-    })
+fn replay(segs: Vec<OwnedSegment>) -> Replay {
+    Replay::file(segs)
 }
 
 #[test]
@@ -215,13 +161,7 @@ fn every_worker_count_gives_the_same_exchanges() {
 #[test]
 fn stopping_a_live_pipeline_flushes_open_connections() {
     let sink = MemorySink::new(1 << 20);
-    let stopped = Arc::new(AtomicBool::new(false));
-    let source = Replay {
-        segs: traffic(10, 3, true),
-        at: 0,
-        live: true,
-        stopped: stopped.clone(),
-    };
+    let source = Replay::live(traffic(10, 3, true));
     let running = Pipeline::builder(Lines)
         .workers(2)
         .source(source)
@@ -268,13 +208,7 @@ fn a_full_sink_drops_and_counts() {
 fn live_inputs_never_wait_for_a_full_worker_queue_and_every_drop_is_counted() {
     // One tiny queue, a worker that cannot keep up: live inputs must not block the source.
     let sink = MemorySink::new(1 << 20);
-    let stopped = Arc::new(AtomicBool::new(true));
-    let source = Replay {
-        segs: traffic(200, 50, false),
-        at: 0,
-        live: true,
-        stopped,
-    };
+    let source = Replay::live_then_end(traffic(200, 50, false));
     let stats = Pipeline::builder(Lines)
         .workers(2)
         .queue_batches(1)
@@ -546,4 +480,47 @@ fn an_exchange_whose_segments_conflicted_is_flagged() {
         ]
     );
     assert_eq!(stats.drops(DropReason::OverlapConflict), 1);
+}
+
+#[test]
+fn a_deadline_stops_a_live_pipeline_and_flushes_it() {
+    let sink = MemorySink::new(1 << 20);
+    let started = std::time::Instant::now();
+    let stats = Pipeline::builder(Lines)
+        .workers(1)
+        .source(Replay::live(traffic(3, 2, true)))
+        .sink(sink.clone())
+        .stop_after(Duration::from_millis(300))
+        .build()
+        .unwrap()
+        .run()
+        .unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(stats.connections_closed, 3, "open connections flushed");
+    assert_eq!(sink.len(), 3 * 3);
+}
+
+#[test]
+fn sigterm_stops_a_pipeline_that_asked_for_it_and_the_handler_goes_with_it() {
+    let sink = MemorySink::new(1 << 20);
+    let running = Pipeline::builder(Lines)
+        .workers(2)
+        .source(Replay::live(traffic(3, 2, true)))
+        .sink(sink.clone())
+        .stop_on_signals()
+        .build()
+        .unwrap()
+        .spawn()
+        .unwrap();
+    assert_eq!(sink.wait_for(6, Duration::from_secs(10)), 6);
+    assert!(!running.stop_requested());
+    signal_hook::low_level::raise(signal_hook::consts::SIGTERM).unwrap();
+    assert!(
+        running.wait_timeout(Duration::from_secs(10)),
+        "the signal stopped it"
+    );
+    assert!(running.stop_requested());
+    let stats = running.join().unwrap();
+    assert_eq!(stats.connections_closed, 3, "open connections flushed");
 }

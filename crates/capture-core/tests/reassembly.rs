@@ -9,152 +9,29 @@ use std::time::Duration;
 use capture_core::Limits;
 use capture_core::model::*;
 use capture_core::reassembly::TcpReassembler;
-use capture_core::stage::{ConnId, Reassembler, StreamHandler};
+use capture_core::stage::Reassembler;
 use capture_core::stats::{Counter, Counters, DropReason};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Event {
-    Open {
-        client: SocketAddr,
-        mid_stream: bool,
-        tls_library: Option<TlsLibrary>,
-    },
-    Data(Direction, Vec<u8>),
-    Gap(Direction, u64),
-    Close(CloseReason),
-    Conflict(Direction),
-}
-
-#[derive(Default)]
-struct Recorder {
-    events: Vec<(ConnId, Event)>,
-}
-
-impl StreamHandler for Recorder {
-    fn open(&mut self, conn: ConnId, meta: &ConnMeta) {
-        self.events.push((
-            conn,
-            Event::Open {
-                client: meta.key.client,
-                mid_stream: meta.mid_stream,
-                tls_library: meta.tls_library,
-            },
-        ));
-    }
-    fn data(&mut self, conn: ConnId, _: &ConnMeta, dir: Direction, _: Timestamp, b: &[u8]) {
-        // Merge adjacent data events so tests see the stream, not its segmentation.
-        if let Some((c, Event::Data(d, bytes))) = self.events.last_mut()
-            && *c == conn
-            && *d == dir
-        {
-            bytes.extend_from_slice(b);
-            return;
-        }
-        self.events.push((conn, Event::Data(dir, b.to_vec())));
-    }
-    fn gap(&mut self, conn: ConnId, _: &ConnMeta, dir: Direction, _: Timestamp, len: u64) {
-        self.events.push((conn, Event::Gap(dir, len)));
-    }
-    fn close(&mut self, conn: ConnId, _: &ConnMeta, _: Timestamp, reason: CloseReason) {
-        self.events.push((conn, Event::Close(reason)));
-    }
-    fn overlap_conflict(&mut self, conn: ConnId, _: &ConnMeta, dir: Direction, _: Timestamp) {
-        self.events.push((conn, Event::Conflict(dir)));
-    }
-}
-
-impl Recorder {
-    fn stream(&self, dir: Direction) -> Vec<u8> {
-        let mut out = Vec::new();
-        for (_, e) in &self.events {
-            if let Event::Data(d, b) = e
-                && *d == dir
-            {
-                out.extend_from_slice(b);
-            }
-        }
-        out
-    }
-    fn gaps(&self, dir: Direction) -> Vec<u64> {
-        self.events
-            .iter()
-            .filter_map(|(_, e)| match e {
-                Event::Gap(d, n) if *d == dir => Some(*n),
-                _ => None,
-            })
-            .collect()
-    }
-    fn closes(&self) -> Vec<CloseReason> {
-        self.events
-            .iter()
-            .filter_map(|(_, e)| match e {
-                Event::Close(r) => Some(*r),
-                _ => None,
-            })
-            .collect()
-    }
-    fn opens(&self) -> Vec<(SocketAddr, bool)> {
-        self.events
-            .iter()
-            .filter_map(|(_, e)| match e {
-                Event::Open {
-                    client, mid_stream, ..
-                } => Some((*client, *mid_stream)),
-                _ => None,
-            })
-            .collect()
-    }
-}
+use capture_core::testkit::{Event, Recorder, Wire, addr};
 
 const C2S: Direction = Direction::ClientToServer;
 const S2C: Direction = Direction::ServerToClient;
 
 fn client() -> SocketAddr {
-    "10.0.0.1:40000".parse().unwrap()
+    addr("10.0.0.1:40000")
 }
 fn server() -> SocketAddr {
-    "10.0.0.2:80".parse().unwrap()
+    addr("10.0.0.2:80")
 }
 
-/// Builds segments of one connection with explicit sequence numbers.
-struct Wire {
-    ts: u64,
+/// Segments of the connection between `client()` and `server()`.
+fn wire() -> Wire {
+    Wire::new("10.0.0.1:40000", "10.0.0.2:80")
 }
 
-impl Wire {
-    fn new() -> Self {
-        Self { ts: 1_000_000_000 }
-    }
-    fn seg(
-        &mut self,
-        from_client: bool,
-        seq: u32,
-        flags: u8,
-        payload: &'static [u8],
-    ) -> Input<'static> {
-        self.ts += 1_000;
-        let (src, dst) = if from_client {
-            (client(), server())
-        } else {
-            (server(), client())
-        };
-        Input::Segment(Segment {
-            ts: Timestamp(self.ts),
-            src,
-            dst,
-            netns: NetnsId::UNKNOWN,
-            seq,
-            ack: 0,
-            flags: TcpFlags(flags),
-            payload,
-        })
-    }
-}
-
-const SYN: u8 = TcpFlags::SYN;
-const ACK: u8 = TcpFlags::ACK;
-const FIN: u8 = TcpFlags::FIN | TcpFlags::ACK;
-const RST: u8 = TcpFlags::RST;
+const SYN: TcpFlags = TcpFlags::SYN;
+const ACK: TcpFlags = TcpFlags::ACK;
+const FIN: TcpFlags = TcpFlags::FIN.union(TcpFlags::ACK);
+const RST: TcpFlags = TcpFlags::RST;
 
 fn reassembler(limits: Limits) -> (TcpReassembler, Arc<Counters>) {
     let counters = Arc::new(Counters::default());
@@ -181,7 +58,7 @@ fn run(inputs: &[Input<'_>], limits: Limits) -> (Recorder, Arc<Counters>, usize)
 
 #[test]
 fn handshake_data_both_ways_and_fin_close() {
-    let mut w = Wire::new();
+    let mut w = wire();
     let inputs = [
         w.seg(true, 100, SYN, b""),
         w.seg(false, 500, SYN | ACK, b""),
@@ -202,7 +79,7 @@ fn handshake_data_both_ways_and_fin_close() {
 
 #[test]
 fn out_of_order_segments_are_ordered() {
-    let mut w = Wire::new();
+    let mut w = wire();
     let inputs = [
         w.seg(true, 100, SYN, b""),
         w.seg(true, 111, ACK, b"cc"),
@@ -216,7 +93,7 @@ fn out_of_order_segments_are_ordered() {
 
 #[test]
 fn retransmissions_are_delivered_once_and_counted() {
-    let mut w = Wire::new();
+    let mut w = wire();
     let inputs = [
         w.seg(true, 100, SYN, b""),
         w.seg(true, 101, ACK, b"hello"),
@@ -231,7 +108,7 @@ fn retransmissions_are_delivered_once_and_counted() {
 
 #[test]
 fn overlaps_keep_the_bytes_already_delivered_or_starting_earliest() {
-    let mut w = Wire::new();
+    let mut w = wire();
     let inputs = [
         w.seg(true, 100, SYN, b""),
         w.seg(true, 101, ACK, b"abcd"),
@@ -248,7 +125,7 @@ fn overlaps_keep_the_bytes_already_delivered_or_starting_earliest() {
 
 #[test]
 fn rst_closes_with_reset_and_delivers_what_it_can() {
-    let mut w = Wire::new();
+    let mut w = wire();
     let inputs = [
         w.seg(true, 100, SYN, b""),
         w.seg(true, 101, ACK, b"abc"),
@@ -271,7 +148,7 @@ fn rst_closes_with_reset_and_delivers_what_it_can() {
 
 #[test]
 fn sequence_numbers_wrap_around() {
-    let mut w = Wire::new();
+    let mut w = wire();
     let isn = u32::MAX - 3;
     let inputs = [
         w.seg(true, isn, SYN, b""),
@@ -288,7 +165,7 @@ fn sequence_numbers_wrap_around() {
 
 #[test]
 fn connection_joined_mid_stream_guesses_the_server_by_port() {
-    let mut w = Wire::new();
+    let mut w = wire();
     let inputs = [
         w.seg(true, 7000, ACK, b"GET /a HTTP/1.1\r\n\r\n"),
         w.seg(false, 9000, ACK, b"HTTP/1.1 200 OK\r\n\r\n"),
@@ -305,7 +182,7 @@ fn connection_joined_mid_stream_guesses_the_server_by_port() {
 
 #[test]
 fn mid_stream_data_reordered_before_its_predecessor_is_kept() {
-    let mut w = Wire::new();
+    let mut w = wire();
     // No SYN: the later segment arrives first; the earlier one must not be lost.
     let inputs = [
         w.seg(true, 7005, ACK, b"world"),
@@ -317,7 +194,7 @@ fn mid_stream_data_reordered_before_its_predecessor_is_kept() {
 
 #[test]
 fn syn_reordered_after_data_still_anchors_the_start() {
-    let mut w = Wire::new();
+    let mut w = wire();
     let inputs = [
         w.seg(true, 106, ACK, b"world"),
         w.seg(true, 100, SYN, b""),
@@ -334,7 +211,7 @@ fn syn_reordered_after_data_still_anchors_the_start() {
 
 #[test]
 fn tcp_fast_open_data_in_the_syn() {
-    let mut w = Wire::new();
+    let mut w = wire();
     let inputs = [
         w.seg(true, 100, SYN, b"GET / HTTP/1.1\r\n"),
         w.seg(true, 117, ACK, b"\r\n"),
@@ -345,7 +222,7 @@ fn tcp_fast_open_data_in_the_syn() {
 
 #[test]
 fn a_lost_segment_is_a_gap_of_its_exact_length() {
-    let mut w = Wire::new();
+    let mut w = wire();
     let mut inputs = vec![
         w.seg(true, 100, SYN, b""),
         w.seg(false, 499, SYN | ACK, b""),
@@ -383,7 +260,7 @@ fn a_lost_segment_is_a_gap_of_its_exact_length() {
 
 #[test]
 fn bytes_announced_by_fin_but_never_seen_are_a_gap() {
-    let mut w = Wire::new();
+    let mut w = wire();
     let inputs = [
         w.seg(true, 100, SYN, b""),
         w.seg(true, 101, ACK, b"ab"),
@@ -411,7 +288,7 @@ fn least_recently_active_connection_is_evicted_at_the_cap() {
             netns: NetnsId::UNKNOWN,
             seq: 1,
             ack: 0,
-            flags: TcpFlags(SYN),
+            flags: SYN,
             payload,
         })
     };
@@ -420,7 +297,7 @@ fn least_recently_active_connection_is_evicted_at_the_cap() {
     // Touch 1001 so that 1002 becomes the least recently active.
     let mut touch = seg(1001, b"");
     if let Input::Segment(s) = &mut touch {
-        s.flags = TcpFlags(ACK);
+        s.flags = ACK;
         s.seq = 3;
         s.payload = b"c";
     }
@@ -450,12 +327,12 @@ fn silent_connections_time_out_in_packet_time() {
     };
     let (mut r, counters) = reassembler(limits);
     let mut rec = Recorder::default();
-    let mut w = Wire::new();
+    let mut w = wire();
     r.push(w.seg(true, 100, SYN, b""), &mut rec);
     r.push(w.seg(true, 101, ACK, b"x"), &mut rec);
-    r.advance(Timestamp(w.ts + 4_000_000_000), &mut rec);
+    r.advance(Timestamp(w.now().0 + 4_000_000_000), &mut rec);
     assert_eq!(r.connections(), 1, "not yet idle for 5 s");
-    r.advance(Timestamp(w.ts + 6_000_000_000), &mut rec);
+    r.advance(Timestamp(w.now().0 + 6_000_000_000), &mut rec);
     assert_eq!(r.connections(), 0);
     assert_eq!(rec.closes(), vec![CloseReason::Timeout]);
     assert_eq!(counters.drops(DropReason::ConnectionTimeout), 1);
@@ -467,7 +344,7 @@ fn per_connection_buffer_cap_declares_the_hole_early() {
         conn_buffer_bytes: 10,
         ..Limits::default()
     };
-    let mut w = Wire::new();
+    let mut w = wire();
     let inputs = [
         w.seg(true, 100, SYN, b""),
         w.seg(true, 111, ACK, b"0123456789"),
@@ -488,7 +365,7 @@ fn total_buffer_cap_drops_out_of_order_bytes_and_counts_them() {
         total_buffer_bytes: 150,
         ..Limits::default()
     };
-    let mut w = Wire::new();
+    let mut w = wire();
     let inputs = [
         w.seg(true, 100, SYN, b""),
         w.seg(true, 111, ACK, b"12345"),
@@ -501,7 +378,7 @@ fn total_buffer_cap_drops_out_of_order_bytes_and_counts_them() {
         r.buffered_bytes()
     );
     assert_eq!(counters.drops(DropReason::TotalBufferFull), 1);
-    r.flush(Timestamp(w.ts), &mut rec);
+    r.flush(w.now(), &mut rec);
     assert_eq!(rec.stream(C2S), b"12345");
     // 101..111 was never seen; 116..121 never seen and 121..126 dropped at the cap.
     assert_eq!(
@@ -513,7 +390,7 @@ fn total_buffer_cap_drops_out_of_order_bytes_and_counts_them() {
 
 #[test]
 fn late_duplicates_after_close_do_not_open_ghost_connections() {
-    let mut w = Wire::new();
+    let mut w = wire();
     let inputs = [
         w.seg(true, 100, SYN, b""),
         w.seg(true, 101, ACK, b"abc"),
@@ -529,7 +406,7 @@ fn late_duplicates_after_close_do_not_open_ghost_connections() {
 
 #[test]
 fn a_new_syn_on_the_same_ports_starts_a_new_connection() {
-    let mut w = Wire::new();
+    let mut w = wire();
     let inputs = [
         w.seg(true, 100, SYN, b""),
         w.seg(true, 101, ACK, b"one"),
@@ -615,7 +492,7 @@ fn a_vanished_namespace_closes_only_its_connections() {
 
 #[test]
 fn data_reordered_behind_a_rst_is_kept_and_the_reset_closes_after_the_window() {
-    let mut w = Wire::new();
+    let mut w = wire();
     let limits = Limits {
         reorder_window_segments: 3,
         ..Limits::default()
@@ -640,22 +517,22 @@ fn data_reordered_behind_a_rst_is_kept_and_the_reset_closes_after_the_window() {
 
 #[test]
 fn a_reset_connection_closes_after_the_reordering_time() {
-    let mut w = Wire::new();
+    let mut w = wire();
     let (mut r, _) = reassembler(Limits::default());
     let mut rec = Recorder::default();
     r.push(w.seg(true, 100, SYN, b""), &mut rec);
     r.push(w.seg(true, 101, ACK, b"abc"), &mut rec);
     r.push(w.seg(false, 900, RST, b""), &mut rec);
-    r.advance(Timestamp(w.ts + 100_000_000), &mut rec);
+    r.advance(Timestamp(w.now().0 + 100_000_000), &mut rec);
     assert_eq!(r.connections(), 1);
-    r.advance(Timestamp(w.ts + 600_000_000), &mut rec);
+    r.advance(Timestamp(w.now().0 + 600_000_000), &mut rec);
     assert_eq!(r.connections(), 0);
     assert_eq!(rec.closes(), vec![CloseReason::Reset]);
 }
 
 #[test]
 fn a_response_is_not_delivered_before_the_request_it_acknowledges() {
-    let mut w = Wire::new();
+    let mut w = wire();
     let inputs = [
         w.seg(true, 100, SYN, b""),
         w.seg(false, 900, SYN | ACK, b""),
@@ -708,7 +585,7 @@ fn an_empty_chunk_marks_how_far_the_stream_got() {
 
 #[test]
 fn a_bare_ack_beyond_the_last_byte_reveals_a_lost_tail() {
-    let mut w = Wire::new();
+    let mut w = wire();
     let limits = Limits {
         reorder_window_segments: 2,
         ..Limits::default()
@@ -732,7 +609,7 @@ fn a_bare_ack_beyond_the_last_byte_reveals_a_lost_tail() {
 
 #[test]
 fn overlapping_segments_with_different_bytes_are_counted_and_reported() {
-    let mut w = Wire::new();
+    let mut w = wire();
     let inputs = [
         w.seg(true, 100, SYN, b""),
         // Held: the hole 101..105 is still open.
@@ -760,7 +637,7 @@ fn overlapping_segments_with_different_bytes_are_counted_and_reported() {
 
 #[test]
 fn forged_sequence_numbers_cannot_claim_gigabytes_lost() {
-    let mut w = Wire::new();
+    let mut w = wire();
     let mut inputs = vec![
         w.seg(true, 100, SYN, b""),
         w.seg(false, 500, SYN | ACK, b""),

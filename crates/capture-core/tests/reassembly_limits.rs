@@ -8,28 +8,9 @@ use std::sync::Arc;
 use capture_core::Limits;
 use capture_core::model::*;
 use capture_core::reassembly::TcpReassembler;
-use capture_core::stage::{ConnId, Reassembler, StreamHandler};
+use capture_core::stage::Reassembler;
 use capture_core::stats::{Counter, Counters, DropReason};
-
-#[derive(Default)]
-struct Count {
-    opened: u64,
-    closed: u64,
-    bytes: u64,
-}
-
-impl StreamHandler for Count {
-    fn open(&mut self, _: ConnId, _: &ConnMeta) {
-        self.opened += 1;
-    }
-    fn data(&mut self, _: ConnId, _: &ConnMeta, _: Direction, _: Timestamp, b: &[u8]) {
-        self.bytes += b.len() as u64;
-    }
-    fn gap(&mut self, _: ConnId, _: &ConnMeta, _: Direction, _: Timestamp, _: u64) {}
-    fn close(&mut self, _: ConnId, _: &ConnMeta, _: Timestamp, _: CloseReason) {
-        self.closed += 1;
-    }
-}
+use capture_core::testkit::{Tally, segment};
 
 fn rss_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
@@ -51,50 +32,25 @@ fn hundred_thousand_connections_without_fin_stay_within_the_caps() {
     };
     let counters = Arc::new(Counters::default());
     let mut r = TcpReassembler::new(limits, counters.clone());
-    let mut out = Count::default();
+    let mut out = Tally::default();
     let payload = [b'x'; 512];
     let rss_before = rss_bytes();
     let server = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1)), 80);
     for i in 0..100_000u32 {
         let client = SocketAddr::new(IpAddr::V4(Ipv4Addr::from(0x0a02_0000 + i)), 40_000);
-        let seg = |seq: u32, flags: u8, payload: &'static [u8]| {
-            Input::Segment(Segment {
-                ts: Timestamp(u64::from(i) * 1_000),
-                src: client,
-                dst: server,
-                netns: NetnsId::UNKNOWN,
-                seq,
-                ack: 0,
-                flags: TcpFlags(flags),
-                payload,
-            })
-        };
-        r.push(seg(1, TcpFlags::SYN, b""), &mut out);
+        let ts = u64::from(i) * 1_000;
+        r.push(segment(ts, client, server, 1, TcpFlags::SYN, b""), &mut out);
+        let mut synack = segment(ts, server, client, 700, TcpFlags::SYN | TcpFlags::ACK, b"");
+        if let Input::Segment(s) = &mut synack {
+            s.ack = 2;
+        }
+        r.push(synack, &mut out);
         r.push(
-            Input::Segment(Segment {
-                ts: Timestamp(u64::from(i) * 1_000),
-                src: server,
-                dst: client,
-                netns: NetnsId::UNKNOWN,
-                seq: 700,
-                ack: 2,
-                flags: TcpFlags(TcpFlags::SYN | TcpFlags::ACK),
-                payload: b"",
-            }),
+            segment(ts, client, server, 2, TcpFlags::ACK, b"GET / HTTP/1.1\r\n"),
             &mut out,
         );
-        r.push(seg(2, TcpFlags::ACK, b"GET / HTTP/1.1\r\n"), &mut out);
         // Out of order: held until the connection is evicted.
-        let held = Input::Segment(Segment {
-            ts: Timestamp(u64::from(i) * 1_000),
-            src: client,
-            dst: server,
-            netns: NetnsId::UNKNOWN,
-            seq: 5_000,
-            ack: 0,
-            flags: TcpFlags(TcpFlags::ACK),
-            payload: &payload,
-        });
+        let held = segment(ts, client, server, 5_000, TcpFlags::ACK, &payload);
         r.push(held, &mut out);
         assert!(r.connections() <= cap);
         assert!(r.buffered_bytes() <= held_cap);
@@ -132,22 +88,13 @@ fn a_stream_larger_than_the_connection_cap_is_cut_and_counted() {
     };
     let counters = Arc::new(Counters::default());
     let mut r = TcpReassembler::new(limits, counters.clone());
-    let mut out = Count::default();
+    let mut out = Tally::default();
     let chunk = vec![b'y'; 1460];
     let client: SocketAddr = "10.0.0.1:40000".parse().unwrap();
     let server: SocketAddr = "10.0.0.2:80".parse().unwrap();
-    let mut push = |seq: u32, flags: u8, payload: &[u8], r: &mut TcpReassembler| {
+    let mut push = |seq: u32, flags: TcpFlags, payload: &[u8], r: &mut TcpReassembler| {
         r.push(
-            Input::Segment(Segment {
-                ts: Timestamp(u64::from(seq)),
-                src: client,
-                dst: server,
-                netns: NetnsId::UNKNOWN,
-                seq,
-                ack: 0,
-                flags: TcpFlags(flags),
-                payload,
-            }),
+            segment(u64::from(seq), client, server, seq, flags, payload),
             &mut out,
         );
     };

@@ -61,7 +61,13 @@ fn case() -> impl Strategy<Value = Case> {
         })
 }
 
-fn segment<'a>(c: &'a Case, ts: u64, seq_off: usize, flags: u8, payload: &'a [u8]) -> Input<'a> {
+fn segment<'a>(
+    c: &'a Case,
+    ts: u64,
+    seq_off: usize,
+    flags: TcpFlags,
+    payload: &'a [u8],
+) -> Input<'a> {
     Input::Segment(Segment {
         ts: Timestamp(ts),
         src: "192.168.1.10:51000".parse().unwrap(),
@@ -69,7 +75,7 @@ fn segment<'a>(c: &'a Case, ts: u64, seq_off: usize, flags: u8, payload: &'a [u8
         netns: NetnsId::UNKNOWN,
         seq: c.isn.wrapping_add(1).wrapping_add(seq_off as u32),
         ack: 0,
-        flags: TcpFlags(flags),
+        flags,
         payload,
     })
 }

@@ -51,7 +51,7 @@ impl Source for Attack {
                     netns: NetnsId::UNKNOWN,
                     seq,
                     ack: 0,
-                    flags: TcpFlags(flags),
+                    flags,
                     payload,
                 }));
             };

@@ -93,7 +93,7 @@ pub(super) fn segment<'a>(
         netns,
         seq: u32::from_be_bytes([q0, q1, q2, q3]),
         ack: u32::from_be_bytes([a0, a1, a2, a3]),
-        flags: TcpFlags(flags & 0x1f),
+        flags: TcpFlags::from_bits_retain(flags & 0x1f),
         payload,
     })
 }
@@ -175,7 +175,7 @@ mod tests {
     type Fields<'a> = (Timestamp, SocketAddr, SocketAddr, u32, u32, u8, &'a [u8]);
 
     fn fields(s: Segment<'_>) -> Fields<'_> {
-        (s.ts, s.src, s.dst, s.seq, s.ack, s.flags.0, s.payload)
+        (s.ts, s.src, s.dst, s.seq, s.ack, s.flags.bits(), s.payload)
     }
 
     /// Wherever the fast path answers, the general path gives the same segment.

@@ -171,7 +171,7 @@ fn segment<'a>(
                 netns,
                 seq: tcp.sequence_number(),
                 ack: tcp.acknowledgment_number(),
-                flags: TcpFlags(flags),
+                flags: TcpFlags::from_bits_retain(flags),
                 payload: tcp.payload(),
             })
         }

@@ -132,7 +132,7 @@ mod tests {
             netns: NetnsId(77),
             seq,
             ack: 1,
-            flags: TcpFlags(TcpFlags::ACK),
+            flags: TcpFlags::ACK,
             payload,
         };
         b.push(&mk(1, b"GET /"));

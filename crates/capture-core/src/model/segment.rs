@@ -6,41 +6,41 @@ use super::{
     CaptureSource, Comm, ConnKey, Direction, NetnsId, Timestamp, TlsLibrary, TrafficDirection,
 };
 
-/// The TCP flags the reassembler acts on.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct TcpFlags(pub u8);
+bitflags::bitflags! {
+    /// The TCP flags the reassembler acts on (the other bits are kept as seen).
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    pub struct TcpFlags: u8 {
+        /// No more data from the sender.
+        const FIN = 0x01;
+        /// Synchronise sequence numbers: the connection's start.
+        const SYN = 0x02;
+        /// Reset: the connection is gone.
+        const RST = 0x04;
+        /// Push.
+        const PSH = 0x08;
+        /// The acknowledgment number is valid.
+        const ACK = 0x10;
+        // Bits the reassembler does not act on (URG, ECE, CWR, …) are kept.
+        const _ = !0;
+    }
+}
 
 impl TcpFlags {
-    /// No more data from the sender.
-    pub const FIN: u8 = 0x01;
-    /// Synchronise sequence numbers: the connection's start.
-    pub const SYN: u8 = 0x02;
-    /// Reset: the connection is gone.
-    pub const RST: u8 = 0x04;
-    /// Push.
-    pub const PSH: u8 = 0x08;
-    /// The acknowledgment number is valid.
-    pub const ACK: u8 = 0x10;
-
-    /// True if every bit of `flag` is set.
-    pub const fn has(self, flag: u8) -> bool {
-        self.0 & flag == flag
-    }
     /// SYN is set.
     pub const fn syn(self) -> bool {
-        self.has(Self::SYN)
+        self.contains(Self::SYN)
     }
     /// FIN is set.
     pub const fn fin(self) -> bool {
-        self.has(Self::FIN)
+        self.contains(Self::FIN)
     }
     /// RST is set.
     pub const fn rst(self) -> bool {
-        self.has(Self::RST)
+        self.contains(Self::RST)
     }
     /// ACK is set.
     pub const fn ack(self) -> bool {
-        self.has(Self::ACK)
+        self.contains(Self::ACK)
     }
 }
 

@@ -120,7 +120,9 @@ impl<P: ParserFactory, R: Reassembler + 'static> PipelineBuilder<P, R> {
     /// Stops the pipeline on SIGINT or SIGTERM, as a collector should: the
     /// sources stop, every connection is flushed and the sink drained. A
     /// second signal ends the process at once (exit code 130). The
-    /// handlers are removed when the pipeline is joined.
+    /// handlers are removed when the pipeline is joined; the process's own
+    /// disposition is not restored (signal-hook keeps its handler), so a
+    /// program that goes on after the pipeline installs its own.
     pub fn stop_on_signals(mut self) -> Self {
         self.stop_on_signals = true;
         self

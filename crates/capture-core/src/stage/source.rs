@@ -64,7 +64,7 @@ impl<F: FnMut(Input<'_>)> InputSink for F {
 ///             netns: NetnsId::UNKNOWN,
 ///             seq: 1,
 ///             ack: 0,
-///             flags: TcpFlags(TcpFlags::ACK),
+///             flags: TcpFlags::ACK,
 ///             payload: b"GET / HTTP/1.1\r\n\r\n",
 ///         }));
 ///         Ok(Poll::Ready)

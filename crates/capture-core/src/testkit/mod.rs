@@ -4,7 +4,17 @@
 //! - [`shared`]: captures and corpora from other public projects, read
 //!   where they lie in `../shared/` beside the workspace, with a printed
 //!   skip when they are absent.
+//! - [`stream`]: connection metadata, TCP segments ([`Wire`]), and stream
+//!   handlers that record ([`Recorder`]) or count ([`Tally`]).
+//! - [`replay`]: [`Replay`], a source of owned segments, file-like or live.
+//! - [`root`]: [`RootScenario`], a guard for tests that need root.
 
+pub mod replay;
+pub mod root;
 pub mod shared;
+pub mod stream;
 
+pub use replay::{OwnedSegment, Replay};
+pub use root::RootScenario;
 pub use shared::{SharedFiles, bundled};
+pub use stream::{Event, Recorder, Tally, Wire, addr, meta, segment};
