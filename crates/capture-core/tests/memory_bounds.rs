@@ -76,9 +76,10 @@ fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
 
 const MB: usize = 1 << 20;
 
-// Each test lets the queues hold 8 MB and allows 4 MB more for what is
-// not queued: the batches being filled and worked on, batches kept for
-// reuse, the threads' own state. Bounded only in items (64 batches of 512
+// Each test lets the queues hold 8 MB and allows 8 MB more for what is
+// not queued: the batches being filled (one per worker, up to 576 KB) and
+// worked on, batches kept for reuse (two per worker), the threads' own
+// state; measured at 8–9 MB in all on an idle machine. Bounded only in items (64 batches of 512
 // inputs), one worker's queue could hold 2 GiB of 64 KB segments.
 
 /// `conns` connections, each a handshake then `per_conn` segments of
@@ -227,7 +228,7 @@ fn worker_queues_hold_at_most_their_bytes_with_64_kb_segments() {
         "a file source waits, loses nothing"
     );
     assert_eq!(stats.drops(DropReason::WorkerQueueFull), 0);
-    assert!(peak < 12 * MB, "peak heap {peak} bytes for 8 MB of queues");
+    assert!(peak < 16 * MB, "peak heap {peak} bytes for 8 MB of queues");
 }
 
 #[test]
@@ -265,7 +266,7 @@ fn a_live_source_drops_and_counts_what_full_worker_queues_cannot_take() {
         stats.packets,
         "every segment is parsed or counted"
     );
-    assert!(peak < 12 * MB, "peak heap {peak} bytes for 8 MB of queues");
+    assert!(peak < 16 * MB, "peak heap {peak} bytes for 8 MB of queues");
 }
 
 #[test]
@@ -302,7 +303,7 @@ fn the_sink_queue_holds_at_most_its_bytes_with_60_kb_bodies_and_a_slow_sink() {
         stats.exchanges_delivered, 3_000,
         "a file source waits, loses nothing"
     );
-    assert!(peak < 12 * MB, "peak heap {peak} bytes for 8 MB of queues");
+    assert!(peak < 16 * MB, "peak heap {peak} bytes for 8 MB of queues");
 }
 
 #[test]

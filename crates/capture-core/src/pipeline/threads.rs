@@ -34,7 +34,7 @@ const SINK_LATENCY: Duration = Duration::from_millis(100);
 /// How often cumulative source counters (kernel drops) are refreshed.
 const SOURCE_STATS_EVERY: Duration = Duration::from_secs(1);
 /// Emptied batches kept for reuse per worker; larger ones are freed.
-const RECYCLED_PER_WORKER: usize = 4;
+const RECYCLED_PER_WORKER: usize = 2;
 
 type Thread = (String, JoinHandle<Result<(), PipelineError>>);
 
