@@ -100,8 +100,13 @@ fn run(
     match check_broker(&kafka, Duration::from_secs(10)) {
         Ok(BrokerCheck::Reachable) => {}
         Ok(BrokerCheck::Unreachable(why)) => eprintln!(
-            "akto_agent: Kafka {} not reachable yet ({why}); messages wait for it",
-            config.kafka_brokers
+            "akto_agent: Kafka {} not reachable yet ({why}); messages wait for it{}",
+            config.kafka_brokers,
+            if config.kafka_security.tls.is_some() {
+                " (with USE_TLS=true, a listener without TLS looks like this too)"
+            } else {
+                ""
+            }
         ),
         Err(e) => {
             eprintln!("akto_agent: {e}");

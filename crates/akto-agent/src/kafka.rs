@@ -203,6 +203,7 @@ impl ClientContext for ErrorLog {
                 | RDKafkaLogLevel::Alert
                 | RDKafkaLogLevel::Critical
                 | RDKafkaLogLevel::Error
+                | RDKafkaLogLevel::Warning
         ) {
             self.push(format!("{fac}: {message}"));
         }
@@ -222,7 +223,7 @@ impl rdkafka::producer::ProducerContext for ErrorLog {
 impl ErrorLog {
     fn push(&self, e: String) {
         if let Ok(mut v) = self.errors.lock()
-            && v.len() < 16
+            && v.len() < 64
         {
             v.push(e);
         }
@@ -246,35 +247,49 @@ pub enum BrokerCheck {
 pub fn check_broker(config: &KafkaConfig, timeout: Duration) -> Result<BrokerCheck, Error> {
     let log = ErrorLog::default();
     let errors = log.errors.clone();
+    // A TLS client talking to a plaintext listener waits in the handshake
+    // until the connection setup times out: let that happen within `timeout`.
+    let setup_ms = (timeout.as_millis() * 4 / 5).clamp(1000, 300_000);
     let producer: BaseProducer<ErrorLog> = config
         .client_config()
+        .set("socket.connection.setup.timeout.ms", setup_ms.to_string())
         .create_with_context(log)
         .map_err(|source| sink_kafka::Error::Producer {
             brokers: config.brokers.clone(),
             source,
         })?;
-    let result = producer.client().fetch_metadata(None, timeout);
-    let seen = errors.lock().map(|v| v.clone()).unwrap_or_default();
-    match result {
-        Ok(_) if seen.iter().all(|e| !is_security_error(e)) => Ok(BrokerCheck::Reachable),
-        other => {
-            let reason = seen
-                .iter()
-                .find(|e| is_security_error(e))
-                .cloned()
-                .or_else(|| other.err().map(|e| e.to_string()))
-                .unwrap_or_else(|| "unknown error".into());
-            if is_security_error(&reason) {
-                Err(Error::Broker {
-                    brokers: config.brokers.clone(),
-                    hint: hint(&reason).into(),
-                    reason,
-                })
-            } else {
-                Ok(BrokerCheck::Unreachable(
-                    seen.first().cloned().unwrap_or(reason),
-                ))
+    // librdkafka hands its errors (TLS handshake, SASL) to the context when
+    // the client is polled: poll while asking for metadata.
+    let deadline = std::time::Instant::now() + timeout;
+    let mut last = String::from("no answer");
+    loop {
+        producer.poll(Duration::from_millis(100));
+        let seen = errors.lock().map(|v| v.clone()).unwrap_or_default();
+        if let Some(reason) = seen.iter().find(|e| is_security_error(e)).cloned() {
+            return Err(Error::Broker {
+                brokers: config.brokers.clone(),
+                hint: hint(&reason).into(),
+                reason,
+            });
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Ok(BrokerCheck::Unreachable(
+                seen.first().cloned().unwrap_or(last),
+            ));
+        }
+        match producer
+            .client()
+            .fetch_metadata(None, left.min(Duration::from_millis(500)))
+        {
+            Ok(_) => {
+                producer.poll(Duration::from_millis(100));
+                let seen = errors.lock().map(|v| v.clone()).unwrap_or_default();
+                if seen.iter().all(|e| !is_security_error(e)) {
+                    return Ok(BrokerCheck::Reachable);
+                }
             }
+            Err(e) => last = e.to_string(),
         }
     }
 }

@@ -520,3 +520,49 @@ fn invalid_environment_exits_with_code_2_naming_the_variable() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("AKTO_KAFKA_BROKER_MAL is not set"));
 }
+
+/// A broker that refuses the agent's SASL login stops it at startup (exit 2),
+/// naming the variables to check, before it captures anything.
+#[test]
+fn refused_credentials_stop_the_agent_with_code_2() {
+    let Some(agent) = agent_bin() else {
+        return skip("examples/akto_agent is not built");
+    };
+    let Some(tansu) = common::tansu() else {
+        return skip("no tansu broker");
+    };
+    let port = free_port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let broker = Command::new(tansu)
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
+        .arg("--authentication")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _broker = Guard(Some(broker));
+    assert!(wait_for(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    }));
+    let out = Command::new(agent)
+        .env("AKTO_KAFKA_BROKER_MAL", format!("127.0.0.1:{port}"))
+        .env("IS_AUTH_IMPLEMENTED", "true")
+        .env("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+        .env("KAFKA_USERNAME", "akto")
+        .env("KAFKA_PASSWORD", "not-the-password")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{err}");
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("SASL") && err.contains("KAFKA_PASSWORD") && !err.contains("not-the-password"),
+        "{err}"
+    );
+}

@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -33,12 +33,10 @@ use serde_json::Value;
 use sink_kafka::{AktoFormat, Message, MessageFormat};
 
 fn testdata(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata")
-        .join(name)
+    capture_core::testkit::shared::bundled(name)
 }
 
-fn exchanges(pcap: &str) -> Vec<Exchange> {
+fn exchanges(pcap: &Path) -> Vec<Exchange> {
     let sink = MemorySink::new(10_000);
     let http = HttpConfig {
         decompress: false,
@@ -46,7 +44,7 @@ fn exchanges(pcap: &str) -> Vec<Exchange> {
     };
     Pipeline::builder(HttpProtocol::new(http))
         .workers(1)
-        .source(Box::new(FileSource::open(testdata(pcap)).unwrap()))
+        .source(Box::new(FileSource::open(pcap).unwrap()))
         .sink(sink.clone())
         .build()
         .unwrap()
@@ -91,7 +89,7 @@ fn encode(ex: &Exchange) -> Result<(Message, BTreeMap<String, String>), DropReas
 #[test]
 fn http1_messages_equal_what_akto_sends_for_the_same_bytes() {
     let truth = truth("truth/akto-http1.pcap.akto.jsonl");
-    let mut exchanges = exchanges("akto/akto-http1.pcap");
+    let mut exchanges = exchanges(&testdata("akto/akto-http1.pcap"));
     let mut compared = 0;
     let mut declined = Vec::new();
     // Each truth message is the next exchange of its client (connection), in order.
@@ -159,7 +157,7 @@ fn json_map(s: &str) -> BTreeMap<String, String> {
     serde_json::from_str(s).unwrap()
 }
 
-/// HTTP/2 and gRPC from real captures, against tshark's dissection of the
+/// HTTP/2 and gRPC from real captures of other projects (`../shared/pcaps`), against tshark's dissection of the
 /// same frames shaped as Akto's HTTP/2 path shapes its messages
 /// (`testdata/akto/h2_truth.py`): pseudo-headers and `host` in the request
 /// map, trailers in a gRPC response's, bodies in base64 (gRPC without the
@@ -172,8 +170,15 @@ fn http2_and_grpc_messages_equal_what_akto_sends_for_the_same_frames() {
         "http2-bugfixes__input.pcap",
         "bug-5929-02__http2_multiple_headers.pcap",
     ] {
+        // Captures of other projects lie in ../shared/pcaps.
+        let Some(pcap) = capture_core::testkit::shared::SharedFiles::pcap_or_skip(
+            "http2_and_grpc_messages_equal_what_akto_sends_for_the_same_frames",
+            cap,
+        ) else {
+            return;
+        };
         let truth = truth(&format!("truth/{cap}.akto-h2.jsonl"));
-        let exchanges = exchanges(cap);
+        let exchanges = exchanges(&pcap);
         for t in &truth {
             let ex = exchanges
                 .iter()
