@@ -1,8 +1,10 @@
 //! Replay end to end: capture bytes in memory → decode → reassembly →
 //! HTTP parsing → sink, on one worker. Throughput in bytes/s of capture
 //! file and in exchanges/s, with a counting sink and with the JSON-lines
-//! sink writing to nowhere. The capture is Zeek's, read from
-//! `../shared/pcaps/` (the bench is skipped, saying so, when it is absent).
+//! sink writing to nowhere; each also with metrics on (`_metrics`: every
+//! exchange recorded for Prometheus and the service map, as `--metrics` does).
+//! The capture is Zeek's, read from `../shared/pcaps/` (the bench is
+//! skipped, saying so, when it is absent).
 #![allow(missing_docs, clippy::indexing_slicing)]
 
 use std::hint::black_box;
@@ -12,6 +14,7 @@ use cleartap::core::pipeline::Pipeline;
 use cleartap::core::sink::JsonLinesSink;
 use cleartap::core::stage::{Sink, SinkError};
 use cleartap::http::HttpProtocol;
+use cleartap::metrics::{Metrics, MetricsConfig};
 use cleartap::pcap::{CaptureFile, FileSource};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -31,9 +34,13 @@ impl Sink for Count {
     }
 }
 
-fn replay(bytes: &[u8], sink: impl Sink + 'static) -> u64 {
+fn replay(bytes: &[u8], sink: impl Sink + 'static, metrics: Option<&Metrics>) -> u64 {
     let file = CaptureFile::from_bytes(CAPTURE, bytes.to_vec()).unwrap();
-    let stats = Pipeline::builder(HttpProtocol::default())
+    let mut builder = Pipeline::builder(HttpProtocol::default());
+    if let Some(m) = metrics {
+        builder = m.instrument(builder);
+    }
+    let stats = builder
         .workers(1)
         .source(FileSource::from_files([file]).unwrap())
         .sink(sink)
@@ -50,8 +57,9 @@ fn bench(c: &mut Criterion) {
         return;
     };
     let bytes = std::fs::read(path).unwrap();
-    let exchanges = replay(&bytes, Count(Default::default()));
+    let exchanges = replay(&bytes, Count(Default::default()), None);
     assert_eq!(exchanges, 1000);
+    let metrics = Metrics::new(MetricsConfig::default());
     for (unit, throughput) in [
         ("bytes", Throughput::Bytes(bytes.len() as u64)),
         ("exchanges", Throughput::Elements(exchanges)),
@@ -59,10 +67,22 @@ fn bench(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("replay_{unit}"));
         group.throughput(throughput);
         group.bench_function("count_sink", |b| {
-            b.iter(|| black_box(replay(&bytes, Count(Default::default()))))
+            b.iter(|| black_box(replay(&bytes, Count(Default::default()), None)))
+        });
+        group.bench_function("count_sink_metrics", |b| {
+            b.iter(|| black_box(replay(&bytes, Count(Default::default()), Some(&metrics))))
         });
         group.bench_function("json_lines_sink", |b| {
-            b.iter(|| black_box(replay(&bytes, JsonLinesSink::new(std::io::sink()))))
+            b.iter(|| black_box(replay(&bytes, JsonLinesSink::new(std::io::sink()), None)))
+        });
+        group.bench_function("json_lines_sink_metrics", |b| {
+            b.iter(|| {
+                black_box(replay(
+                    &bytes,
+                    JsonLinesSink::new(std::io::sink()),
+                    Some(&metrics),
+                ))
+            })
         });
         group.finish();
     }

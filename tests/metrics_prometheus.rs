@@ -110,4 +110,49 @@ fn prometheus_reads_back_the_replay_summary_and_the_records() {
         .count() as f64;
     let count = prom.query("sum(cleartap_http_request_duration_seconds_count)");
     assert_eq!(count[0].1, complete);
+
+    // The Grafana dashboard's queries: Prometheus accepts every one, and
+    // every metric they name is exported (the eBPF and pod-source gauges
+    // only by those sources).
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/deploy/grafana/cleartap-dashboard.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut exprs = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for t in panel["targets"].as_array().into_iter().flatten() {
+            exprs.push(t["expr"].as_str().unwrap().to_owned());
+        }
+    }
+    assert!(exprs.len() > 10);
+    for expr in &exprs {
+        let concrete = expr
+            .replace("$__rate_interval", "1m")
+            .replace("$instance", ".*");
+        let url = format!("http://127.0.0.1:{}/api/v1/query", prom.port);
+        let body = curl(&url, &["--data-urlencode", &format!("query={concrete}")]).unwrap();
+        assert!(
+            body.contains("\"status\":\"success\""),
+            "Prometheus rejects {concrete}: {body}"
+        );
+        for name in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if name.starts_with("cleartap_") || name.starts_with("process_") {
+                // Queues exist with a sink thread (a second core) or several workers.
+                let queue =
+                    name.starts_with("cleartap_queue_") && !text.contains("cleartap_queue_");
+                let exported = text.contains(&format!("\n{name}"))
+                    || queue
+                    || ["cleartap_tls_targets", "cleartap_pod_namespaces"].contains(&name);
+                assert!(
+                    exported,
+                    "the dashboard queries {name}, which is not exported"
+                );
+            }
+        }
+    }
+    println!("dashboard: {} queries accepted by Prometheus", exprs.len());
 }
