@@ -50,9 +50,8 @@ pub fn shared_pcap(name: &str) -> Option<PathBuf> {
 
 /// True when `tool` is on the PATH; prints the reason to skip otherwise.
 pub fn have(tool: &str) -> bool {
-    let found = std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| dir.join(tool).is_file())
-    });
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()));
     if !found {
         println!("SKIP: {tool} is not installed (scripts/install-deps.sh installs it)");
     }

@@ -3,6 +3,7 @@
 //! shards when they are read.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
 use capture_core::model::Exchange;
@@ -70,6 +71,22 @@ pub(crate) const LATENCY_BUCKETS: usize = 50;
 
 pub(crate) fn latency_bound_secs(i: usize) -> f64 {
     50e-6 * 2f64.powf(i as f64 / 2.0)
+}
+
+/// The latency bucket of `d` seconds: the first whose bound is at least `d`.
+fn latency_bucket(d: f64) -> usize {
+    // One logarithm instead of a walk over the bounds; the bound check
+    // corrects the rounding at a bucket's edge.
+    let guess = ((d / 50e-6).log2() * 2.0).ceil();
+    let mut i = if guess.is_nan() || guess < 0.0 {
+        0
+    } else {
+        (guess as usize).min(LATENCY_BUCKETS)
+    };
+    if i > 0 && d <= latency_bound_secs(i - 1) {
+        i -= 1;
+    }
+    i
 }
 
 /// Calls on one edge.
@@ -150,11 +167,61 @@ impl Fold {
     }
 }
 
+/// Rows by key, remembering the row used last: the exchanges of a
+/// connection come together and share their labels, so most lookups
+/// compare one key and hash none.
+#[derive(Debug)]
+struct Table<K, V> {
+    rows: Vec<(K, V)>,
+    index: HashMap<K, usize, foldhash::fast::RandomState>,
+    last: usize,
+}
+
+impl<K, V> Default for Table<K, V> {
+    fn default() -> Self {
+        Self {
+            rows: Vec::new(),
+            index: HashMap::default(),
+            last: 0,
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone, V: Default> Table<K, V> {
+    /// The row of `key`; a new key goes through `admit`, which returns the
+    /// key to use (itself, or what it folds into).
+    fn row(&mut self, key: K, admit: impl FnOnce(K) -> K) -> Option<&mut V> {
+        let last_matches = self.rows.get(self.last).is_some_and(|(k, _)| *k == key);
+        if !last_matches {
+            self.last = match self.index.get(&key) {
+                Some(&i) => i,
+                None => {
+                    let key = admit(key);
+                    match self.index.get(&key) {
+                        Some(&i) => i,
+                        None => {
+                            let i = self.rows.len();
+                            self.index.insert(key.clone(), i);
+                            self.rows.push((key, V::default()));
+                            i
+                        }
+                    }
+                }
+            };
+        }
+        self.rows.get_mut(self.last).map(|(_, v)| v)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &(K, V)> {
+        self.rows.iter()
+    }
+}
+
 /// One worker's aggregates.
 #[derive(Debug, Default)]
 pub(crate) struct Shard {
-    series: HashMap<SeriesKey, Series, foldhash::fast::RandomState>,
-    edges: HashMap<EdgeKey, Edge, foldhash::fast::RandomState>,
+    series: Table<SeriesKey, Series>,
+    edges: Table<EdgeKey, Edge>,
     folded: [u64; Fold::ALL.len()],
 }
 
@@ -204,10 +271,10 @@ impl Shared {
         let shards = self.shards.lock().map(|s| s.clone()).unwrap_or_default();
         for shard in shards {
             let Ok(s) = shard.lock() else { continue };
-            for (k, v) in &s.series {
+            for (k, v) in s.series.iter() {
                 m.series.entry(k.clone()).or_default().add(v);
             }
-            for (k, v) in &s.edges {
+            for (k, v) in s.edges.iter() {
                 m.edges.entry(k.clone()).or_default().add(v);
             }
             for (a, b) in m.folded.iter_mut().zip(s.folded) {
@@ -266,7 +333,7 @@ impl Shard {
         } else {
             None
         };
-        let mut key = SeriesKey {
+        let key = SeriesKey {
             source: v.source.clone(),
             destination: v.destination.clone(),
             method,
@@ -275,43 +342,54 @@ impl Shard {
             path,
         };
         let duration = v.duration_secs();
-        if !self.series.contains_key(&key) && !shared.series.admit(&key) {
-            self.fold(Fold::Series);
-            key.source = Peer::Other;
-            key.destination = Peer::Other;
-            key.path = key.path.map(|_| "other".into());
-        }
-        let s = self.series.entry(key).or_default();
-        s.requests += 1;
-        if let Some(d) = duration {
-            let i = DURATION_BUCKETS.partition_point(|b| *b < d);
-            if let Some(b) = s.buckets.get_mut(i) {
-                *b += 1;
+        let folded = &mut self.folded;
+        let admit = |mut key: SeriesKey| {
+            if !shared.series.admit(&key) {
+                if let Some(n) = folded.get_mut(Fold::Series as usize) {
+                    *n += 1;
+                }
+                key.source = Peer::Other;
+                key.destination = Peer::Other;
+                key.path = key.path.map(|_| "other".into());
             }
-            s.duration_sum += d;
-            s.durations += 1;
+            key
+        };
+        if let Some(s) = self.series.row(key, admit) {
+            s.requests += 1;
+            if let Some(d) = duration {
+                let i = DURATION_BUCKETS.partition_point(|b| *b < d);
+                if let Some(b) = s.buckets.get_mut(i) {
+                    *b += 1;
+                }
+                s.duration_sum += d;
+                s.durations += 1;
+            }
         }
 
-        let mut edge = EdgeKey {
+        let edge = EdgeKey {
             source: v.source.clone(),
             destination: v.destination.clone(),
             protocol,
         };
-        if !self.edges.contains_key(&edge) && !shared.edges.admit(&edge) {
-            self.fold(Fold::Edge);
-            edge.source = Peer::Other;
-            edge.destination = Peer::Other;
-        }
-        let e = self.edges.entry(edge).or_default();
-        e.calls += 1;
-        e.errors += u64::from(v.is_error());
-        e.first_ns = e.first_ns.min(v.start_ns);
-        e.last_ns = e.last_ns.max(v.end_ns.unwrap_or(v.start_ns));
-        if let Some(d) = duration {
-            let i = (0..LATENCY_BUCKETS)
-                .find(|&i| d <= latency_bound_secs(i))
-                .unwrap_or(LATENCY_BUCKETS);
-            if let Some(b) = e.latency.get_mut(i) {
+        let folded = &mut self.folded;
+        let admit = |mut edge: EdgeKey| {
+            if !shared.edges.admit(&edge) {
+                if let Some(n) = folded.get_mut(Fold::Edge as usize) {
+                    *n += 1;
+                }
+                edge.source = Peer::Other;
+                edge.destination = Peer::Other;
+            }
+            edge
+        };
+        if let Some(e) = self.edges.row(edge, admit) {
+            e.calls += 1;
+            e.errors += u64::from(v.is_error());
+            e.first_ns = e.first_ns.min(v.start_ns);
+            e.last_ns = e.last_ns.max(v.end_ns.unwrap_or(v.start_ns));
+            if let Some(d) = duration
+                && let Some(b) = e.latency.get_mut(latency_bucket(d))
+            {
                 *b += 1;
             }
         }
@@ -362,4 +440,32 @@ pub(crate) fn series_labels(k: &SeriesKey) -> Vec<(&'static str, String)> {
 
 pub(crate) fn protocol_label(i: u8) -> &'static str {
     PROTOCOLS.get(usize::from(i)).copied().unwrap_or("other")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_buckets_are_the_first_bound_at_least_the_value() {
+        for d in [
+            0.0,
+            1e-9,
+            50e-6,
+            50.1e-6,
+            70.7e-6,
+            1e-3,
+            0.5,
+            1.0,
+            3.0,
+            1e6,
+            f64::NAN,
+        ] {
+            let i = latency_bucket(d);
+            let walk = (0..LATENCY_BUCKETS)
+                .find(|&i| d <= latency_bound_secs(i))
+                .unwrap_or(LATENCY_BUCKETS);
+            assert_eq!(i, if d.is_nan() { 0 } else { walk }, "{d}");
+        }
+    }
 }
