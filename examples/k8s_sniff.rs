@@ -8,6 +8,7 @@
 //!
 //! ```sh
 //! sudo cargo run --release --features k8s,ebpf,live,http --example k8s_sniff -- --list
+//! sudo cargo run --release --features k8s,ebpf,live,http --example k8s_sniff -- --metrics 0.0.0.0:9464  # RED by workload, /map
 //! sudo cargo run --release --features k8s,ebpf,live,http --example k8s_sniff -- --namespace shop
 //! sudo cargo run --release --features k8s,ebpf,live,http --example k8s_sniff -- \
 //!     --selector 'app in (web,api),!canary' --pod 'web-*' --source pods
@@ -20,6 +21,7 @@
 //! way an exchange is kept when the pod on either end is selected.
 #![allow(clippy::print_stdout)]
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -31,6 +33,7 @@ use cleartap::core::stage::Source;
 use cleartap::ebpf::{EbpfConfig, EbpfSource};
 use cleartap::http::HttpProtocol;
 use cleartap::k8s::{Attributor, Glob, K8sConfig, LabelSelector, PodFilter, PodSelector};
+use cleartap::metrics::{Metrics, MetricsConfig};
 use cleartap::pcap::netns::{PodConfig, PodSource};
 
 #[derive(Parser, Debug)]
@@ -60,6 +63,10 @@ struct Args {
     /// Stop after this many seconds. Default: until Ctrl-C.
     #[arg(long)]
     duration: Option<f64>,
+    /// Serve Prometheus metrics (by source and destination workload) at
+    /// http://ADDR/metrics and the service map at http://ADDR/map (off by default).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
 }
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -117,7 +124,23 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
     }
     let started = Instant::now();
-    let running = Pipeline::builder(HttpProtocol::default())
+    let metrics = args.metrics.map(|_| Metrics::new(MetricsConfig::default()));
+    let _server = match (&metrics, args.metrics) {
+        (Some(m), Some(addr)) => {
+            let server = m.serve(addr)?;
+            eprintln!(
+                "k8s_sniff: metrics at http://{0}/metrics, service map at http://{0}/map",
+                server.local_addr()
+            );
+            Some(server)
+        }
+        _ => None,
+    };
+    let mut builder = Pipeline::builder(HttpProtocol::default());
+    if let Some(m) = &metrics {
+        builder = m.instrument(builder);
+    }
+    let running = builder
         .workers(2)
         .enricher(Box::new(names.clone()))
         .filter(Box::new(PodFilter::new(select)))
@@ -125,6 +148,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         .sink(JsonLinesSink::stdout())
         .build()?
         .spawn()?;
+    if let Some(m) = &metrics {
+        m.watch_queues(running.queue_depths());
+    }
     while !running.is_finished() {
         let over = args
             .duration

@@ -5,8 +5,8 @@
     return v === null || v === undefined ? "–" : Number(v).toFixed(digits);
   }
   function edgeLabel(e) {
-    return e.calls + " calls · " + fmt(e.rate, 2) + "/s · " + fmt(100 * e.error_share, 1) +
-      "% errors\np50 " + fmt(e.p50_ms, 2) + " ms · p99 " + fmt(e.p99_ms, 2) + " ms · " + e.protocol;
+    return e.calls + " · " + fmt(e.rate, 1) + "/s · " + fmt(100 * e.error_share, 0) + "% err\n" +
+      "p50 " + fmt(e.p50_ms, 1) + " p99 " + fmt(e.p99_ms, 1) + " ms · " + e.protocol;
   }
   var colors = { workload: "#2f6fde", client: "#5b8c3a", server: "#b5651d", other: "#8a8f99" };
   var elements = [];
@@ -34,10 +34,10 @@
       { selector: "edge", style: {
         "width": "data(width)", "line-color": "data(color)", "target-arrow-color": "data(color)",
         "target-arrow-shape": "triangle", "curve-style": "bezier", "label": "data(label)",
-        "font-size": 9, "text-wrap": "wrap", "text-background-color": "#fff",
+        "font-size": 10, "text-wrap": "wrap", "text-max-width": 150, "text-background-color": "#fff",
         "text-background-opacity": 0.85, "text-background-padding": 2, "text-rotation": "none" } }
     ],
-    layout: { name: "breadthfirst", directed: true, padding: 40, spacingFactor: 1.6, animate: false }
+    layout: { name: "breadthfirst", directed: true, padding: 30, spacingFactor: 1.2, animate: false }
   });
   cy.ready(function () {
     var body = document.querySelector("#edges tbody");
@@ -66,7 +66,7 @@
     });
     var calls = data.edges.reduce(function (s, e) { return s + e.calls; }, 0);
     document.getElementById("summary").textContent = data.nodes.length + " nodes, " + data.edges.length +
-      " edges, " + calls + " calls over " + fmt(data.span_secs, 1) + " s" +
+      " edges, " + calls + " calls" +
       (data.folded_calls > 0 ? " (" + data.folded_calls + " folded into other)" : "");
     document.body.dataset.nodes = String(cy.nodes().length);
     document.body.dataset.edges = String(cy.edges().length);
