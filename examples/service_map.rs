@@ -4,7 +4,7 @@
 //! them with rate, error share, p50/p99 latency and protocol.
 //!
 //! ```sh
-//! cargo run --release --example replay -- testdata/grpc_Unary.pcapng > calls.jsonl
+//! cargo run --release --example replay -- trace.pcap > calls.jsonl
 //! cargo run --release --example service_map -- calls.jsonl -o map.html
 //! cargo run --release --example replay -- trace.pcap | cargo run --release --example service_map -- - -o map.html
 //! ```
