@@ -19,27 +19,31 @@
 //!
 //! # Example
 //!
-//! Every HTTP exchange of a capture file, as JSON lines on stdout:
+//! Every HTTP exchange of a capture file as JSON lines on stdout — here the
+//! capture the repository bundles, recorded from nginx, curl and python:
 //!
-//! ```no_run
+//! ```
 //! # #[cfg(all(feature = "pcap", feature = "http"))]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use cleartap::core::pipeline::Pipeline;
-//! use cleartap::core::sink::JsonLinesSink;
-//! use cleartap::http::HttpProtocol;
-//! use cleartap::pcap::FileSource;
+//! use cleartap::prelude::*;
 //!
+//! let capture = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/loopback-http.pcap");
 //! let stats = Pipeline::builder(HttpProtocol::default())
-//!     .source(FileSource::open("trace.pcap")?)
+//!     .source(FileSource::open(capture)?)
 //!     .sink(JsonLinesSink::stdout())
 //!     .build()?
 //!     .run()?;
-//! eprintln!("{} exchanges", stats.exchanges);
+//! eprintln!("{} exchanges, drops: {}", stats.exchanges, stats.drops_summary());
+//! assert!(stats.exchanges > 0);
 //! # Ok(())
 //! # }
 //! # #[cfg(not(all(feature = "pcap", feature = "http")))]
 //! # fn main() {}
 //! ```
+//!
+//! A collector that runs until Ctrl-C or for a while adds
+//! `.stop_on_signals()` and `.stop_after(duration)` to the builder; your
+//! own sink or source is shown in [`core`]'s documentation.
 
 pub use capture_core as core;
 
@@ -54,6 +58,18 @@ pub use backend_ebpf as ebpf;
 
 #[cfg(feature = "kafka")]
 pub use sink_kafka as kafka;
+
+/// The names most collectors use: `use cleartap::prelude::*;` brings the
+/// pipeline, the stage traits and what they pass around, the core sinks,
+/// and — with their features — the HTTP parser and the capture-file source.
+pub mod prelude {
+    pub use capture_core::prelude::*;
+
+    #[cfg(feature = "pcap")]
+    pub use backend_pcap::FileSource;
+    #[cfg(feature = "http")]
+    pub use proto_http::{HttpConfig, HttpProtocol};
+}
 
 #[cfg(feature = "akto")]
 pub use akto_agent as akto;

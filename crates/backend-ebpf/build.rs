@@ -13,10 +13,20 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=CLEARTAP_VMLINUX_H");
     println!("cargo:rerun-if-env-changed=CLEARTAP_BTF");
+    println!("cargo:rerun-if-env-changed=DOCS_RS");
     if env::var_os("CARGO_FEATURE_BPF").is_none() {
         return;
     }
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    if env::var_os("DOCS_RS").is_some() {
+        // docs.rs builds documentation without clang, bpftool or kernel
+        // BTF; the docs need no BPF object, only a file to include.
+        for name in BPF_SOURCES {
+            std::fs::write(out.join(format!("{name}.bpf.o")), [])
+                .expect("backend-ebpf: cannot write to OUT_DIR");
+        }
+        return;
+    }
     let manifest =
         PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let bpf_dir = manifest.join("src/bpf");

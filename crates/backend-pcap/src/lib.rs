@@ -19,21 +19,25 @@
 //!
 //! # Example
 //!
-//! Replay a capture file through a source by hand and count its TCP segments:
+//! Replay a capture file through a source by hand and count its TCP
+//! segments (here the capture the repository bundles):
 //!
-//! ```no_run
+//! ```
 //! use backend_pcap::FileSource;
 //! use capture_core::model::Input;
 //! use capture_core::stage::{Poll, Source};
 //! use capture_core::stats::Counters;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-//! let mut source = FileSource::open("trace.pcap")?;
+//! let capture = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/loopback-http.pcap");
+//! let mut source = FileSource::open(capture)?;
 //! let counters = Counters::default();
 //! let mut segments = 0;
 //! let mut count = |input: Input<'_>| if let Input::Segment(_) = input { segments += 1 };
 //! while source.poll(&mut count, &counters)? != Poll::Finished {}
 //! println!("{segments} TCP segments");
+//! assert!(segments > 0);
+//! assert!(source.corruptions().is_empty());
 //! # Ok(()) }
 //! ```
 

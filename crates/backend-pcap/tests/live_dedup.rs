@@ -26,7 +26,8 @@ use capture_core::pipeline::Pipeline;
 use capture_core::sink::MemorySink;
 use capture_core::stage::Source;
 use capture_core::stats::{Counters, Stats};
-use mesh_support::{Scenario, http_from, https, skip_reason};
+use capture_core::testkit::RootScenario;
+use mesh_support::{Scenario, http_from, https};
 use proto_http::{HttpConfig, HttpProtocol};
 
 /// Opens a live source inside the named namespace. The capture socket keeps
@@ -91,10 +92,9 @@ fn paths(got: &[Exchange]) -> BTreeMap<String, usize> {
 
 #[test]
 fn any_device_on_a_bridge_yields_every_exchange_once() {
-    if let Some(why) = skip_reason(&["ip", "curl", "python3"]) {
-        eprintln!("skipped: {why}");
+    let Some(_root) = RootScenario::require(&["ip", "curl", "python3"]) else {
         return;
-    }
+    };
     let sc = Scenario::new("bridge");
     let (prefix, server) = sc.bridge();
     let client = format!("{prefix}-c");
@@ -157,10 +157,9 @@ fn any_device_on_a_bridge_yields_every_exchange_once() {
 
 #[test]
 fn pod_captured_on_lo_and_any_yields_every_exchange_once() {
-    if let Some(why) = skip_reason(&["ip", "nginx", "openssl", "curl", "python3"]) {
-        eprintln!("skipped: {why}");
+    let Some(_root) = RootScenario::require(&["ip", "nginx", "openssl", "curl", "python3"]) else {
         return;
-    }
+    };
     let sc = Scenario::new("loany");
     let pod = sc.pod(0);
     let mut config = PodConfig::default();

@@ -17,18 +17,13 @@ use capture_core::DropReason;
 use capture_core::model::Input;
 use capture_core::stage::{Poll, Source};
 use capture_core::stats::Counters;
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
+use capture_core::testkit::RootScenario;
 
 #[test]
 fn loopback_segments_carry_the_plaintext_and_the_host_namespace() {
-    if !is_root() {
-        eprintln!("skipped: needs root for packet capture");
+    let Some(_root) = RootScenario::require(&[]) else {
         return;
-    }
+    };
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let mut config = LiveConfig::default();
@@ -88,10 +83,9 @@ fn loopback_segments_carry_the_plaintext_and_the_host_namespace() {
 
 #[test]
 fn a_missing_interface_or_a_bad_filter_says_what_and_where() {
-    if !is_root() {
-        eprintln!("skipped: needs root for packet capture");
+    let Some(_root) = RootScenario::require(&[]) else {
         return;
-    }
+    };
     let mut config = LiveConfig::default();
     config.capture.device = "ctp-nosuch0".into();
     let e = LiveSource::open(config).unwrap_err();
@@ -107,10 +101,9 @@ fn a_missing_interface_or_a_bad_filter_says_what_and_where() {
 
 #[test]
 fn a_pod_process_in_the_host_namespace_is_captured_without_entering_it() {
-    if !is_root() {
-        eprintln!("skipped: needs root for packet capture");
+    let Some(_root) = RootScenario::require(&[]) else {
         return;
-    }
+    };
     // This test process stands for a proxy running with host networking.
     let exe = std::env::current_exe().unwrap();
     let name = exe.file_name().unwrap().to_string_lossy().into_owned();
@@ -158,10 +151,9 @@ fn a_pod_process_in_the_host_namespace_is_captured_without_entering_it() {
 
 #[test]
 fn denied_subnets_are_dropped_and_counted() {
-    if !is_root() {
-        eprintln!("skipped: needs root for packet capture");
+    let Some(_root) = RootScenario::require(&[]) else {
         return;
-    }
+    };
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let mut config = LiveConfig::default();

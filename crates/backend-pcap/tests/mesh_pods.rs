@@ -22,7 +22,8 @@ use capture_core::pipeline::Pipeline;
 use capture_core::sink::MemorySink;
 use capture_core::stage::Source;
 use capture_core::stats::Counters;
-use mesh_support::{Pod, Scenario, https, skip_reason};
+use capture_core::testkit::RootScenario;
+use mesh_support::{Pod, Scenario, https};
 use proto_http::{HttpConfig, HttpProtocol};
 
 const TOOLS: &[&str] = &["ip", "nginx", "openssl", "curl", "python3"];
@@ -126,10 +127,9 @@ fn assert_exchanges(got: &[Exchange], pod: &Pod, sent: &[(String, String)]) {
 
 #[test]
 fn sniffing_one_pod_ip_captures_that_pod_only() {
-    if let Some(why) = skip_reason(TOOLS) {
-        eprintln!("skipped: {why}");
+    let Some(_root) = RootScenario::require(TOOLS) else {
         return;
-    }
+    };
     let sc = Scenario::new("one");
     let (a, b) = (sc.pod(0), sc.pod(1));
     let source = capturing_source(config(&[&a]), &[&a]);
@@ -149,10 +149,9 @@ fn sniffing_one_pod_ip_captures_that_pod_only() {
 
 #[test]
 fn sniffing_both_pod_ips_captures_both_pods_apart() {
-    if let Some(why) = skip_reason(TOOLS) {
-        eprintln!("skipped: {why}");
+    let Some(_root) = RootScenario::require(TOOLS) else {
         return;
-    }
+    };
     let sc = Scenario::new("both");
     let (a, b) = (sc.pod(0), sc.pod(1));
     assert_ne!(a.netns, b.netns);
@@ -170,10 +169,9 @@ fn sniffing_both_pod_ips_captures_both_pods_apart() {
 
 #[test]
 fn pods_started_later_are_picked_up_and_deleted_pods_end_cleanly() {
-    if let Some(why) = skip_reason(TOOLS) {
-        eprintln!("skipped: {why}");
+    let Some(_root) = RootScenario::require(TOOLS) else {
         return;
-    }
+    };
     let sc = Scenario::new("life");
     let a = sc.pod(0);
     // The source is told the third pod's IP before that pod exists.
@@ -257,10 +255,9 @@ fn pods_started_later_are_picked_up_and_deleted_pods_end_cleanly() {
 
 #[test]
 fn a_pod_whose_proxy_is_gone_has_its_open_connections_flushed() {
-    if let Some(why) = skip_reason(TOOLS) {
-        eprintln!("skipped: {why}");
+    let Some(_root) = RootScenario::require(TOOLS) else {
         return;
-    }
+    };
     let sc = Scenario::new("flush");
     let a = sc.pod(0);
     let source = capturing_source(config(&[&a]), &[&a]);

@@ -124,11 +124,16 @@ struct OpenFile {
 /// or do not decode, and corrupt records, are counted as drops by reason.
 /// The source is [`Poll::Finished`] after the last file.
 ///
-/// ```no_run
+/// ```
 /// # fn main() -> Result<(), backend_pcap::Error> {
-/// let source = backend_pcap::FileSource::open("trace.pcap")?;
+/// let capture = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/loopback-http.pcap");
+/// let source = backend_pcap::FileSource::open(capture)?;
 /// let progress = source.progress();
-/// // ... hand `Box::new(source)` to a pipeline, and show `progress.fraction()`.
+/// let corruptions = source.corruptions();
+/// // ... hand `source` to a pipeline, show `progress.fraction()` as it
+/// // runs, and report `corruptions.list()` when it has finished.
+/// assert_eq!(progress.fraction(), 0.0);
+/// assert!(corruptions.is_empty());
 /// # Ok(()) }
 /// ```
 pub struct FileSource {

@@ -15,28 +15,6 @@ use std::sync::Mutex;
 
 use capture_core::model::NetnsId;
 
-/// Why the live tests cannot run here, if they cannot.
-pub fn skip_reason(tools: &[&str]) -> Option<String> {
-    // SAFETY: geteuid has no preconditions and touches no memory.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("needs root (network namespaces, setns, packet capture)".into());
-    }
-    for tool in tools {
-        let found = Command::new("sh")
-            .arg("-c")
-            .arg(format!("command -v {tool} || test -x /usr/sbin/{tool}"))
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
-        if !found {
-            return Some(format!(
-                "needs {tool} (scripts/install-deps.sh installs it)"
-            ));
-        }
-    }
-    None
-}
-
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pod-scenario.sh")
 }

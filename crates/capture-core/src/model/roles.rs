@@ -93,7 +93,7 @@ impl Role {
 }
 
 /// Which endpoint of a connection's key is the client, and whether that is
-/// known or the key's guess. See the [module documentation](self).
+/// known or the key's guess.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Roles {
     /// The direction the client sends in.
