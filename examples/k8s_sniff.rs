@@ -23,7 +23,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -69,13 +68,8 @@ struct Args {
     metrics: Option<SocketAddr>,
 }
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::Relaxed);
-}
-
 fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let args = Args::parse();
     if let Err(e) = run(&args) {
         eprintln!("k8s_sniff: {e}");
@@ -118,11 +112,6 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         pods.devices = vec!["any".into()];
         Box::new(PodSource::new(pods)?)
     };
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
-    }
     let started = Instant::now();
     let metrics = args.metrics.map(|_| Metrics::new(MetricsConfig::default()));
     let _server = match (&metrics, args.metrics) {
@@ -146,19 +135,12 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         .filter(Box::new(PodFilter::new(select)))
         .source(source)
         .sink(JsonLinesSink::stdout())
+        .stop_on_signals()
+        .stop_after(args.duration.map(|d| Duration::from_secs_f64(d.max(0.0))))
         .build()?
         .spawn()?;
     if let Some(m) = &metrics {
         m.watch_queues(running.queue_depths());
-    }
-    while !running.is_finished() {
-        let over = args
-            .duration
-            .is_some_and(|d| started.elapsed().as_secs_f64() >= d);
-        if INTERRUPTED.load(Ordering::Relaxed) || over {
-            running.stop();
-        }
-        std::thread::sleep(Duration::from_millis(50));
     }
     let stats = running.join()?;
     let k = names.stats();

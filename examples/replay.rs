@@ -156,9 +156,8 @@ fn run(args: &Args) -> Result<Corruptions, Box<dyn std::error::Error>> {
         bar
     });
     if let Some(bar) = &bar {
-        while !running.is_finished() {
+        while !running.wait_timeout(Duration::from_millis(100)) {
             bar.set_position(progress.consumed_bytes());
-            std::thread::sleep(Duration::from_millis(100));
         }
         bar.finish_and_clear();
     }

@@ -39,6 +39,7 @@ struct Args {
 }
 
 fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let args = Args::parse();
     if let Err(e) = run(&args) {
         eprintln!("service_map: {e}");
