@@ -111,3 +111,19 @@ pub fn startup_summary(c: &AgentConfig) -> Vec<String> {
         ),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_startup_summary_gives_the_poll_interval_in_both_units() {
+        let env = Env::from_pairs([
+            ("AKTO_KAFKA_BROKER_MAL", "k:9092"),
+            ("UPROBE_POLL_INTERVAL", "5"),
+        ]);
+        let lines = startup_summary(&AgentConfig::from(&env).unwrap());
+        assert!(lines[0].contains("5 min = 300 s"), "{}", lines[0]);
+        assert!(lines[2].contains("pod processes only"), "{}", lines[2]);
+    }
+}

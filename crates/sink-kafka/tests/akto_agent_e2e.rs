@@ -69,7 +69,9 @@ fn agent_bin() -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
-fn tls_server(dir: &Path, port: u16, http2: bool) -> Guard {
+/// nginx: TLS on `port`, and the plain HTTP upstream it proxies `/orders`
+/// to, whose port is returned.
+fn tls_server(dir: &Path, port: u16, http2: bool) -> (Guard, u16) {
     let ok = Command::new("openssl")
         .args([
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
@@ -134,7 +136,7 @@ http {{
         "nginx did not listen: {}",
         std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
     );
-    g
+    (g, upstream)
 }
 
 /// One curl request; returns the response body.
@@ -231,7 +233,7 @@ fn scenario(agent: &Path, http2: bool, disable_egress: bool) {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let port = free_port();
-    let nginx = tls_server(&dir, port, http2);
+    let (nginx, _) = tls_server(&dir, port, http2);
     let started = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -565,4 +567,98 @@ fn refused_credentials_stop_the_agent_with_code_2() {
         err.contains("SASL") && err.contains("KAFKA_PASSWORD") && !err.contains("not-the-password"),
         "{err}"
     );
+}
+
+/// `PROBE_ALL_PID=false` (the default): TLS is captured only from pod
+/// processes, plaintext at the syscalls from every process, as in Akto.
+/// Nothing on this host runs in a pod: the plain request is sent, the TLS
+/// one is not.
+#[test]
+fn without_probe_all_pid_plaintext_is_captured_everywhere_and_tls_only_in_pods() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(agent) = prerequisites() else { return };
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    broker.create_topic("akto.api.logs");
+    let dir = std::env::temp_dir().join(format!("cleartap-akto-pods-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let (_nginx, upstream) = tls_server(&dir, port, false);
+    let mut child = Command::new(agent)
+        .env("AKTO_KAFKA_BROKER_MAL", broker.addr())
+        .env("AKTO_TRAFFIC_BATCH_TIME_SECS", "1")
+        .env("AKTO_MODULE_DISCOVERY_CONFIG", "[]")
+        .env("TRAFFIC_INACTIVITY_THRESHOLD", "2")
+        .env("UPROBE_POLL_INTERVAL", "0.05")
+        .env("KAFKA_POLL_INTERVAL", "0.1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start akto_agent");
+    let stderr = child.stderr.take().unwrap();
+    let _agent = Guard(Some(child));
+    let log = Arc::new(Mutex::new(Vec::<String>::new()));
+    {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[agent] {line}");
+                log.lock().unwrap().push(line);
+            }
+        });
+    }
+    assert!(
+        wait_for(Duration::from_secs(60), || log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("capturing"))),
+        "akto_agent did not start"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        curl(false, port, "shop.test", "/api/items/9", &[], None),
+        r#"{"ok":true}"#
+    );
+    let plain = Command::new("curl")
+        .args(["-sS", "--max-time", "5", "-H", "Host: plain.test"])
+        .arg(format!("http://127.0.0.1:{upstream}/plain"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&plain.stdout), r#"{"id":9}"#);
+
+    let reader = broker.reader("akto.api.logs");
+    let mut got: Vec<Value> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline && got.len() < 2 {
+        for m in reader.read(1, Duration::from_millis(500)) {
+            got.push(serde_json::from_slice(&m.payload).unwrap());
+        }
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    for m in reader.read(100, Duration::from_secs(2)) {
+        got.push(serde_json::from_slice(&m.payload).unwrap());
+    }
+    let paths: Vec<(&str, &str)> = got
+        .iter()
+        .map(|v| {
+            (
+                v["path"].as_str().unwrap(),
+                v["direction"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    eprintln!("sent: {paths:?}");
+    assert!(paths.contains(&("/plain", "1")), "plain inbound: {paths:?}");
+    assert!(
+        paths.contains(&("/plain", "2")),
+        "plain outbound: {paths:?}"
+    );
+    assert!(
+        !paths.iter().any(|(p, _)| *p == "/api/items/9"),
+        "TLS from a process outside pods: {paths:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
