@@ -104,7 +104,7 @@ pub struct MetricsConfig {
     /// Service-map edges at most; the rest are folded into an edge between
     /// two `other` nodes. Default 1000.
     pub max_map_edges: usize,
-    /// Seconds between reloads of the live `/map` page. Default 10.
+    /// Seconds between two fetches of `/map.json` by the live `/map` page. Default 10.
     pub map_refresh_secs: u32,
 }
 

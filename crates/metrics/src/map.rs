@@ -135,8 +135,9 @@ impl ServiceMap {
     }
 
     /// The map as one self-contained HTML page (the graph library is in it:
-    /// it opens without a network). `refresh_secs` makes the page reload
-    /// itself, for a live collector's `/map`.
+    /// it opens without a network). `refresh_secs` makes the page fetch
+    /// `map.json` beside it that often and redraw when it changed, for a
+    /// live collector's `/map`.
     pub fn to_html(&self, title: &str, refresh_secs: Option<u32>) -> String {
         crate::page::render(self, title, refresh_secs)
     }

@@ -26,7 +26,7 @@ fn html_escape(s: &str) -> String {
 pub(crate) fn render(map: &ServiceMap, title: &str, refresh_secs: Option<u32>) -> String {
     let data = serde_json::to_string(map).unwrap_or_else(|_| String::from("{}"));
     let refresh = refresh_secs
-        .map(|s| format!("<meta http-equiv=\"refresh\" content=\"{s}\">"))
+        .map(|s| format!(" data-refresh=\"{s}\""))
         .unwrap_or_default();
     let licence = format!(
         "/*! cytoscape.js, vendored unmodified. Its licence:\n{}*/",

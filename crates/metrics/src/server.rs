@@ -1,6 +1,7 @@
 //! The HTTP endpoint: `/metrics` (OpenMetrics or Prometheus text, as the
-//! scraper asks), `/map` (the service map page, reloading itself) and
-//! `/map.json`, on a thread of its own with a one-thread tokio runtime.
+//! scraper asks), `/map` (the service map page, which fetches `/map.json`
+//! again every few seconds) and `/map.json`, on a thread of its own with a
+//! one-thread tokio runtime.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

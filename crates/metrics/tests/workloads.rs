@@ -142,10 +142,10 @@ fn workloads_label_the_metrics_and_name_the_map_nodes() {
     assert_eq!(edge["error_share"].as_f64(), Some(1.0 / 8.0));
     assert_eq!(edge["protocol"], "h2");
 
-    // The live page reloads itself and carries the same data, with the graph library inside.
+    // The live page fetches the map again every 10 s and carries the same data, with the graph library inside.
     let (status, page) = get(server.local_addr(), "/map");
     assert!(status.contains("200"));
-    assert!(page.contains(r#"<meta http-equiv="refresh" content="10">"#));
+    assert!(page.contains(r#"<body data-rendered="no" data-refresh="10">"#));
     assert!(page.contains("shop/web") && page.contains("cytoscape"));
     assert!(
         !page.contains("<script src="),
@@ -153,4 +153,109 @@ fn workloads_label_the_metrics_and_name_the_map_nodes() {
     );
     let (status, _) = get(server.local_addr(), "/nothing");
     assert!(status.contains("404"));
+}
+
+/// Serves `page` at `/map` and `json` at `/map.json` until `n` requests were answered.
+fn two_file_server(
+    page: String,
+    json: String,
+    n: usize,
+) -> (std::net::SocketAddr, std::thread::JoinHandle<usize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let t = std::thread::spawn(move || {
+        let mut json_served = 0;
+        for stream in listener.incoming().take(n) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let len = stream.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..len]);
+            let path = req.split_whitespace().nth(1).unwrap_or("/");
+            let (status, body, kind) = match path {
+                "/map" => ("200 OK", page.as_str(), "text/html"),
+                "/map.json" => {
+                    json_served += 1;
+                    ("200 OK", json.as_str(), "application/json")
+                }
+                _ => ("404 Not Found", "", "text/plain"),
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+        json_served
+    });
+    (addr, t)
+}
+
+#[test]
+fn the_live_map_page_redraws_what_arrives_after_it_opened() {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("chromium").is_file()));
+    if !found {
+        println!("SKIP: chromium is not installed (scripts/install-deps.sh installs it)");
+        return;
+    }
+    // What the page shows when it opens: one call; what /map.json says a moment later: a new caller.
+    let metrics = Metrics::new(MetricsConfig::default());
+    let mut rec = metrics.recorder();
+    let web = || Some(pod("shop", "web-1", "web"));
+    let cart = || Some(pod("shop", "cart-1", "cart"));
+    rec.record(&[exchange(
+        "10.0.0.5:40000",
+        "10.0.0.9:8080",
+        200,
+        (web(), cart()),
+    )]);
+    let page = metrics.service_map().to_html("live", Some(1));
+    let pay = || Some(pod("shop", "payments-1", "payments"));
+    rec.record(&[exchange(
+        "10.0.0.7:40000",
+        "10.0.0.9:8080",
+        200,
+        (pay(), cart()),
+    )]);
+    let json = serde_json::to_string(&metrics.service_map()).unwrap();
+    let (addr, server) = two_file_server(page, json, 64);
+
+    let profile = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("http://{addr}/map"))
+        .stderr(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let body = dom.split("<body").nth(1).expect("a page");
+    let tag = body.split('>').next().unwrap();
+    assert!(tag.contains("data-rendered=\"yes\""), "{tag}");
+    assert!(
+        tag.contains("data-refreshed="),
+        "the page fetched map.json: {tag}"
+    );
+    assert!(
+        tag.contains("data-nodes=\"3\"") && tag.contains("data-edges=\"2\""),
+        "redrawn with the new caller: {tag}"
+    );
+    assert!(dom.contains("shop/payments"));
+    // Let the server thread end: it stops after its quota of requests.
+    for _ in 0..64 {
+        if std::net::TcpStream::connect(addr).is_err() {
+            break;
+        }
+    }
+    assert!(server.join().unwrap() >= 1);
 }
