@@ -3,35 +3,73 @@
 //! The layout is `struct ct_event` in `src/bpf/cleartap.h`: a 120-byte
 //! header, then `chunk_len` payload bytes. [`EventView::new`] checks the
 //! lengths once; every accessor after it is infallible and never panics.
+//! The byte ranges below are checked against the compiled object's BTF by
+//! the crate's `layout` test, so the two sides cannot drift apart.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use capture_core::model::TlsLibrary;
 
+/// The `CT_LIB_*` value the BPF side stamps on events of `lib` (the uprobe's attach cookie).
+pub const fn library_code(lib: TlsLibrary) -> u8 {
+    match lib {
+        TlsLibrary::OpenSsl3 => 1,
+        TlsLibrary::OpenSsl11 => 2,
+        TlsLibrary::BoringSsl => 3,
+        TlsLibrary::GnuTls => 4,
+        TlsLibrary::Nss => 5,
+        TlsLibrary::Go => 6,
+    }
+}
+
 /// Byte ranges of the header fields (little-endian, as the BPF side writes them).
-mod field {
+pub(crate) mod field {
     use std::ops::Range;
-    pub(super) const KIND: usize = 0;
-    pub(super) const SOURCE: usize = 1;
-    pub(super) const DIR: usize = 2;
-    pub(super) const ROLE: usize = 3;
-    pub(super) const FAMILY: usize = 4;
-    pub(super) const LPORT: Range<usize> = 6..8;
-    pub(super) const RPORT: Range<usize> = 8..10;
-    pub(super) const TLS_LIBRARY: usize = 10;
-    pub(super) const PID: Range<usize> = 12..16;
-    pub(super) const TID: Range<usize> = 16..20;
-    pub(super) const FD: Range<usize> = 20..24;
-    pub(super) const CHUNK_LEN: Range<usize> = 24..28;
-    pub(super) const TS: Range<usize> = 32..40;
-    pub(super) const POS: Range<usize> = 40..48;
-    pub(super) const TOTAL_LEN: Range<usize> = 48..56;
-    pub(super) const NETNS: Range<usize> = 56..64;
-    pub(super) const SSL: Range<usize> = 64..72;
-    pub(super) const LADDR: Range<usize> = 72..88;
-    pub(super) const RADDR: Range<usize> = 88..104;
-    pub(super) const COMM: Range<usize> = 104..120;
-    pub(super) const PAYLOAD: usize = 120;
+    pub(crate) const KIND: usize = 0;
+    pub(crate) const SOURCE: usize = 1;
+    pub(crate) const DIR: usize = 2;
+    pub(crate) const ROLE: usize = 3;
+    pub(crate) const FAMILY: usize = 4;
+    pub(crate) const LPORT: Range<usize> = 6..8;
+    pub(crate) const RPORT: Range<usize> = 8..10;
+    pub(crate) const TLS_LIBRARY: usize = 10;
+    pub(crate) const PID: Range<usize> = 12..16;
+    pub(crate) const TID: Range<usize> = 16..20;
+    pub(crate) const FD: Range<usize> = 20..24;
+    pub(crate) const CHUNK_LEN: Range<usize> = 24..28;
+    pub(crate) const TS: Range<usize> = 32..40;
+    pub(crate) const POS: Range<usize> = 40..48;
+    pub(crate) const TOTAL_LEN: Range<usize> = 48..56;
+    pub(crate) const NETNS: Range<usize> = 56..64;
+    pub(crate) const SSL: Range<usize> = 64..72;
+    pub(crate) const LADDR: Range<usize> = 72..88;
+    pub(crate) const RADDR: Range<usize> = 88..104;
+    pub(crate) const COMM: Range<usize> = 104..120;
+    pub(crate) const PAYLOAD: usize = 120;
+    /// Every field: (C member name, byte range).
+    #[cfg(all(test, feature = "bpf"))]
+    pub(crate) const ALL: [(&str, Range<usize>); 20] = [
+        ("kind", KIND..KIND + 1),
+        ("source", SOURCE..SOURCE + 1),
+        ("dir", DIR..DIR + 1),
+        ("role", ROLE..ROLE + 1),
+        ("family", FAMILY..FAMILY + 1),
+        ("lport", LPORT),
+        ("rport", RPORT),
+        ("tls_library", TLS_LIBRARY..TLS_LIBRARY + 1),
+        ("pid", PID),
+        ("tid", TID),
+        ("fd", FD),
+        ("chunk_len", CHUNK_LEN),
+        ("ts", TS),
+        ("pos", POS),
+        ("total_len", TOTAL_LEN),
+        ("netns", NETNS),
+        ("ssl", SSL),
+        ("laddr", LADDR),
+        ("raddr", RADDR),
+        ("comm", COMM),
+    ];
 }
 
 /// Size of the event header; the payload follows it.
@@ -56,8 +94,10 @@ pub enum EventKind {
 pub enum EventSource {
     /// At a socket syscall.
     Syscall,
-    /// At SSL_read/SSL_write.
+    /// At a TLS library's read/write (`SSL_read`/`SSL_write`, ...).
     Tls,
+    /// At Go's `crypto/tls.(*Conn).Read`/`Write`.
+    GoTls,
 }
 
 /// Which way the bytes went, seen from the traced process.
@@ -137,6 +177,7 @@ impl<'a> EventView<'a> {
         let source = match raw[1] {
             1 => EventSource::Syscall,
             2 => EventSource::Tls,
+            3 => EventSource::GoTls,
             _ => return Err(EventError::Unknown(raw)),
         };
         let flow = match raw[2] {
@@ -173,7 +214,7 @@ impl<'a> EventView<'a> {
             _ => Role::Unknown,
         }
     }
-    /// The TLS implementation of a TLS event, when known.
+    /// The TLS implementation of a TLS event (the uprobe's attach cookie).
     pub fn tls_library(&self) -> Option<TlsLibrary> {
         match self.header[field::TLS_LIBRARY] {
             1 => Some(TlsLibrary::OpenSsl3),
@@ -322,13 +363,6 @@ impl EventBuilder {
             .put(field::POS, &pos.to_le_bytes())
             .put(field::TOTAL_LEN, &total.to_le_bytes())
     }
-    /// TLS implementation, as the CT_LIB_* code of cleartap.h.
-    pub fn tls_library(mut self, code: u8) -> Self {
-        if let Some(b) = self.bytes.get_mut(field::TLS_LIBRARY) {
-            *b = code;
-        }
-        self
-    }
     /// Network namespace inode.
     pub fn netns(self, ino: u64) -> Self {
         self.put(field::NETNS, &ino.to_le_bytes())
@@ -336,6 +370,13 @@ impl EventBuilder {
     /// SSL object address.
     pub fn ssl(self, ssl: u64) -> Self {
         self.put(field::SSL, &ssl.to_le_bytes())
+    }
+    /// TLS implementation.
+    pub fn library(self, lib: TlsLibrary) -> Self {
+        self.put(
+            field::TLS_LIBRARY..field::TLS_LIBRARY + 1,
+            &[library_code(lib)],
+        )
     }
     /// Process name.
     pub fn comm(self, name: &str) -> Self {
@@ -370,7 +411,7 @@ mod tests {
             .at(99, 1000, 5)
             .netns(4026531840)
             .ssl(0xdead)
-            .tls_library(4)
+            .library(TlsLibrary::BoringSsl)
             .comm("nginx")
             .payload(b"hello");
         let e = EventView::new(&b).unwrap();
@@ -384,7 +425,7 @@ mod tests {
         assert_eq!((e.ts_monotonic(), e.pos(), e.total_len()), (99, 1000, 5));
         assert_eq!(e.netns(), 4026531840);
         assert_eq!(e.ssl(), 0xdead);
-        assert_eq!(e.tls_library(), Some(TlsLibrary::GnuTls));
+        assert_eq!(e.tls_library(), Some(TlsLibrary::BoringSsl));
         assert_eq!(&e.comm()[..6], b"nginx\0");
         assert_eq!(e.payload(), b"hello");
     }
@@ -422,6 +463,16 @@ mod tests {
         );
         let b = EventBuilder::new(1, 1, 0, 0).payload(b"");
         assert!(EventView::new(&b).unwrap().addrs().is_none());
+    }
+
+    #[test]
+    fn library_codes_round_trip() {
+        for lib in TlsLibrary::ALL {
+            let b = EventBuilder::new(1, 2, 0, 0).library(lib).payload(b"");
+            assert_eq!(EventView::new(&b).unwrap().tls_library(), Some(lib));
+        }
+        let b = EventBuilder::new(1, 1, 0, 0).payload(b"");
+        assert_eq!(EventView::new(&b).unwrap().tls_library(), None);
     }
 
     proptest::proptest! {

@@ -7,7 +7,10 @@
 //! what was not captured is a gap the pipeline reports, never silently
 //! joined.
 //!
-//! - `src/bpf/cleartap.bpf.c`: the BPF programs (C, CO-RE), built by build.rs.
+//! - `src/bpf/`: the BPF programs (C, CO-RE), one header per concern
+//!   (`maps.h`, `emit.h`, `syscalls.h`, `close.h`, `tls.h`, one per TLS
+//!   library), built by build.rs as one object; `cleartap.h` is the layout
+//!   shared with user space, checked against it by the `layout` test.
 //! - [`features`]: what the kernel offers and which program variants follow.
 //! - `loader` (feature `bpf`): loading, configuring and attaching them.
 //! - [`discovery`], [`library`], [`ldcache`] and [`elf`]: which libraries
@@ -15,7 +18,8 @@
 //!   at start, every process's mappings periodically), and which TLS
 //!   implementation each holds.
 //! - [`event`]: the ring-buffer event layout, as a view that never panics.
-//! - [`translate`]: events to pipeline inputs (connection keys, directions).
+//! - [`translate`]: events to pipeline inputs (connection keys, directions),
+//!   I/O-free; [`proc_net`] is what it learns from `/proc`.
 //! - [`EbpfSource`] (feature `bpf`): the [`Source`](capture_core::stage::Source).
 //!
 //! How an SSL object is tied to its socket: no struct offsets. While an
@@ -76,10 +80,13 @@ pub mod elf;
 mod error;
 pub mod event;
 pub mod features;
+#[cfg(all(test, feature = "bpf"))]
+mod layout;
 pub mod ldcache;
 pub mod library;
 #[cfg(feature = "bpf")]
 mod loader;
+pub mod proc_net;
 #[cfg(feature = "bpf")]
 mod source;
 pub mod translate;

@@ -202,6 +202,8 @@ mod tests {
             .map(|n| FoundSymbol {
                 name: (*n).to_owned(),
                 offset: 0x1000,
+                address: 0x401000,
+                size: 16,
                 from_symtab: false,
             })
             .collect()

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use libbpf_rs::{Link, MapCore, MapFlags, MapType, Object, ObjectBuilder, ProgramType};
+use libbpf_rs::{Link, MapCore, MapFlags, MapType, Object, ObjectBuilder, ProgramType, UprobeOpts};
 
 use capture_core::model::TlsLibrary;
 
@@ -12,34 +12,64 @@ use crate::features::{KernelFeatures, ProgramPlan};
 use crate::{EbpfConfig, Error};
 
 /// The compiled BPF object (built by build.rs from src/bpf/cleartap.bpf.c).
-static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/cleartap.bpf.o"));
+pub(crate) static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/cleartap.bpf.o"));
+
+/// Byte ranges of `struct ct_config` (cleartap.h), checked against the
+/// object's BTF by the `layout` test.
+pub(crate) mod config_field {
+    use std::ops::Range;
+    pub(crate) const SELF_PID: Range<usize> = 0..4;
+    pub(crate) const FILTER_PIDS: Range<usize> = 4..8;
+    pub(crate) const FILTER_CGROUPS: Range<usize> = 8..12;
+    pub(crate) const CAPTURE_SYSCALL: Range<usize> = 12..16;
+    pub(crate) const CAPTURE_EGRESS: Range<usize> = 16..20;
+    pub(crate) const FILTER_COMMS: Range<usize> = 20..24;
+    pub(crate) const MAX_CALL_BYTES: Range<usize> = 24..32;
+    pub(crate) const LEN: usize = 32;
+    /// Every field: (C member name, byte range).
+    #[cfg(test)]
+    pub(crate) const ALL: [(&str, Range<usize>); 7] = [
+        ("self_pid", SELF_PID),
+        ("filter_pids", FILTER_PIDS),
+        ("filter_cgroups", FILTER_CGROUPS),
+        ("capture_syscall", CAPTURE_SYSCALL),
+        ("capture_egress", CAPTURE_EGRESS),
+        ("filter_comms", FILTER_COMMS),
+        ("max_call_bytes", MAX_CALL_BYTES),
+    ];
+}
 
 /// `struct ct_config` of cleartap.h.
 fn config_bytes(cfg: &EbpfConfig, self_pid: u32) -> Vec<u8> {
-    let flags = [
-        self_pid,
-        u32::from(!cfg.pids.is_empty()),
-        u32::from(!cfg.cgroups.is_empty() || cfg.filter_cgroups),
-        u32::from(!cfg.ssl_only),
-        u32::from(cfg.egress),
-        u32::from(!cfg.comms.is_empty()),
-    ];
-    let mut b: Vec<u8> = flags.iter().flat_map(|v| v.to_le_bytes()).collect();
-    b.extend_from_slice(&cfg.max_call_bytes.to_le_bytes());
+    use config_field as f;
+    let mut b = vec![0u8; f::LEN];
+    let mut put = |r: std::ops::Range<usize>, v: &[u8]| {
+        if let Some(dst) = b.get_mut(r) {
+            dst.copy_from_slice(v);
+        }
+    };
+    put(f::SELF_PID, &self_pid.to_le_bytes());
+    put(
+        f::FILTER_PIDS,
+        &u32::from(!cfg.pids.is_empty()).to_le_bytes(),
+    );
+    put(
+        f::FILTER_CGROUPS,
+        &u32::from(!cfg.cgroups.is_empty() || cfg.filter_cgroups).to_le_bytes(),
+    );
+    put(f::CAPTURE_SYSCALL, &u32::from(!cfg.ssl_only).to_le_bytes());
+    put(f::CAPTURE_EGRESS, &u32::from(cfg.egress).to_le_bytes());
+    put(
+        f::FILTER_COMMS,
+        &u32::from(!cfg.comms.is_empty()).to_le_bytes(),
+    );
+    put(f::MAX_CALL_BYTES, &cfg.max_call_bytes.to_le_bytes());
     b
 }
 
 /// The attach cookie the BPF programs copy into each TLS event (CT_LIB_* of cleartap.h).
 fn library_cookie(library: Option<TlsLibrary>) -> u64 {
-    match library {
-        None => 0,
-        Some(TlsLibrary::OpenSsl3) => 1,
-        Some(TlsLibrary::OpenSsl11) => 2,
-        Some(TlsLibrary::BoringSsl) => 3,
-        Some(TlsLibrary::GnuTls) => 4,
-        Some(TlsLibrary::Nss) => 5,
-        Some(TlsLibrary::Go) => 6,
-    }
+    library.map_or(0, |lib| u64::from(crate::event::library_code(lib)))
 }
 
 /// The loaded programs and their attachments. Dropping it detaches everything.
@@ -296,7 +326,7 @@ impl Probes {
             };
             let offset = usize::try_from(offset)
                 .map_err(|_| Error::Config(String::from("symbol offset")))?;
-            let opts = libbpf_rs::UprobeOpts {
+            let opts = UprobeOpts {
                 cookie,
                 retprobe: probe.retprobe,
                 ..Default::default()

@@ -16,7 +16,8 @@ use crate::discovery::{Discovery, FoundBy, ScanFilter, TargetKind, TlsTarget};
 use crate::event::EventView;
 use crate::features::{KernelFeatures, ProgramPlan};
 use crate::loader::Probes;
-use crate::translate::{ListeningPorts, TranslateConfig, Translator};
+use crate::proc_net::{ProcListeners, ephemeral_ports};
+use crate::translate::{TranslateConfig, Translator};
 use crate::{EbpfConfig, Error};
 
 /// A library or binary that carries TLS uprobes.
@@ -116,6 +117,7 @@ impl EbpfSource {
             egress: cfg.egress,
             exclude_ports: cfg.exclude_ports.clone(),
             max_pending_bytes: cfg.max_pending_tls_bytes,
+            ephemeral_ports: ephemeral_ports(),
         };
         // With explicit pids, uprobes are limited to those processes: the
         // others do not even trap into the kernel.
@@ -134,7 +136,7 @@ impl EbpfSource {
             translator: Translator::new(
                 translate,
                 Translator::current_clock_offset(),
-                ListeningPorts::default(),
+                Box::new(ProcListeners),
             ),
             discovery: Discovery::default(),
             scan_filter,

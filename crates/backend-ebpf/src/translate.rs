@@ -14,7 +14,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
 
 use capture_core::model::{
     CaptureSource, Comm, ConnKey, Direction, Input, NetnsId, StreamChunk, Timestamp, TlsLibrary,
@@ -25,98 +24,63 @@ use capture_core::stats::{Counters, DropReason};
 
 use crate::event::{EventKind, EventSource, EventView, FD_UNKNOWN, Flow, Role};
 
-/// The TCP ports each network namespace listens on, read from
-/// `/proc/PID/net/tcp{,6}` and refreshed when older than a few seconds.
-#[derive(Debug, Default)]
-pub struct ListeningPorts {
-    by_netns: HashMap<u64, (Instant, HashSet<u16>)>,
-    fixed: bool,
+/// Where the translator learns which TCP ports a network namespace listens
+/// on: `/proc/PID/net/tcp{,6}` in a running source
+/// ([`ProcListeners`](crate::proc_net::ProcListeners)), a fixed table in
+/// tests ([`FixedListeners`]).
+pub trait ListenerTable: Send {
+    /// The listening ports of `netns`, looked up through process `pid` (any
+    /// process of the namespace will do); `None` when it cannot tell now.
+    fn listening(&mut self, netns: u64, pid: u32) -> Option<HashSet<u16>>;
+}
+
+/// A listener table that never changes: only what was inserted.
+#[derive(Clone, Debug, Default)]
+pub struct FixedListeners(HashMap<u64, HashSet<u16>>);
+
+impl FixedListeners {
+    /// Records that `netns` listens on `ports`.
+    pub fn insert(&mut self, netns: u64, ports: impl IntoIterator<Item = u16>) {
+        self.0.entry(netns).or_default().extend(ports);
+    }
+}
+
+impl ListenerTable for FixedListeners {
+    fn listening(&mut self, netns: u64, _pid: u32) -> Option<HashSet<u16>> {
+        Some(self.0.get(&netns).cloned().unwrap_or_default())
+    }
+}
+
+/// The listening ports of each namespace, cached and refreshed by event
+/// time: a table older than 2 s is read again, and a port missing from a
+/// table older than 200 ms too (`/proc/net/tcp` is read in pieces and may
+/// skip a socket while the table changes).
+struct ListeningPorts {
+    table: Box<dyn ListenerTable>,
+    /// Per namespace: event time (monotonic ns) of the read, and the ports.
+    by_netns: HashMap<u64, (u64, HashSet<u16>)>,
 }
 
 impl ListeningPorts {
-    /// A table that never reads /proc: only what [`ListeningPorts::insert`] puts in (tests).
-    pub fn fixed() -> Self {
-        Self {
-            by_netns: HashMap::new(),
-            fixed: true,
-        }
-    }
+    const FRESH_NS: u64 = 2_000_000_000;
+    const RECHECK_MISS_NS: u64 = 200_000_000;
 
-    /// Records that `netns` listens on `ports`.
-    pub fn insert(&mut self, netns: u64, ports: impl IntoIterator<Item = u16>) {
-        self.by_netns
-            .insert(netns, (Instant::now(), ports.into_iter().collect()));
-    }
-
-    /// True if `port` is a listening port in `netns`, as seen through `pid`.
-    pub fn contains(&mut self, netns: u64, pid: u32, port: u16) -> bool {
-        // A miss is re-checked against a fresh table: /proc/net/tcp is read
-        // in pieces and may skip a socket while the table changes.
+    fn contains(&mut self, netns: u64, pid: u32, port: u16, now: u64) -> bool {
         let stale = self.by_netns.get(&netns).is_none_or(|(at, ports)| {
-            at.elapsed() > Duration::from_secs(2)
-                || (!ports.contains(&port) && at.elapsed() > Duration::from_millis(200))
+            let age = now.saturating_sub(*at);
+            age > Self::FRESH_NS || (!ports.contains(&port) && age > Self::RECHECK_MISS_NS)
         });
-        if stale && !self.fixed {
-            // The event's process may be gone already; any process of the
-            // namespace will do, this one included.
-            let own = std::fs::read_link("/proc/self/ns/net")
-                .is_ok_and(|l| l.to_string_lossy() == format!("net:[{netns}]"));
-            let mut read = None;
-            for dir in [format!("/proc/{pid}/net"), String::from("/proc/self/net")] {
-                if dir.starts_with("/proc/self") && !own {
-                    continue;
-                }
-                let mut ports = HashSet::new();
-                let mut ok = false;
-                for file in ["tcp", "tcp6"] {
-                    if let Some(text) = read_whole(&format!("{dir}/{file}")) {
-                        ok = true;
-                        ports.extend(parse_listening(&text));
-                    }
-                }
-                if ok {
-                    read = Some(ports);
-                    break;
-                }
-            }
+        if stale {
             // Nothing readable: decide without caching, try again next time.
-            let Some(ports) = read else { return false };
-            self.by_netns.insert(netns, (Instant::now(), ports));
+            let Some(ports) = self.table.listening(netns, pid) else {
+                return false;
+            };
+            self.by_netns.insert(netns, (now, ports));
         }
         self.by_netns
             .get(&netns)
             .is_some_and(|(_, p)| p.contains(&port))
     }
-}
-
-/// `/proc/sys/net/ipv4/ip_local_port_range`, or Linux's default.
-fn ephemeral_ports() -> std::ops::RangeInclusive<u16> {
-    let text =
-        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
-    let mut it = text
-        .split_whitespace()
-        .filter_map(|p| p.parse::<u16>().ok());
-    match (it.next(), it.next()) {
-        (Some(lo), Some(hi)) if lo <= hi => lo..=hi,
-        _ => 32768..=60999,
-    }
-}
-
-/// Reads a /proc table with large reads, so that the kernel produces it in
-/// as few pieces as possible.
-fn read_whole(path: &str) -> Option<String> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path).ok()?;
-    let mut buf = Vec::with_capacity(1 << 20);
-    let mut chunk = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut chunk).ok()?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(chunk.get(..n)?);
-    }
-    String::from_utf8(buf).ok()
 }
 
 /// The local ports in state LISTEN (0A) of a `/proc/net/tcp{,6}` table.
@@ -141,6 +105,10 @@ pub struct TranslateConfig {
     pub exclude_ports: Vec<u16>,
     /// Most TLS plaintext bytes held while their socket is unknown.
     pub max_pending_bytes: usize,
+    /// The kernel's ephemeral port range (`ip_local_port_range`): when no
+    /// listener is found (the server is gone), a fixed local port facing an
+    /// ephemeral remote one still makes the process the server.
+    pub ephemeral_ports: std::ops::RangeInclusive<u16>,
 }
 
 impl Default for TranslateConfig {
@@ -149,6 +117,7 @@ impl Default for TranslateConfig {
             egress: true,
             exclude_ports: Vec::new(),
             max_pending_bytes: 8 << 20,
+            ephemeral_ports: 32768..=60999,
         }
     }
 }
@@ -162,7 +131,17 @@ struct Held {
     data: Vec<u8>,
 }
 
-/// Turns events into [`Input`]s; I/O-free except for the listening-port lookup.
+/// The record's source for an event's.
+fn capture_source(source: EventSource) -> CaptureSource {
+    match source {
+        EventSource::Syscall => CaptureSource::EbpfSyscall,
+        EventSource::Tls => CaptureSource::EbpfTls,
+        EventSource::GoTls => CaptureSource::EbpfGoTls,
+    }
+}
+
+/// Turns events into [`Input`]s. I/O-free: the listening ports come from
+/// a [`ListenerTable`], the time from the events.
 pub struct Translator {
     cfg: TranslateConfig,
     /// Added to kernel monotonic time to get Unix time.
@@ -171,10 +150,6 @@ pub struct Translator {
     roles: HashMap<(u32, u32), TrafficDirection>,
     /// Per socket: the end of what was handed out, per flow.
     stream_ends: HashMap<(u32, u32), [u64; 2]>,
-    /// The kernel's ephemeral port range: when no listener is found (the
-    /// server is gone), a fixed local port facing an ephemeral remote one
-    /// still makes the process the server.
-    ephemeral: std::ops::RangeInclusive<u16>,
     held: HashMap<(u32, u64), Vec<Held>>,
     held_bytes: usize,
 }
@@ -216,15 +191,22 @@ impl Conn {
 }
 
 impl Translator {
-    /// A translator; `clock_offset` is Unix time minus monotonic time, in ns.
-    pub fn new(cfg: TranslateConfig, clock_offset: i128, listening: ListeningPorts) -> Self {
+    /// A translator; `clock_offset` is Unix time minus monotonic time, in
+    /// ns; `listeners` tells which ports a namespace listens on.
+    pub fn new(
+        cfg: TranslateConfig,
+        clock_offset: i128,
+        listeners: Box<dyn ListenerTable>,
+    ) -> Self {
         Self {
             cfg,
             clock_offset,
-            listening,
+            listening: ListeningPorts {
+                table: listeners,
+                by_netns: HashMap::new(),
+            },
             roles: HashMap::new(),
             stream_ends: HashMap::new(),
-            ephemeral: ephemeral_ports(),
             held: HashMap::new(),
             held_bytes: 0,
         }
@@ -262,9 +244,14 @@ impl Translator {
             Role::Unknown => match self.roles.get(&(ev.pid(), fd)) {
                 Some(t) => *t,
                 None => {
-                    let t = if self.listening.contains(ev.netns(), ev.pid(), local.port())
-                        || (!self.ephemeral.contains(&local.port())
-                            && self.ephemeral.contains(&remote.port()))
+                    let ephemeral = &self.cfg.ephemeral_ports;
+                    let t = if self.listening.contains(
+                        ev.netns(),
+                        ev.pid(),
+                        local.port(),
+                        ev.ts_monotonic(),
+                    ) || (!ephemeral.contains(&local.port())
+                        && ephemeral.contains(&remote.port()))
                     {
                         TrafficDirection::Inbound
                     } else {
@@ -307,10 +294,7 @@ impl Translator {
         let ts = self.ts(ev.ts_monotonic());
         match ev.kind() {
             EventKind::Data => {
-                let source = match ev.source() {
-                    EventSource::Syscall => CaptureSource::EbpfSyscall,
-                    EventSource::Tls => CaptureSource::EbpfTls,
-                };
+                let source = capture_source(ev.source());
                 if ev.fd() == FD_UNKNOWN {
                     self.hold(ev, counters);
                     return;
@@ -470,9 +454,9 @@ mod tests {
     }
 
     fn translator(listening: &[u16]) -> Translator {
-        let mut l = ListeningPorts::fixed();
+        let mut l = FixedListeners::default();
         l.insert(1, listening.iter().copied());
-        Translator::new(TranslateConfig::default(), 0, l)
+        Translator::new(TranslateConfig::default(), 0, Box::new(l))
     }
 
     const SRV: &str = "127.0.0.1:8080";
@@ -650,7 +634,6 @@ mod tests {
     #[test]
     fn without_a_listener_a_fixed_port_facing_an_ephemeral_one_is_the_server() {
         let mut t = translator(&[]);
-        t.ephemeral = 32768..=60999;
         let srv_side = EventBuilder::new(1, 1, 1, 0)
             .ids(5, 5, 9)
             .v4(SRV.parse().unwrap(), CLI.parse().unwrap())
@@ -668,14 +651,12 @@ mod tests {
 
     #[test]
     fn egress_off_and_excluded_ports_drop_and_count() {
-        let mut l = ListeningPorts::fixed();
-        l.insert(1, []);
         let cfg = TranslateConfig {
             egress: false,
             exclude_ports: vec![9092],
             ..Default::default()
         };
-        let mut t = Translator::new(cfg, 0, l);
+        let mut t = Translator::new(cfg, 0, Box::new(FixedListeners::default()));
         let out = EventBuilder::new(1, 1, 0, 1)
             .ids(6, 6, 4)
             .v4(CLI.parse().unwrap(), SRV.parse().unwrap())
@@ -742,15 +723,13 @@ mod tests {
 
     #[test]
     fn held_bytes_are_capped_and_counted() {
-        let mut l = ListeningPorts::fixed();
-        l.insert(1, []);
         let mut t = Translator::new(
             TranslateConfig {
                 max_pending_bytes: 4,
                 ..Default::default()
             },
             0,
-            l,
+            Box::new(FixedListeners::default()),
         );
         let early = EventBuilder::new(1, 2, 0, 0)
             .ids(7, 7, FD_UNKNOWN)
@@ -767,19 +746,5 @@ mod tests {
            0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0\n\
            1: 0100007F:9C40 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1\n";
         assert_eq!(parse_listening(text).collect::<Vec<_>>(), vec![8080]);
-    }
-}
-
-#[cfg(test)]
-mod proc_tests {
-    use super::*;
-
-    #[test]
-    fn reads_this_namespace_listeners_from_proc() {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        let mut ports = ListeningPorts::default();
-        assert!(ports.contains(1, std::process::id(), port));
-        assert!(!ports.contains(1, std::process::id(), 1));
     }
 }

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use backend_ebpf::EbpfConfig;
-use capture_core::model::{CaptureSource, Direction, TrafficDirection};
+use capture_core::model::{CaptureSource, Direction, TlsLibrary, TrafficDirection};
 use common::*;
 
 fn nginx_conf(
@@ -96,6 +96,12 @@ fn nginx_and_curl_plaintext_once_from_each_side() {
         ("nginx", worker, TrafficDirection::Inbound),
     ] {
         let (req, resp) = cap.tls_pair(pid, who);
+        assert!(
+            cap.of_pid(pid)
+                .filter(|g| g.source == CaptureSource::EbpfTls)
+                .all(|g| g.tls_library == Some(TlsLibrary::OpenSsl3)),
+            "{who}: libssl.so.3 is OpenSSL 3"
+        );
         let (req_bytes, gaps) = req.assemble();
         assert!(gaps.is_empty(), "{who}: gaps {gaps:?}");
         assert!(

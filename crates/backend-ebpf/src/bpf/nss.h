@@ -11,8 +11,10 @@
  * (device, inode) user space put in nss_ssl_files. The layer's functions
  * are in that file's text; its method table itself is in .bss, anonymous.
  *
- * Included at the end of cleartap.bpf.c: it uses ssl_enter.
+ * Its entry programs call tls_enter (tls.h); the returns are openssl.h's.
  */
+#ifndef CT_NSS_H
+#define CT_NSS_H
 
 /* struct PRFileDesc { PRIOMethods *methods; PRFilePrivate *secret;
  *                     PRFileDesc *lower, *higher; ... } */
@@ -103,7 +105,7 @@ static __always_inline int nspr_enter(void *ctx, void *fd, const void *buf, __u3
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
 	if (!traced(pid) || !nspr_is_ssl(pid, (__u64)fd))
 		return 0;
-	return ssl_enter(ctx, fd, buf, 0, is_read);
+	return tls_enter(ctx, fd, buf, 0, is_read);
 }
 
 SEC("uprobe")
@@ -124,3 +126,5 @@ int BPF_KPROBE(nss_recv_entry, void *fd, void *buf, int amount, int flags)
 		return 0;
 	return nspr_enter(ctx, fd, buf, 1);
 }
+
+#endif
