@@ -70,6 +70,10 @@ pub(crate) struct HalfStream {
     pub(crate) anchored: bool,
     /// The next position to deliver (valid once anchored).
     pub(crate) next: u64,
+    /// Where the stream was anchored: its first byte, as far as is known.
+    start: u64,
+    /// The anchor came from a SYN, not from waiting for one.
+    from_syn: bool,
     /// Bytes held out of order, by (position, arrival number).
     pub(crate) held: BTreeMap<(u64, u64), Held>,
     /// What `held` costs: its bytes plus [`HELD_OVERHEAD`] per run.
@@ -118,6 +122,8 @@ impl HalfStream {
         self.seen = true;
         self.anchored = true;
         self.next = BIAS;
+        self.start = BIAS;
+        self.from_syn = true;
     }
 
     /// Notes the first segment of a stream whose SYN was not seen.
@@ -131,6 +137,22 @@ impl HalfStream {
     pub(crate) fn anchor_at(&mut self, pos: u64) {
         self.anchored = true;
         self.next = pos;
+        self.start = pos;
+    }
+
+    /// True when a SYN whose first byte would be at `pos` opens another
+    /// connection on the same ports, rather than being this stream's own
+    /// SYN arriving late: after a SYN, any other start is a new connection;
+    /// after a start that was waited for, a SYN at or before that start is
+    /// the one that was missed.
+    pub(crate) fn reopened_by_syn_at(&self, pos: u64) -> bool {
+        self.anchored
+            && (self.delivered_any || !self.held.is_empty())
+            && if self.from_syn {
+                pos != self.start
+            } else {
+                pos > self.start
+            }
     }
 
     /// The 64-bit position of sequence number `seq`, taken as the closest

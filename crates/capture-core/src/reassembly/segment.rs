@@ -2,7 +2,7 @@
 //! their bytes fall in its sequence space, and what their flags say.
 
 use super::conn::{Arrival, Conn, Wait, min_segments};
-use super::half::{BIAS, HalfStream};
+use super::half::HalfStream;
 use super::tcp::TcpReassembler;
 use crate::model::{CaptureSource, CloseReason, ConnKey, ConnMeta, Direction, Segment};
 use crate::stage::StreamHandler;
@@ -23,9 +23,7 @@ impl TcpReassembler {
                     let conn = self.table.get_mut(slot);
                     conn.is_some_and(|c| {
                         let h = c.dirs.get(direction_of(&c.meta.key, &observed));
-                        h.anchored
-                            && (h.delivered_any || !h.held.is_empty())
-                            && h.position(seg.seq.wrapping_add(1)) != BIAS
+                        h.reopened_by_syn_at(h.position(seg.seq.wrapping_add(1)))
                     })
                 };
                 if reused {
