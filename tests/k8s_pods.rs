@@ -179,8 +179,8 @@ fn start_pipeline(
     let mut b = Pipeline::builder(HttpProtocol::default())
         .workers(2)
         .enricher(Box::new(names.clone()))
-        .source(Box::new(ebpf))
-        .source(Box::new(pod_source));
+        .source(ebpf)
+        .source(pod_source);
     if let Some(f) = filter {
         b = b.filter(Box::new(f));
     }

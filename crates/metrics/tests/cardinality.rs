@@ -92,7 +92,7 @@ fn an_attack_of_distinct_labels_stays_under_the_cap_and_the_folding_is_counted()
     let metrics = Metrics::new(config.clone());
     let builder = Pipeline::builder(HttpProtocol::default())
         .workers(2)
-        .source(Box::new(Attack { next: 0 }));
+        .source(Attack { next: 0 });
     let stats = metrics
         .instrument(builder)
         .sink(capture_core::sink::MemorySink::new(0))

@@ -44,7 +44,7 @@ fn exchanges(pcap: &Path) -> Vec<Exchange> {
     };
     Pipeline::builder(HttpProtocol::new(http))
         .workers(1)
-        .source(Box::new(FileSource::open(pcap).unwrap()))
+        .source(FileSource::open(pcap).unwrap())
         .sink(sink.clone())
         .build()
         .unwrap()
