@@ -101,7 +101,31 @@ fn prometheus_reads_back_the_replay_summary_and_the_records() {
         .map(|(l, v)| (l["status_class"].clone(), v as u64))
         .collect();
     assert_eq!(got, want);
-    println!("Prometheus: {exchanges} exchanges, drops {drops:?}, status classes {got:?}");
+    // Per status: this capture has one status per class, so each class's
+    // count is that status's count in the records.
+    let mut per_status: BTreeMap<String, u64> = BTreeMap::new();
+    for r in &records {
+        let status = r["response"]["status"]
+            .as_u64()
+            .map_or("none".to_owned(), |s| s.to_string());
+        *per_status.entry(status).or_default() += 1;
+    }
+    assert_eq!(
+        per_status.len(),
+        got.len(),
+        "one status per class: {per_status:?}"
+    );
+    for (status, n) in &per_status {
+        let class = if status == "none" {
+            "none".to_owned()
+        } else {
+            format!("{}xx", &status[..1])
+        };
+        assert_eq!(got[&class], *n, "status {status}");
+    }
+    println!(
+        "Prometheus: {exchanges} exchanges, drops {drops:?}, status classes {got:?}, statuses {per_status:?}"
+    );
 
     // The duration histogram counts the exchanges that have both halves.
     let complete = records
