@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use capture_core::testkit::{SharedFiles, bundled};
-use cleartap::core::model::{NetnsId, find_header};
+use cleartap::core::model::NetnsId;
 use cleartap::core::pipeline::Pipeline;
 use cleartap::core::sink::MemorySink;
 use cleartap::http::HttpProtocol;
@@ -114,7 +114,8 @@ fn replay(capture: &str) -> Vec<Triple> {
         // cleartap reports it as stream 1 with its final status.
         .filter_map(|e| {
             let upgrade = e.request.as_ref().is_some_and(|r| {
-                find_header(&r.headers, "upgrade").is_some_and(|v| v.eq_ignore_ascii_case("h2c"))
+                r.header("upgrade")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("h2c"))
             });
             let status = match (e.stream_id, upgrade) {
                 (None, _) => e.response.as_ref().map(|r| r.status),
@@ -122,8 +123,12 @@ fn replay(capture: &str) -> Vec<Triple> {
                 _ => return None,
             };
             Some((
-                e.request.as_ref().map(|r| r.method.clone()),
-                e.request.as_ref().map(|r| r.path.clone()),
+                e.request
+                    .as_ref()
+                    .map(|r| String::from_utf8_lossy(r.method().as_bytes()).into_owned()),
+                e.request
+                    .as_ref()
+                    .map(|r| String::from_utf8_lossy(r.path().as_bytes()).into_owned()),
                 status,
             ))
         })

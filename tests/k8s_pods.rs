@@ -95,7 +95,10 @@ fn check_end(ex: &Exchange, which: &str, got: Option<&K8sEnd>, want: Want) -> Re
 }
 
 fn path(ex: &Exchange) -> &str {
-    ex.request.as_ref().map_or("", |r| r.path.as_str())
+    ex.request
+        .as_ref()
+        .and_then(|r| r.path().as_str())
+        .unwrap_or_default()
 }
 
 fn is_ebpf(ex: &Exchange) -> bool {

@@ -92,8 +92,8 @@ fn summary(exchanges: Vec<Exchange>) -> Vec<String> {
         .map(|e| {
             let req = e.request.as_ref().map(|r| {
                 (
-                    r.method.clone(),
-                    r.path.clone(),
+                    r.method().to_string(),
+                    r.path().to_string(),
                     r.body.size,
                     digest(&r.body.data),
                 )

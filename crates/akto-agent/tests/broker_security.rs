@@ -22,8 +22,8 @@ use akto_agent::heartbeat::{HEARTBEAT_TOPIC, Heartbeats, Identity};
 use akto_agent::kafka::{BrokerCheck, check_broker};
 use akto_agent::{AgentConfig, Env, Error};
 use capture_core::model::{
-    CaptureSource, ConnKey, ConnMeta, Exchange, Header, NetnsId, Protocol, Request, Response,
-    Roles, Timestamp,
+    CaptureSource, ConnKey, ConnMeta, Exchange, NetnsId, Protocol, Request, Response, Roles,
+    Timestamp,
 };
 use capture_core::stage::Sink;
 use capture_core::stats::Counters;
@@ -270,17 +270,16 @@ fn exchange() -> Exchange {
     );
     meta.key.pid = Some(42);
     let mut ex = Exchange::new(Protocol::Http11, &meta, Roles::CONFIRMED);
-    ex.request = Some(Request {
-        method: "GET".into(),
-        path: "/api/items".into(),
-        headers: vec![Header::new("Host", "shop.example")],
-        ..Default::default()
-    });
-    ex.response = Some(Response {
-        status: 200,
-        reason: Some("OK".into()),
-        ..Default::default()
-    });
+    ex.request = Some(
+        Request::builder("GET", "/api/items")
+            .header("Host", "shop.example")
+            .build(Timestamp(0)),
+    );
+    ex.response = Some(
+        Response::builder(200)
+            .reason("OK")
+            .build_response(Timestamp(0)),
+    );
     ex
 }
 

@@ -82,7 +82,7 @@ fn paths(got: &[Exchange]) -> BTreeMap<String, usize> {
         *m.entry(
             e.request
                 .as_ref()
-                .map(|r| r.path.clone())
+                .map(|r| r.path().to_string())
                 .unwrap_or_default(),
         )
         .or_insert(0) += 1;
@@ -142,7 +142,7 @@ fn any_device_on_a_bridge_yields_every_exchange_once() {
             String::from_utf8_lossy(&resp.body.data),
             format!(
                 "pod={prefix}-s method=POST path={} body={}",
-                req.path,
+                req.path(),
                 String::from_utf8_lossy(&req.body.data)
             )
         );

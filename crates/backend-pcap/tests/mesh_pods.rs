@@ -97,7 +97,7 @@ fn assert_exchanges(got: &[Exchange], pod: &Pod, sent: &[(String, String)]) {
         .collect();
     let by_path: BTreeMap<&str, &Exchange> = mine
         .iter()
-        .filter_map(|e| Some((e.request.as_ref()?.path.as_str(), *e)))
+        .filter_map(|e| Some((e.request.as_ref()?.path().as_str().unwrap_or_default(), *e)))
         .collect();
     assert_eq!(
         mine.len(),
@@ -112,7 +112,7 @@ fn assert_exchanges(got: &[Exchange], pod: &Pod, sent: &[(String, String)]) {
             .unwrap_or_else(|| panic!("{path} not captured"));
         let req = ex.request.as_ref().unwrap();
         let resp = ex.response.as_ref().expect("response captured");
-        assert_eq!(req.method, "POST");
+        assert_eq!(req.method(), "POST");
         assert_eq!(req.body.data, body.as_bytes());
         assert_eq!(resp.status, 200);
         let reply = String::from_utf8_lossy(&resp.body.data);
@@ -140,8 +140,10 @@ fn sniffing_one_pod_ip_captures_that_pod_only() {
     });
     assert_exchanges(&got, &a, &sent_a);
     assert!(
-        got.iter()
-            .all(|e| e.request.as_ref().is_none_or(|r| !r.path.contains("beta"))),
+        got.iter().all(|e| e
+            .request
+            .as_ref()
+            .is_none_or(|r| !r.path().to_string().contains("beta"))),
         "pod B leaked: {got:#?}"
     );
     assert_eq!(got.len(), 6);
@@ -318,7 +320,7 @@ fn a_pod_whose_proxy_is_gone_has_its_open_connections_flushed() {
     running.stop();
     running.join().unwrap();
     let ex = &got[0];
-    assert_eq!(ex.request.as_ref().unwrap().path, "/pending");
+    assert_eq!(ex.request.as_ref().unwrap().path(), "/pending");
     assert!(ex.response.is_none());
     assert!(ex.has_flag(Flag::NoResponse), "{:?}", ex.flags);
     assert_eq!(ex.conn.netns, Some(a.netns.0));

@@ -149,17 +149,16 @@ impl Parser for SlowParser {
         std::thread::sleep(self.pause);
         if self.body > 0 {
             let mut ex = Exchange::new(Protocol::Http11, meta, Roles::CONFIRMED);
-            let mut request = Request {
-                ts,
-                method: "POST".into(),
-                path: "/".into(),
-                ..Default::default()
-            };
-            request.body.append(
+            let mut body = BodyBuilder::new();
+            body.append(
                 &bytes.repeat(self.body.div_ceil(bytes.len().max(1))),
                 self.body,
             );
-            ex.request = Some(request);
+            ex.request = Some(
+                Request::builder("POST", "/")
+                    .body_parts(body.finish())
+                    .build(ts),
+            );
             out.exchange(ex);
         }
     }

@@ -39,12 +39,7 @@ impl Parser for LineParser {
         while let Some(nl) = self.buf.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.buf.drain(..=nl).collect();
             let mut ex = Exchange::new(Protocol::Http11, meta, Roles::CONFIRMED);
-            ex.request = Some(Request {
-                ts,
-                method: "LINE".into(),
-                path: String::from_utf8_lossy(&line[..line.len() - 1]).into_owned(),
-                ..Default::default()
-            });
+            ex.request = Some(Request::builder("LINE", &line[..line.len() - 1]).build(ts));
             out.exchange(ex);
         }
     }
@@ -52,12 +47,7 @@ impl Parser for LineParser {
     fn close(&mut self, meta: &ConnMeta, ts: Timestamp, _: CloseReason, out: &mut Output<'_>) {
         if !self.buf.is_empty() {
             let mut ex = Exchange::new(Protocol::Http11, meta, Roles::CONFIRMED);
-            ex.request = Some(Request {
-                ts,
-                method: "PARTIAL".into(),
-                path: String::from_utf8_lossy(&self.buf).into_owned(),
-                ..Default::default()
-            });
+            ex.request = Some(Request::builder("PARTIAL", &self.buf).build(ts));
             ex.flag(Flag::Incomplete);
             out.exchange(ex);
         }
@@ -124,7 +114,7 @@ fn paths(sink: &MemorySink) -> Vec<String> {
     let mut v: Vec<String> = sink
         .drain()
         .into_iter()
-        .map(|e| e.request.unwrap().path)
+        .map(|e| e.request.unwrap().path().to_string())
         .collect();
     v.sort();
     v
@@ -233,7 +223,7 @@ fn filters_drop_and_count() {
         .filter(Box::new(|ex: &Exchange| {
             ex.request
                 .as_ref()
-                .is_some_and(|r| r.path.ends_with("line0"))
+                .is_some_and(|r| r.path().ends_with(b"line0"))
         }))
         .source(replay(traffic(4, 3, false)))
         .sink(sink.clone())
@@ -254,7 +244,7 @@ impl capture_core::enrich::Enricher for NameLineZero {
             if ex
                 .request
                 .as_ref()
-                .is_some_and(|r| r.path.ends_with("line0"))
+                .is_some_and(|r| r.path().ends_with(b"line0"))
             {
                 ex.conn.k8s.server = Some(K8sEnd::new(self.0.clone(), Some("web".into())));
             }
@@ -312,7 +302,7 @@ fn a_pipeline_is_a_stream_in_a_tokio_program() {
             .into_stream(8)
             .unwrap();
         stream
-            .map(|e| e.request.unwrap().path)
+            .map(|e| e.request.unwrap().path().to_string())
             .collect::<Vec<_>>()
             .await
     });
@@ -346,7 +336,7 @@ impl capture_core::pipeline::ExchangeRecorder for SeenRecorder {
         p.extend(
             batch
                 .iter()
-                .map(|e| e.request.as_ref().unwrap().path.clone()),
+                .map(|e| e.request.as_ref().unwrap().path().to_string()),
         );
     }
 }
@@ -368,7 +358,7 @@ fn an_observer_sees_exactly_what_the_filters_pass_on_every_worker() {
             .filter(Box::new(|ex: &Exchange| {
                 ex.request
                     .as_ref()
-                    .is_some_and(|r| !r.path.ends_with("line0"))
+                    .is_some_and(|r| !r.path().ends_with(b"line0"))
             }))
             .observer(seen.clone())
             .source(replay(traffic(30, 5, false)))
@@ -407,7 +397,7 @@ impl capture_core::stage::Sink for Reader {
         seen.extend(
             batch
                 .iter()
-                .map(|e| e.request.as_ref().unwrap().path.clone()),
+                .map(|e| e.request.as_ref().unwrap().path().to_string()),
         );
         Ok(())
     }
@@ -468,7 +458,7 @@ fn an_exchange_whose_segments_conflicted_is_flagged() {
         .into_iter()
         .map(|e| {
             let conflict = e.flags.contains(&Flag::OverlapConflict);
-            (e.request.unwrap().path, conflict)
+            (e.request.unwrap().path().to_string(), conflict)
         })
         .collect();
     assert_eq!(

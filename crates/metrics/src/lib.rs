@@ -42,13 +42,10 @@
 //! let key = ConnKey::new("10.0.0.1:40000".parse()?, "10.0.0.2:80".parse()?, NetnsId::UNKNOWN);
 //! let meta = ConnMeta::new(key, CaptureSource::Pcap, Timestamp(0));
 //! let mut ex = Exchange::new(Protocol::Http11, &meta, Roles::CONFIRMED);
-//! ex.request = Some(Request { ts: Timestamp(1_000_000), method: "GET".into(), ..Default::default() });
-//! ex.response = Some(Response {
-//!     ts: Timestamp(2_000_000),
-//!     end_ts: Timestamp(3_000_000),
-//!     status: 200,
-//!     ..Default::default()
-//! });
+//! ex.request = Some(Request::builder("GET", "/").build(Timestamp(1_000_000)));
+//! let mut resp = Response::builder(200).build_response(Timestamp(2_000_000));
+//! resp.end_ts = Timestamp(3_000_000);
+//! ex.response = Some(resp);
 //! let mut recorder = metrics.recorder();
 //! capture_core::pipeline::ExchangeRecorder::record(&mut recorder, &[ex]);
 //!

@@ -56,9 +56,11 @@ impl Peer {
 /// What metrics read of one exchange.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExchangeView<'a> {
-    /// The request's method; `None` when the request was not captured.
+    /// The request's method; `None` when the request was not captured
+    /// (or its method is not text).
     pub method: Option<&'a str>,
-    /// The request target as sent; `None` without a request.
+    /// The request target as sent; `None` without a request (or when the
+    /// target is not text).
     pub path: Option<&'a str>,
     /// The response's status; `None` when the response was not captured.
     pub status: Option<u16>,
@@ -89,8 +91,8 @@ impl<'a> ExchangeView<'a> {
             _ => None,
         };
         Self {
-            method: req.map(|r| r.method.as_str()),
-            path: req.map(|r| r.path.as_str()),
+            method: req.and_then(|r| r.method().as_str()),
+            path: req.and_then(|r| r.path().as_str()),
             status: resp.map(|r| r.status),
             grpc_status: ex.grpc.as_ref().and_then(|g| g.status),
             protocol: ex.protocol.as_str(),

@@ -45,8 +45,9 @@
 //! parser.data(&meta, Direction::ClientToServer, Timestamp(1), b"GET /hi HTTP/1.1\r\nHost: a\r\n\r\n", &mut out);
 //! parser.data(&meta, Direction::ServerToClient, Timestamp(2), b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", &mut out);
 //! let request = exchanges[0].request.as_ref().unwrap();
-//! assert_eq!((request.method.as_str(), request.path.as_str()), ("GET", "/hi"));
-//! assert_eq!(exchanges[0].response.as_ref().unwrap().body.data, b"ok");
+//! assert!(request.method() == "GET" && request.path() == "/hi");
+//! assert_eq!(request.header("host").and_then(|v| v.as_str()), Some("a"));
+//! assert_eq!(exchanges[0].response.as_ref().unwrap().body.data, &b"ok"[..]);
 //! ```
 
 mod body;

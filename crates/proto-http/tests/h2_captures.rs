@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use backend_pcap::{CaptureFile, FileSource};
-use capture_core::model::{Exchange, Flag, Protocol};
+use capture_core::model::{ByteStr, Exchange, Flag, Protocol};
 use capture_core::pipeline::Pipeline;
 use capture_core::sink::MemorySink;
 use capture_core::testkit::{SharedFiles, bundled};
@@ -80,8 +80,8 @@ fn ours(exchanges: &[Exchange]) -> Streams {
             );
             let req = e.request.as_ref();
             let value = (
-                req.map(|r| r.method.clone()).unwrap_or_default(),
-                req.map(|r| r.path.clone()).unwrap_or_default(),
+                req.map(|r| lossy(r.method())).unwrap_or_default(),
+                req.map(|r| lossy(r.path())).unwrap_or_default(),
                 e.response
                     .as_ref()
                     .map(|r| r.status.to_string())
@@ -274,7 +274,10 @@ fn joining_mid_stream_recovers_later_streams_and_never_invents_headers() {
             let (key, truth_v) = t.iter().find(|(k, _)| k.2 == *id).unwrap();
             let full_v = &full[key];
             // Every field we report is exact; a field we cannot know is empty and flagged.
-            for (got, want) in [(&req.method, &truth_v.0), (&req.path, &truth_v.1)] {
+            for (got, want) in [
+                (&lossy(req.method()), &truth_v.0),
+                (&lossy(req.path()), &truth_v.1),
+            ] {
                 if got.is_empty() {
                     assert!(
                         ex.has_flag(Flag::HeadersUnknown),
@@ -290,8 +293,8 @@ fn joining_mid_stream_recovers_later_streams_and_never_invents_headers() {
             );
             eprintln!(
                 "{file} cut at frame {first_frame}: stream {id} {} {} -> {} flags {:?}",
-                req.method,
-                req.path,
+                req.method(),
+                req.path(),
                 ex.response.as_ref().map_or(0, |r| r.status),
                 ex.flags
             );
@@ -301,4 +304,9 @@ fn joining_mid_stream_recovers_later_streams_and_never_invents_headers() {
             stats.drops(DropReason::HpackUnknownReference)
         );
     }
+}
+
+/// The bytes as text the way tshark's field output gives them.
+fn lossy(b: ByteStr<'_>) -> String {
+    String::from_utf8_lossy(b.as_bytes()).into_owned()
 }

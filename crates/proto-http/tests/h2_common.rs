@@ -187,11 +187,11 @@ pub fn summary(ex: &Exchange) -> (u32, String, String, u16) {
         ex.stream_id.unwrap_or(0),
         ex.request
             .as_ref()
-            .map(|r| r.method.clone())
+            .map(|r| String::from_utf8_lossy(r.method().as_bytes()).into_owned())
             .unwrap_or_default(),
         ex.request
             .as_ref()
-            .map(|r| r.path.clone())
+            .map(|r| String::from_utf8_lossy(r.path().as_bytes()).into_owned())
             .unwrap_or_default(),
         ex.response.as_ref().map_or(0, |r| r.status),
     )

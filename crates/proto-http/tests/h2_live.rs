@@ -237,7 +237,7 @@ fn live_h2c_clients_are_all_seen() {
             !e.has_flag(Flag::HeadersUnknown) && !e.has_flag(Flag::Malformed),
             "{e:?}"
         );
-        let path = req.path.trim_start_matches('/').to_owned();
+        let path = req.path().to_string().trim_start_matches('/').to_owned();
         let entry = seen.entry((e.conn.server.port(), path)).or_default();
         entry.0 += 1;
         if resp.status == 200 && matches!(e.protocol, Protocol::H2) {

@@ -353,26 +353,33 @@ fn cleartap(case: &Case, expected_messages: usize) -> Vec<Message> {
 fn message_of(e: &Exchange, response: bool) -> Option<Message> {
     let clean = !e.has_flag(Flag::Malformed) && !e.has_flag(Flag::Incomplete);
     // llhttp reports trailer fields as more header fields.
-    let headers = |h: &[Header], t: &[Header]| {
+    let headers = |h: &Headers, t: &Headers| {
         h.iter()
             .chain(t)
-            .map(|h| (h.name.clone(), collapse(h.value.as_bytes())))
+            .map(|h| {
+                let name = String::from_utf8_lossy(h.name().as_bytes()).into_owned();
+                (name, collapse(h.value().as_bytes()))
+            })
             .collect()
     };
     if response {
         let r = e.response.as_ref()?;
         Some(Message {
             start: r.status.to_string(),
-            headers: headers(&r.headers, &r.trailers),
-            body: r.body.data.clone(),
+            headers: headers(r.headers(), &r.trailers),
+            body: r.body.data.to_vec(),
             complete: clean,
         })
     } else {
         let r = e.request.as_ref()?;
         Some(Message {
-            start: format!("{} {}", r.method, r.path),
-            headers: headers(&r.headers, &r.trailers),
-            body: r.body.data.clone(),
+            start: format!(
+                "{} {}",
+                String::from_utf8_lossy(r.method().as_bytes()),
+                String::from_utf8_lossy(r.path().as_bytes())
+            ),
+            headers: headers(r.headers(), &r.trailers),
+            body: r.body.data.to_vec(),
             complete: clean,
         })
     }
@@ -534,11 +541,6 @@ const DIFFERENCES: &[(&str, &str, Why)] = &[
         Why::InvalidHeaderLine,
     ),
     (
-        "request/connection.md",
-        "Invalid whitespace token with `Connection` header field (lenient)",
-        Why::InvalidHeaderLine,
-    ),
-    (
         "request/content-length.md",
         "Invalid whitespace token with `Content-Length` header field",
         Why::InvalidHeaderLine,
@@ -570,11 +572,6 @@ const DIFFERENCES: &[(&str, &str, Why)] = &[
     ),
     (
         "request/lenient-header-value-relaxed.md",
-        "Control char in header value (relaxed)",
-        Why::InvalidHeaderLine,
-    ),
-    (
-        "request/lenient-header-value-relaxed.md",
         "Control char in header value (strict)",
         Why::InvalidHeaderLine,
     ),
@@ -598,22 +595,7 @@ const DIFFERENCES: &[(&str, &str, Why)] = &[
         "Spaces in header name",
         Why::InvalidHeaderLine,
     ),
-    (
-        "request/connection.md",
-        "Multiple tokens with folding",
-        Why::ObsFold,
-    ),
-    (
-        "request/connection.md",
-        "Multiple tokens with folding, LWS, and CRLF",
-        Why::ObsFold,
-    ),
     ("request/invalid.md", "Spaces before headers", Why::ObsFold),
-    (
-        "request/invalid.md",
-        "Spaces before headers (lenient)",
-        Why::ObsFold,
-    ),
     (
         "request/sample.md",
         "Line folding in header value with CRLF",
@@ -624,7 +606,6 @@ const DIFFERENCES: &[(&str, &str, Why)] = &[
         "Line folding in header value with LF",
         Why::ObsFold,
     ),
-    ("request/sample.md", "X-SSL-Nonsense", Why::ObsFold),
     (
         "request/transfer-encoding.md",
         "Invalid OBS fold after chunked value",

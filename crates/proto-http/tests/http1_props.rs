@@ -83,7 +83,7 @@ fn the_conversation_is_understood() {
             (
                 e.request
                     .as_ref()
-                    .map(|r| r.path.clone())
+                    .map(|r| r.path().to_string())
                     .unwrap_or_default(),
                 e.response.as_ref().map_or(0, |r| r.status),
                 e.flags.clone(),
@@ -106,12 +106,15 @@ fn the_conversation_is_understood() {
     assert_eq!(unparsed, 0);
     assert_eq!(
         exchanges[1].response.as_ref().unwrap().trailers,
-        vec![Header::new("T", "1")]
+        Headers::from_pairs([("T", "1")])
     );
-    assert_eq!(exchanges[2].request.as_ref().unwrap().body.data, b"data");
+    assert_eq!(
+        exchanges[2].request.as_ref().unwrap().body.data,
+        &b"data"[..]
+    );
     assert_eq!(
         exchanges[6].response.as_ref().unwrap().body.data,
-        b"until the end"
+        &b"until the end"[..]
     );
     assert_eq!(exchanges[6].protocol, Protocol::Http10);
 }
@@ -278,7 +281,7 @@ fn soup(pieces: &[(bool, &[u8])], mid_stream: bool, small: bool, split: bool) ->
         .iter()
         .map(|e| {
             (
-                e.request.as_ref().map(|r| r.path.clone()),
+                e.request.as_ref().map(|r| r.path().to_string()),
                 e.response.as_ref().map(|r| r.status),
                 e.request.as_ref().map_or(0, |r| r.body.size),
                 e.response.as_ref().map_or(0, |r| r.body.size),

@@ -97,7 +97,7 @@ fn http1_messages_equal_what_akto_sends_for_the_same_bytes() {
     for ex in exchanges.drain(..) {
         match encode(&ex) {
             Ok((_, f)) => by_client.entry(f["ip"].clone()).or_default().push(ex),
-            Err(reason) => declined.push((ex.request.map(|r| r.method), reason)),
+            Err(reason) => declined.push((ex.request.map(|r| r.method().to_string()), reason)),
         }
     }
     let mut next: BTreeMap<String, usize> = BTreeMap::new();

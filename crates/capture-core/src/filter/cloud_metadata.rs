@@ -36,7 +36,12 @@ impl ExchangeFilter for CloudMetadataFilter {
         if Self::is_metadata_ip(exchange.conn.server.ip()) {
             return false;
         }
-        let host = exchange.request.as_ref().map_or("", request_host);
+        // A host that is not text is no address.
+        let host = exchange
+            .request
+            .as_ref()
+            .map_or(Some(""), |r| request_host(r).as_str())
+            .unwrap_or_default();
         !host_without_port(host)
             .parse::<IpAddr>()
             .is_ok_and(Self::is_metadata_ip)

@@ -25,7 +25,7 @@
 //! JSON and to `.*` on an invalid regex, an invalid configuration here is an
 //! error naming the problem.
 
-use regex::Regex;
+use regex::bytes::Regex;
 use serde_json::Value;
 
 use super::{ExchangeFilter, FilterError, request_host};
@@ -47,7 +47,7 @@ pub struct HeaderRule {
     pub name: String,
     /// What to do when the header is missing.
     pub if_absent: IfAbsent,
-    /// Must match somewhere in the header's value.
+    /// Must match somewhere in the header's value (its exact bytes).
     pub value: Regex,
 }
 
@@ -62,15 +62,11 @@ impl HeaderRule {
 }
 
 /// The value of header `name` of `req` as Akto's header map holds it.
-fn header_value<'r>(req: Option<&'r Request>, name: &str) -> Option<&'r str> {
+fn header_value<'r>(req: Option<&'r Request>, name: &str) -> Option<&'r [u8]> {
     if name.eq_ignore_ascii_case("host") || name == ":authority" {
-        return Some(req.map_or("", request_host));
+        return Some(req.map_or(&b""[..], |r| request_host(r).as_bytes()));
     }
-    req?.headers
-        .iter()
-        .rev()
-        .find(|h| h.name.eq_ignore_ascii_case(name))
-        .map(|h| h.value.as_str())
+    req?.headers().get_last(name).map(|v| v.as_bytes())
 }
 
 /// Keeps an exchange only if its request passes every rule.

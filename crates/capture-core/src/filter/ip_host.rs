@@ -24,8 +24,13 @@ impl IpHostFilter {
 
 impl ExchangeFilter for IpHostFilter {
     fn keep(&self, exchange: &Exchange) -> bool {
-        let host = exchange.request.as_ref().map_or("", request_host);
-        !Self::is_ip_host(host)
+        match exchange.request.as_ref() {
+            // A host that is not text is neither empty nor an address.
+            Some(r) => request_host(r)
+                .as_str()
+                .is_none_or(|h| !Self::is_ip_host(h)),
+            None => false,
+        }
     }
 }
 

@@ -37,7 +37,7 @@ pub use egress::EgressFilter;
 pub use header::{HeaderFilter, HeaderRule, IfAbsent};
 pub use ip_host::IpHostFilter;
 
-use crate::model::{Exchange, Request};
+use crate::model::{ByteStr, Exchange, Request};
 
 /// Decides whether an exchange goes on to the sink. Every rejection is
 /// counted as [`crate::stats::DropReason::Filtered`].
@@ -86,16 +86,16 @@ pub enum FilterError {
 }
 
 /// The request's host as Akto sees it: the `Host` header (or HTTP/2
-/// `:authority`), else the empty string.
-pub(crate) fn request_host(req: &Request) -> &str {
-    if let Some(a) = req.authority.as_deref() {
+/// `:authority`), else empty.
+pub(crate) fn request_host(req: &Request) -> ByteStr<'_> {
+    if let Some(a) = req.authority() {
         return a;
     }
-    req.headers
+    req.headers()
         .iter()
-        .rev()
-        .find(|h| h.name.eq_ignore_ascii_case("host") || h.name == ":authority")
-        .map_or("", |h| h.value.as_str())
+        .filter(|h| h.is("host") || h.name() == ":authority")
+        .last()
+        .map_or_else(ByteStr::default, |h| h.value())
 }
 
 /// The host part of a `Host` value: without a port, without IPv6 brackets.
@@ -116,8 +116,8 @@ pub(crate) mod testing {
     //! Exchanges for filter tests.
 
     use crate::model::{
-        CaptureSource, ConnKey, ConnMeta, Exchange, Header, NetnsId, Protocol, Request, Roles,
-        Timestamp, TrafficDirection,
+        CaptureSource, ConnKey, ConnMeta, Exchange, NetnsId, Protocol, Request, Roles, Timestamp,
+        TrafficDirection,
     };
 
     /// An HTTP/1.1 exchange from 10.0.0.1 to `server` with the given request headers.
@@ -132,19 +132,17 @@ pub(crate) mod testing {
             Timestamp(1),
         );
         let mut ex = Exchange::new(Protocol::Http11, &meta, Roles::CONFIRMED);
-        let headers: Vec<Header> = headers.iter().map(|(n, v)| Header::new(*n, *v)).collect();
-        let authority = headers
+        let mut req = Request::builder("GET", "/");
+        for (n, v) in headers {
+            req = req.header(*n, *v);
+        }
+        if let Some((_, host)) = headers
             .iter()
-            .find(|h| h.name.eq_ignore_ascii_case("host") || h.name == ":authority")
-            .map(|h| h.value.clone());
-        ex.request = Some(Request {
-            ts: Timestamp(2),
-            method: "GET".into(),
-            path: "/".into(),
-            authority,
-            headers,
-            ..Default::default()
-        });
+            .find(|(n, _)| n.eq_ignore_ascii_case("host") || *n == ":authority")
+        {
+            req = req.authority(*host);
+        }
+        ex.request = Some(req.build(Timestamp(2)));
         ex
     }
 

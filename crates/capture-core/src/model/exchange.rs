@@ -1,15 +1,17 @@
-//! The Exchange record: one request and its response, and its JSON form.
+//! The Exchange record: one request and its response.
 //!
 //! Field names follow the JSON-lines contract of the design document; tests
 //! and users rely on them.
 
 use std::net::SocketAddr;
 
-use base64::Engine as _;
-use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{CaptureSource, ConnMeta, K8sConn, Roles, Timestamp, TlsLibrary, TrafficDirection};
+use super::{
+    Body, ByteStr, CaptureSource, ConnMeta, Head, HeadBuilder, Headers, K8sConn, Roles, Timestamp,
+    TlsLibrary, TrafficDirection,
+};
 
 /// The application protocol of an exchange.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -94,86 +96,105 @@ impl Flag {
     }
 }
 
-/// A header field as seen on the wire, case and order kept.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-pub struct Header {
-    /// Name, as sent.
-    pub name: String,
-    /// Value, lossily decoded as UTF-8.
-    pub value: String,
-}
-
-impl Header {
-    /// Builds a header.
-    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            value: value.into(),
-        }
-    }
-}
-
-impl Serialize for Header {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(2))?;
-        seq.serialize_element(&self.name)?;
-        seq.serialize_element(&self.value)?;
-        seq.end()
-    }
-}
-
-/// Finds the first header named `name`, ignoring ASCII case.
-pub fn find_header<'h>(headers: &'h [Header], name: &str) -> Option<&'h str> {
-    headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case(name))
-        .map(|h| h.value.as_str())
-}
-
-/// A message body: the bytes kept, and how many were sent.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Body {
-    /// The bytes kept, up to the body capture limit (decoded if decoding is on).
-    pub data: Vec<u8>,
-    /// The size of the body on the wire, in bytes, whether kept or not.
-    pub size: u64,
-    /// True when `data` holds less than the whole body.
-    pub truncated: bool,
-}
-
-impl Body {
-    /// Appends `bytes`, keeping at most `limit` bytes in total and counting all of them.
-    pub fn append(&mut self, bytes: &[u8], limit: usize) {
-        self.size += bytes.len() as u64;
-        let room = limit.saturating_sub(self.data.len());
-        if bytes.len() > room {
-            self.truncated = true;
-        }
-        self.data
-            .extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or_default());
-    }
-}
-
-/// A request.
+/// A request: its head as exact bytes, its trailers and its body.
+///
+/// ```
+/// use capture_core::model::{Request, Timestamp};
+///
+/// let req = Request::builder("POST", "/orders")
+///     .header("Host", "shop")
+///     .header("Content-Type", "application/json")
+///     .body("{}")
+///     .build(Timestamp(1));
+/// assert_eq!(req.method(), "POST");
+/// assert_eq!(req.header("content-type").and_then(|v| v.as_str()), Some("application/json"));
+/// assert_eq!(req.authority(), None);
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Request {
     /// Time of the first byte.
     pub ts: Timestamp,
-    /// Method.
-    pub method: String,
-    /// The request target as sent.
-    pub path: String,
-    /// `Host` or `:authority`.
-    pub authority: Option<String>,
-    /// Header fields, in order.
-    pub headers: Vec<Header>,
+    head: Head,
     /// Trailer fields (chunked trailers, HTTP/2 trailers).
-    pub trailers: Vec<Header>,
+    pub trailers: Headers,
     /// The body.
     pub body: Body,
 }
 
-/// A response.
+impl Request {
+    /// A request of `head` (built with [`HeadBuilder`]), no trailers, no body.
+    pub fn new(ts: Timestamp, head: Head) -> Self {
+        Self {
+            ts,
+            head,
+            trailers: Headers::default(),
+            body: Body::default(),
+        }
+    }
+
+    /// Starts a request of `method` and `path` (text or bytes).
+    pub fn builder<'a, 'b>(
+        method: impl Into<ByteStr<'a>>,
+        path: impl Into<ByteStr<'b>>,
+    ) -> MessageBuilder {
+        let mut head = HeadBuilder::new();
+        head.method(method).path(path);
+        MessageBuilder {
+            head,
+            status: 0,
+            trailers: Headers::default(),
+            body: Body::default(),
+        }
+    }
+
+    /// A builder holding this request's head, trailers and body, to make a
+    /// changed copy (one more header, another body).
+    pub fn to_builder(&self) -> MessageBuilder {
+        let mut b = Self::builder(self.method(), self.path());
+        if let Some(a) = self.authority() {
+            b.head.authority(a);
+        }
+        for h in self.headers() {
+            b.head.header(h.name(), h.value());
+        }
+        b.trailers = self.trailers.clone();
+        b.body = self.body.clone();
+        b
+    }
+
+    /// The method, as sent.
+    pub fn method(&self) -> ByteStr<'_> {
+        self.head.line(0).unwrap_or_default()
+    }
+
+    /// The request target, as sent.
+    pub fn path(&self) -> ByteStr<'_> {
+        self.head.line(1).unwrap_or_default()
+    }
+
+    /// `Host` (HTTP/1, without surrounding whitespace) or `:authority`
+    /// (HTTP/2), when the request had one.
+    pub fn authority(&self) -> Option<ByteStr<'_>> {
+        self.head.line(2)
+    }
+
+    /// The header fields, in order.
+    pub fn headers(&self) -> &Headers {
+        self.head.headers()
+    }
+
+    /// The value of the first header named `name`, ignoring ASCII case.
+    pub fn header(&self, name: &str) -> Option<ByteStr<'_>> {
+        self.head.headers().get(name)
+    }
+
+    /// The head.
+    pub fn head(&self) -> &Head {
+        &self.head
+    }
+}
+
+/// A response: its status, its head as exact bytes, its trailers and body.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Response {
     /// Time of the first byte.
@@ -183,14 +204,157 @@ pub struct Response {
     pub end_ts: Timestamp,
     /// Status code.
     pub status: u16,
-    /// Reason phrase (HTTP/1 only).
-    pub reason: Option<String>,
-    /// Header fields, in order.
-    pub headers: Vec<Header>,
+    head: Head,
     /// Trailer fields.
-    pub trailers: Vec<Header>,
+    pub trailers: Headers,
     /// The body.
     pub body: Body,
+}
+
+impl Response {
+    /// A response of `status` and `head` (built with [`HeadBuilder`]), no
+    /// trailers, no body, ending when it starts.
+    pub fn new(ts: Timestamp, status: u16, head: Head) -> Self {
+        Self {
+            ts,
+            end_ts: ts,
+            status,
+            head,
+            trailers: Headers::default(),
+            body: Body::default(),
+        }
+    }
+
+    /// Starts a response of `status`.
+    pub fn builder(status: u16) -> MessageBuilder {
+        MessageBuilder {
+            head: HeadBuilder::new(),
+            status,
+            trailers: Headers::default(),
+            body: Body::default(),
+        }
+    }
+
+    /// A builder holding this response's status, head, trailers and body,
+    /// to make a changed copy.
+    pub fn to_builder(&self) -> MessageBuilder {
+        let mut b = Self::builder(self.status);
+        if let Some(r) = self.reason() {
+            b.head.reason(r);
+        }
+        for h in self.headers() {
+            b.head.header(h.name(), h.value());
+        }
+        b.trailers = self.trailers.clone();
+        b.body = self.body.clone();
+        b
+    }
+
+    /// The reason phrase (HTTP/1 only), as sent.
+    pub fn reason(&self) -> Option<ByteStr<'_>> {
+        self.head.line(0)
+    }
+
+    /// The header fields, in order.
+    pub fn headers(&self) -> &Headers {
+        self.head.headers()
+    }
+
+    /// The value of the first header named `name`, ignoring ASCII case.
+    pub fn header(&self, name: &str) -> Option<ByteStr<'_>> {
+        self.head.headers().get(name)
+    }
+
+    /// The head.
+    pub fn head(&self) -> &Head {
+        &self.head
+    }
+}
+
+/// Builds a [`Request`] or [`Response`] in a few calls, for tests and
+/// applications that make their own records; parsers use [`HeadBuilder`].
+#[derive(Clone, Debug)]
+pub struct MessageBuilder {
+    head: HeadBuilder,
+    status: u16,
+    trailers: Headers,
+    body: Body,
+}
+
+impl MessageBuilder {
+    /// Sets the method (requests).
+    pub fn method<'a>(mut self, v: impl Into<ByteStr<'a>>) -> Self {
+        self.head.method(v);
+        self
+    }
+
+    /// Sets the request target (requests).
+    pub fn path<'a>(mut self, v: impl Into<ByteStr<'a>>) -> Self {
+        self.head.path(v);
+        self
+    }
+
+    /// Sets the status (responses).
+    pub fn status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Sets the trailer fields.
+    pub fn trailers(mut self, trailers: Headers) -> Self {
+        self.trailers = trailers;
+        self
+    }
+
+    /// Sets the authority (requests).
+    pub fn authority<'a>(mut self, v: impl Into<ByteStr<'a>>) -> Self {
+        self.head.authority(v);
+        self
+    }
+
+    /// Sets the reason phrase (responses).
+    pub fn reason<'a>(mut self, v: impl Into<ByteStr<'a>>) -> Self {
+        self.head.reason(v);
+        self
+    }
+
+    /// Adds a header field.
+    pub fn header<'a, 'b>(
+        mut self,
+        name: impl Into<ByteStr<'a>>,
+        value: impl Into<ByteStr<'b>>,
+    ) -> Self {
+        self.head.header(name, value);
+        self
+    }
+
+    /// Sets the whole body.
+    pub fn body(mut self, data: impl Into<Bytes>) -> Self {
+        self.body = Body::new(data);
+        self
+    }
+
+    /// Sets the body as kept and counted.
+    pub fn body_parts(mut self, body: Body) -> Self {
+        self.body = body;
+        self
+    }
+
+    /// The request.
+    pub fn build(mut self, ts: Timestamp) -> Request {
+        let mut r = Request::new(ts, self.head.finish());
+        r.trailers = self.trailers;
+        r.body = self.body;
+        r
+    }
+
+    /// The response.
+    pub fn build_response(mut self, ts: Timestamp) -> Response {
+        let mut r = Response::new(ts, self.status, self.head.finish());
+        r.trailers = self.trailers;
+        r.body = self.body;
+        r
+    }
 }
 
 /// gRPC details of an exchange.
@@ -328,83 +492,6 @@ impl Exchange {
     }
 }
 
-struct BodyFields<'a>(&'a Body);
-
-impl BodyFields<'_> {
-    fn write<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
-        map.serialize_entry("body_size", &self.0.size)?;
-        match std::str::from_utf8(&self.0.data) {
-            Ok(s) => {
-                map.serialize_entry("body", s)?;
-                map.serialize_entry("body_encoding", "utf8")?;
-            }
-            Err(_) => {
-                let b64 = base64::engine::general_purpose::STANDARD.encode(&self.0.data);
-                map.serialize_entry("body", &b64)?;
-                map.serialize_entry("body_encoding", "base64")?;
-            }
-        }
-        map.serialize_entry("truncated", &self.0.truncated)
-    }
-}
-
-impl Serialize for Request {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("ts", &self.ts)?;
-        m.serialize_entry("method", &self.method)?;
-        m.serialize_entry("path", &self.path)?;
-        m.serialize_entry("authority", &self.authority)?;
-        m.serialize_entry("headers", &self.headers)?;
-        if !self.trailers.is_empty() {
-            m.serialize_entry("trailers", &self.trailers)?;
-        }
-        BodyFields(&self.body).write(&mut m)?;
-        m.end()
-    }
-}
-
-impl Serialize for Response {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("ts", &self.ts)?;
-        m.serialize_entry("end_ts", &self.end_ts)?;
-        m.serialize_entry("status", &self.status)?;
-        if let Some(reason) = &self.reason {
-            m.serialize_entry("reason", reason)?;
-        }
-        m.serialize_entry("headers", &self.headers)?;
-        if !self.trailers.is_empty() {
-            m.serialize_entry("trailers", &self.trailers)?;
-        }
-        BodyFields(&self.body).write(&mut m)?;
-        m.end()
-    }
-}
-
-impl Serialize for Exchange {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("protocol", &self.protocol)?;
-        m.serialize_entry("source", &self.source)?;
-        if let Some(lib) = &self.tls_library {
-            m.serialize_entry("tls_library", lib)?;
-        }
-        m.serialize_entry("conn", &self.conn)?;
-        if let Some(d) = &self.direction {
-            m.serialize_entry("direction", d)?;
-        }
-        m.serialize_entry("stream_id", &self.stream_id)?;
-        m.serialize_entry("request", &self.request)?;
-        m.serialize_entry("response", &self.response)?;
-        if let Some(g) = &self.grpc {
-            m.serialize_entry("grpc", g)?;
-        }
-        m.serialize_entry("flags", &self.flags)?;
-        m.end()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,23 +512,21 @@ mod tests {
     #[test]
     fn json_follows_the_contract() {
         let mut ex = Exchange::new(Protocol::Http11, &meta(), Roles::CONFIRMED);
-        let mut req = Request {
-            ts: Timestamp(5),
-            method: "POST".into(),
-            path: "/a?b=1".into(),
-            authority: Some("svc".into()),
-            headers: vec![Header::new("Host", "svc"), Header::new("X-Case", "V")],
-            ..Default::default()
-        };
-        req.body.append(b"hello", 3);
-        ex.request = Some(req);
-        let mut resp = Response {
-            ts: Timestamp(9),
-            status: 201,
-            ..Default::default()
-        };
-        resp.body.append(&[0xff, 0x00], 64);
-        ex.response = Some(resp);
+        let mut body = crate::model::BodyBuilder::new();
+        body.append(b"hello", 3);
+        ex.request = Some(
+            Request::builder("POST", "/a?b=1")
+                .authority("svc")
+                .header("Host", "svc")
+                .header("X-Case", "V")
+                .body_parts(body.finish())
+                .build(Timestamp(5)),
+        );
+        ex.response = Some(
+            Response::builder(201)
+                .body(&b"\xff\x00"[..])
+                .build_response(Timestamp(9)),
+        );
         ex.flag(Flag::Gap);
         let v: serde_json::Value = serde_json::from_str(&ex.to_json()).unwrap();
         assert_eq!(v["protocol"], "http/1.1");
@@ -462,6 +547,26 @@ mod tests {
         assert_eq!(v["response"]["body_encoding"], "base64");
         assert_eq!(v["flags"][0], "gap");
         assert!(v.get("tls_library").is_none(), "omitted when not TLS");
+    }
+
+    #[test]
+    fn a_copy_with_one_more_header_keeps_the_rest() {
+        let req = Request::builder("POST", "/a")
+            .authority("svc")
+            .header("A", "1")
+            .body("x")
+            .build(Timestamp(3));
+        let more = req.to_builder().header("B", &b"\xff"[..]).build(req.ts);
+        assert_eq!((more.method(), more.path()), ("POST".into(), "/a".into()));
+        assert_eq!(more.authority().unwrap(), "svc");
+        assert_eq!(more.headers().len(), 2);
+        assert_eq!(more.header("b").unwrap().as_bytes(), b"\xff");
+        assert_eq!(more.body, req.body);
+        let resp = Response::builder(200)
+            .reason("OK")
+            .build_response(Timestamp(4));
+        let other = resp.to_builder().status(404).build_response(resp.ts);
+        assert_eq!((other.status, other.reason().unwrap()), (404, "OK".into()));
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! A fast writer of the JSON record: the same output as the `Serialize`
-//! impls (a test holds them equal), without serde's per-byte escaping or
-//! `fmt` machinery on the hot path of the JSON-lines sink.
+//! impls in `ser.rs` (a test holds them equal), straight from the heads'
+//! bytes, without serde's per-byte escaping or `fmt` machinery on the hot
+//! path of the JSON-lines sink. Bytes that are not UTF-8 are written in
+//! base64 and said to be (see `ser.rs`).
 
 use std::net::SocketAddr;
 
 use base64::Engine as _;
 
-use super::{Body, ConnInfo, Exchange, Header, K8sEnd, Request, Response};
+use super::{Body, ByteStr, ConnInfo, Exchange, Headers, K8sEnd, Request, Response};
 
 /// Bytes that must be escaped in a JSON string: controls, `"` and `\\`.
 const fn needs_escape(b: u8) -> bool {
@@ -46,7 +48,11 @@ fn push_escaped_byte(out: &mut Vec<u8>, b: u8) {
 
 /// Writes `s` as a JSON string.
 pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
+    text(out, s.as_bytes());
+}
+
+/// Writes `bytes`, known to be UTF-8, as a JSON string.
+fn text(out: &mut Vec<u8>, bytes: &[u8]) {
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     // Eight bytes at a time up to the first byte that needs escaping (most
@@ -74,6 +80,35 @@ pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
         }
     }
     out.push(b'"');
+}
+
+/// Writes `bytes` in base64 as a JSON string.
+fn base64_string(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.push(b'"');
+    let start = out.len();
+    let len = base64::encoded_len(bytes.len(), true).unwrap_or(0);
+    out.resize(start + len, 0);
+    if let Some(dst) = out.get_mut(start..) {
+        let written = base64::engine::general_purpose::STANDARD
+            .encode_slice(bytes, dst)
+            .unwrap_or(0);
+        out.truncate(start + written);
+    }
+    out.push(b'"');
+}
+
+/// Writes a field that may not be text: `key` then the value, and
+/// `encoding` (`,"x_encoding":"base64"`) when it had to be base64.
+fn field(out: &mut Vec<u8>, key: &'static [u8], encoding: &'static [u8], v: Option<ByteStr<'_>>) {
+    lit(out, key);
+    match v {
+        None => lit(out, b"null"),
+        Some(v) if v.is_text() => text(out, v.as_bytes()),
+        Some(v) => {
+            base64_string(out, v.as_bytes());
+            lit(out, encoding);
+        }
+    }
 }
 
 fn uint(out: &mut Vec<u8>, mut n: u64) {
@@ -137,17 +172,26 @@ fn opt_string(out: &mut Vec<u8>, v: Option<&str>) {
     }
 }
 
-fn headers(out: &mut Vec<u8>, list: &[Header]) {
+fn headers(out: &mut Vec<u8>, list: &Headers) {
     out.push(b'[');
     for (i, h) in list.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        out.push(b'[');
-        string(out, &h.name);
-        out.push(b',');
-        string(out, &h.value);
-        out.push(b']');
+        let (name, value) = (h.name(), h.value());
+        if name.is_text() && value.is_text() {
+            out.push(b'[');
+            text(out, name.as_bytes());
+            out.push(b',');
+            text(out, value.as_bytes());
+            out.push(b']');
+        } else {
+            out.push(b'[');
+            base64_string(out, name.as_bytes());
+            out.push(b',');
+            base64_string(out, value.as_bytes());
+            lit(out, b",\"base64\"]");
+        }
     }
     out.push(b']');
 }
@@ -157,23 +201,14 @@ fn body(out: &mut Vec<u8>, b: &Body) {
     lit(out, b",\"body_size\":");
     uint(out, b.size);
     lit(out, b",\"body\":");
-    match std::str::from_utf8(&b.data) {
-        Ok(s) => {
+    match b.as_str() {
+        Some(s) => {
             string(out, s);
             lit(out, b",\"body_encoding\":\"utf8\"");
         }
-        Err(_) => {
-            out.push(b'"');
-            let start = out.len();
-            let len = base64::encoded_len(b.data.len(), true).unwrap_or(0);
-            out.resize(start + len, 0);
-            if let Some(dst) = out.get_mut(start..) {
-                let written = base64::engine::general_purpose::STANDARD
-                    .encode_slice(&b.data, dst)
-                    .unwrap_or(0);
-                out.truncate(start + written);
-            }
-            lit(out, b"\",\"body_encoding\":\"base64\"");
+        None => {
+            base64_string(out, &b.data);
+            lit(out, b",\"body_encoding\":\"base64\"");
         }
     }
     lit(
@@ -235,7 +270,7 @@ fn k8s_end(out: &mut Vec<u8>, e: &K8sEnd) {
     out.push(b'}');
 }
 
-fn trailers(out: &mut Vec<u8>, list: &[Header]) {
+fn trailers(out: &mut Vec<u8>, list: &Headers) {
     if !list.is_empty() {
         lit(out, b",\"trailers\":");
         headers(out, list);
@@ -245,14 +280,26 @@ fn trailers(out: &mut Vec<u8>, list: &[Header]) {
 fn request(out: &mut Vec<u8>, r: &Request) {
     lit(out, b"{\"ts\":");
     uint(out, r.ts.as_nanos());
-    lit(out, b",\"method\":");
-    string(out, &r.method);
-    lit(out, b",\"path\":");
-    string(out, &r.path);
-    lit(out, b",\"authority\":");
-    opt_string(out, r.authority.as_deref());
+    field(
+        out,
+        b",\"method\":",
+        b",\"method_encoding\":\"base64\"",
+        Some(r.method()),
+    );
+    field(
+        out,
+        b",\"path\":",
+        b",\"path_encoding\":\"base64\"",
+        Some(r.path()),
+    );
+    field(
+        out,
+        b",\"authority\":",
+        b",\"authority_encoding\":\"base64\"",
+        r.authority(),
+    );
     lit(out, b",\"headers\":");
-    headers(out, &r.headers);
+    headers(out, r.headers());
     trailers(out, &r.trailers);
     body(out, &r.body);
     out.push(b'}');
@@ -265,12 +312,16 @@ fn response(out: &mut Vec<u8>, r: &Response) {
     uint(out, r.end_ts.as_nanos());
     lit(out, b",\"status\":");
     uint(out, u64::from(r.status));
-    if let Some(reason) = &r.reason {
-        lit(out, b",\"reason\":");
-        string(out, reason);
+    if let Some(reason) = r.reason() {
+        field(
+            out,
+            b",\"reason\":",
+            b",\"reason_encoding\":\"base64\"",
+            Some(reason),
+        );
     }
     lit(out, b",\"headers\":");
-    headers(out, &r.headers);
+    headers(out, r.headers());
     trailers(out, &r.trailers);
     body(out, &r.body);
     out.push(b'}');
@@ -356,33 +407,26 @@ mod tests {
         .joined_mid_stream(true);
         let mut ex = Exchange::new(Protocol::Grpc, &meta, Roles::CONFIRMED);
         ex.stream_id = Some(3);
-        let mut req = Request {
-            ts: Timestamp(u64::MAX),
-            method: text.as_str().into(),
-            path: format!("/{text}"),
-            authority: Some(text.clone()),
-            headers: vec![
-                Header::new(text.clone(), "v\u{1}\u{7f}é"),
-                Header::new("a", ""),
-            ],
-            trailers: vec![Header::new("grpc-status", "0")],
-            ..Default::default()
-        };
-        req.body.append(text.as_bytes(), 10);
+        let path = format!("/{text}");
+        let mut body = BodyBuilder::new();
+        body.append(text.as_bytes(), 10);
+        let raw = binary.as_slice();
+        let mut req = Request::builder(text.as_str(), raw)
+            .authority(text.as_str())
+            .header(text.as_str(), "v\u{1}\u{7f}é")
+            .header("a", "")
+            .header(raw, text.as_str())
+            .header(path.as_str(), raw)
+            .body_parts(body.finish())
+            .build(Timestamp(u64::MAX));
+        req.trailers = Headers::from_pairs([("grpc-status", "0")]);
         ex.request = Some(req);
-        let mut resp = Response {
-            ts: Timestamp(0),
-            status: 200,
-            reason: Some(text),
-            ..Default::default()
-        };
-        resp.body.append(&binary, 64);
+        let resp = Response::builder(200)
+            .reason(raw)
+            .header(raw, raw)
+            .body(binary.clone())
+            .build_response(Timestamp(0));
         ex.response = Some(resp);
-        let text = ex
-            .request
-            .as_ref()
-            .map(|r| r.path.clone())
-            .unwrap_or_default();
         ex.grpc = Some(GrpcInfo {
             request_messages: 1,
             response_messages: 2,

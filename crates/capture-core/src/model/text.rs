@@ -21,10 +21,17 @@ use std::fmt;
 /// assert_eq!(raw.as_bytes(), b"caf\xe9");
 /// assert_eq!(raw.to_string(), "caf\\xe9");
 /// ```
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 pub struct ByteStr<'a> {
     bytes: &'a [u8],
     text: bool,
+}
+
+impl Default for ByteStr<'_> {
+    /// No bytes (which are text).
+    fn default() -> Self {
+        Self::from_str("")
+    }
 }
 
 impl<'a> ByteStr<'a> {
@@ -156,6 +163,24 @@ impl<'a> From<&'a str> for ByteStr<'a> {
     }
 }
 
+impl<'a, const N: usize> From<&'a [u8; N]> for ByteStr<'a> {
+    fn from(bytes: &'a [u8; N]) -> Self {
+        Self::new(bytes)
+    }
+}
+
+impl<'a> From<&'a String> for ByteStr<'a> {
+    fn from(text: &'a String) -> Self {
+        Self::from_str(text)
+    }
+}
+
+impl<'a> From<&'a Vec<u8>> for ByteStr<'a> {
+    fn from(bytes: &'a Vec<u8>) -> Self {
+        Self::new(bytes)
+    }
+}
+
 impl<'a> From<&'a [u8]> for ByteStr<'a> {
     fn from(bytes: &'a [u8]) -> Self {
         Self::new(bytes)
@@ -200,7 +225,8 @@ mod tests {
     #[test]
     fn text_compares_with_str_and_prints_as_is() {
         let t = ByteStr::new(b"GET");
-        assert!(t == "GET" && "GET" == t && t.is_text());
+        assert!(t == "GET" && t.is_text());
+        assert_eq!("GET", t);
         assert_eq!(t.to_string(), "GET");
         assert_eq!(format!("{t:?}"), "\"GET\"");
     }

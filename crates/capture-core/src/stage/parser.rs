@@ -49,15 +49,12 @@ impl<'a> Output<'a> {
 /// impl Parser for FirstLine {
 ///     fn data(&mut self, meta: &ConnMeta, dir: Direction, ts: Timestamp, bytes: &[u8], out: &mut Output<'_>) {
 ///         if dir == Direction::ClientToServer {
-///             let line = String::from_utf8_lossy(bytes.split(|&b| b == b'\r').next().unwrap_or_default());
-///             let mut parts = line.split(' ');
+///             let line = bytes.split(|&b| b == b'\r').next().unwrap_or_default();
+///             let mut parts = line.split(|&b| b == b' ');
+///             let (method, path) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
 ///             let mut ex = Exchange::new(Protocol::Http11, meta, Roles::CONFIRMED);
-///             ex.request = Some(Request {
-///                 ts,
-///                 method: parts.next().unwrap_or_default().to_owned(),
-///                 path: parts.next().unwrap_or_default().to_owned(),
-///                 ..Default::default()
-///             });
+///             // Exact bytes: whether they are text is checked once, here.
+///             ex.request = Some(Request::builder(method, path).build(ts));
 ///             out.exchange(ex);
 ///         }
 ///     }

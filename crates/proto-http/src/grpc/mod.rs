@@ -6,7 +6,7 @@
 //! counts them over DATA chunks of any size without keeping their bytes, so a
 //! message split across frames is counted once, when its last byte arrives.
 
-use capture_core::model::{Header, find_header};
+use capture_core::model::Headers;
 
 /// Byte offsets of the message prefix.
 pub mod field {
@@ -19,8 +19,8 @@ pub mod field {
 }
 
 /// True for a gRPC content type (`application/grpc`, `application/grpc+proto`, …).
-pub fn is_grpc_content_type(value: &str) -> bool {
-    let v = value.as_bytes();
+pub fn is_grpc_content_type(value: impl AsRef<[u8]>) -> bool {
+    let v = value.as_ref();
     v.len() >= 16
         && v.get(..16)
             .is_some_and(|p| p.eq_ignore_ascii_case(b"application/grpc"))
@@ -122,17 +122,23 @@ impl MessageReader {
     }
 }
 
-/// `grpc-status` and `grpc-message` (percent-decoded) from trailers, or from
-/// the headers of a trailers-only response.
-pub fn status(fields: &[Header]) -> (Option<u32>, Option<String>) {
-    let status = find_header(fields, "grpc-status").and_then(|s| s.trim().parse().ok());
-    let message = find_header(fields, "grpc-message").map(percent_decode);
+/// `grpc-status` and `grpc-message` from trailers, or from the headers of
+/// a trailers-only response. The message is percent-decoded when that gives
+/// text, else kept as sent when that is text; its exact bytes stay in the
+/// fields either way.
+pub fn status(fields: &Headers) -> (Option<u32>, Option<String>) {
+    let status = fields
+        .get("grpc-status")
+        .and_then(|s| s.as_str()?.trim().parse().ok());
+    let message = fields
+        .get("grpc-message")
+        .and_then(|m| percent_decode(m.as_bytes()).or_else(|| m.as_str().map(str::to_owned)));
     (status, message)
 }
 
-/// Decodes the percent-encoding of `grpc-message`; invalid escapes are kept as sent.
-pub fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
+/// Decodes the percent-encoding of `grpc-message` (invalid escapes kept as
+/// sent); `None` when the result is not UTF-8.
+pub fn percent_decode(b: &[u8]) -> Option<String> {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while let Some(&c) = b.get(i) {
@@ -149,7 +155,7 @@ pub fn percent_decode(s: &str) -> String {
         out.push(c);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
@@ -199,14 +205,13 @@ mod tests {
 
     #[test]
     fn status_and_message_from_trailers() {
-        let t = vec![
-            Header::new("grpc-status", "3"),
-            Header::new("grpc-message", "bad%20arg%3A%zz"),
-        ];
+        let t = Headers::from_pairs([("grpc-status", "3"), ("grpc-message", "bad%20arg%3A%zz")]);
         assert_eq!(status(&t), (Some(3), Some("bad arg:%zz".to_owned())));
         assert!(is_grpc_content_type("application/grpc"));
         assert!(is_grpc_content_type("application/grpc+proto"));
         assert!(!is_grpc_content_type("application/grpc-web"));
         assert!(!is_grpc_content_type("application/json"));
+        let raw = Headers::from_pairs([("grpc-message", &b"%ff"[..])]);
+        assert_eq!(status(&raw).1.as_deref(), Some("%ff"), "kept as sent");
     }
 }

@@ -39,7 +39,7 @@
 //! p.data(&meta, Direction::ServerToClient, Timestamp(2), &server, &mut out);
 //! assert_eq!(exchanges.len(), 1);
 //! assert_eq!(exchanges[0].stream_id, Some(1));
-//! assert_eq!(exchanges[0].request.as_ref().unwrap().method, "GET");
+//! assert_eq!(exchanges[0].request.as_ref().unwrap().method(), "GET");
 //! assert_eq!(exchanges[0].response.as_ref().unwrap().status, 200);
 //! ```
 
@@ -50,7 +50,8 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 
 use capture_core::model::{
-    CloseReason, ConnMeta, Direction, Exchange, Flag, Protocol, Request, Role, Roles, Timestamp,
+    CloseReason, ConnMeta, Direction, Exchange, Flag, HeadBuilder, Protocol, Request, Role, Roles,
+    Timestamp,
 };
 use capture_core::stage::{Output, Parser};
 use capture_core::stats::DropReason;
@@ -193,6 +194,8 @@ pub struct H2Parser {
     closed_max: u32,
     /// Time of the latest bytes per direction: where a stream that ends now ends.
     last_ts: [Timestamp; 2],
+    /// Where header blocks are decoded, reused from block to block.
+    heads: HeadBuilder,
 }
 
 impl H2Parser {
@@ -211,6 +214,7 @@ impl H2Parser {
             closed: VecDeque::new(),
             closed_max: 0,
             last_ts: [Timestamp(0); 2],
+            heads: HeadBuilder::new(),
         }
     }
 
@@ -244,7 +248,8 @@ impl H2Parser {
         let mut p = Self::new(config, meta);
         p.roles = roles;
         let mut s = Stream::new(1);
-        s.grpc = capture_core::model::find_header(&request.headers, "content-type")
+        s.grpc = request
+            .header("content-type")
             .is_some_and(crate::grpc::is_grpc_content_type);
         s.request = Some(request);
         s.req.ended = true;
@@ -699,7 +704,8 @@ impl H2Parser {
         out: &mut Output<'_>,
     ) {
         let max = self.config.max_header_list_size;
-        let mut list = HeaderList::default();
+        let mut heads = std::mem::take(&mut self.heads);
+        let mut list = HeaderList::new(&mut heads);
         let result = self.reader(dir).hpack.decode(block, |f| list.push(f, max));
         match result {
             Ok(info) => list.unknown = info.unknown,
@@ -715,6 +721,8 @@ impl H2Parser {
         if list.too_large {
             out.dropped(DropReason::HeaderListTooLarge, 1);
         }
+        let list = list.finish();
+        self.heads = heads;
         if let Some(promised) = promised {
             // PUSH_PROMISE: only servers send it; the block is the promised request.
             self.roles.learn(dir, Role::Server);
@@ -774,23 +782,24 @@ impl H2Parser {
             return;
         };
         let room = stream_limit.saturating_sub(s.kept);
-        let (body, side) = if is_client {
-            (s.request.as_mut().map(|r| &mut r.body), &mut s.req)
+        let (has_message, side) = if is_client {
+            (s.request.is_some(), &mut s.req)
         } else {
-            (s.response.as_mut().map(|r| &mut r.body), &mut s.resp)
+            (s.response.is_some(), &mut s.resp)
         };
         if let Some(g) = side.grpc.as_mut() {
             g.feed(chunk, grpc_max);
         }
-        let Some(body) = body else {
+        if !has_message {
             out.dropped(DropReason::UnparsedBytes, chunk.len() as u64);
             return;
-        };
-        let limit = body_limit.min(body.data.len() + room);
-        let before = body.data.len();
+        }
+        let body = &mut side.body;
+        let before = body.kept();
+        let limit = body_limit.min(before + room);
         let beyond_body = (before + chunk.len()).saturating_sub(body_limit.max(before));
         body.append(chunk, limit);
-        let kept = body.data.len() - before;
+        let kept = body.kept() - before;
         s.kept += kept;
         let not_kept = chunk.len() - kept;
         if not_kept > 0 {
@@ -881,6 +890,7 @@ impl H2Parser {
         if s.response.is_none() {
             ex.flag(Flag::NoResponse);
         }
+        s.settle_bodies();
         ex.request = s.request;
         ex.response = s.response;
         if let Some(r) = &mut ex.response {

@@ -1,19 +1,26 @@
 //! One HTTP/2 stream: its request and response as they arrive, and the
 //! exchange it becomes.
 
-use capture_core::model::{Flag, GrpcInfo, Header, Request, Response, Timestamp};
+use std::ops::Range;
+
+use capture_core::model::{
+    BodyBuilder, ByteStr, Flag, GrpcInfo, Head, HeadBuilder, Headers, Request, Response, Timestamp,
+};
 
 use crate::grpc::{self, MessageReader};
 use crate::hpack;
 
-/// A decoded header block, split into pseudo-headers and fields.
-#[derive(Debug, Default)]
-pub(crate) struct HeaderList {
-    pub(crate) method: Option<String>,
-    pub(crate) path: Option<String>,
-    pub(crate) authority: Option<String>,
+/// A header block being decoded into a [`HeadBuilder`]: pseudo-headers go
+/// to the head's first-line fields, the rest to its header fields, each as
+/// the exact bytes decoded, with what HPACK knows of their UTF-8 validity.
+#[derive(Debug)]
+pub(crate) struct HeaderList<'b> {
+    head: &'b mut HeadBuilder,
+    pub(crate) has_method: bool,
+    has_authority: bool,
+    /// Where the first `host` field's value is, for a request without `:authority`.
+    host: Option<Range<usize>>,
     pub(crate) status: Option<u16>,
-    pub(crate) fields: Vec<Header>,
     /// Fields that referred to unknown table entries.
     pub(crate) unknown: u32,
     /// Fields left out because the list exceeded the limit.
@@ -25,7 +32,24 @@ pub(crate) struct HeaderList {
     size: usize,
 }
 
-impl HeaderList {
+impl<'b> HeaderList<'b> {
+    /// A list building into `head` (emptied first).
+    pub(crate) fn new(head: &'b mut HeadBuilder) -> Self {
+        head.clear();
+        Self {
+            head,
+            has_method: false,
+            has_authority: false,
+            host: None,
+            status: None,
+            unknown: 0,
+            too_large: false,
+            malformed: false,
+            grpc_content_type: None,
+            size: 0,
+        }
+    }
+
     /// Takes one decoded field, keeping the list under `max_size` (RFC 9113
     /// §6.5.2 sizes: name + value + 32).
     pub(crate) fn push(&mut self, f: hpack::Field<'_>, max_size: usize) {
@@ -33,18 +57,24 @@ impl HeaderList {
             return;
         };
         // Table references come with their text checked once on insertion.
-        let known = f.text();
-        let text = |known: Option<&str>, b: &[u8]| match known {
-            Some(s) => s.to_owned(),
-            None => String::from_utf8_lossy(b).into_owned(),
+        let (n, v) = match f.text() {
+            Some((n, v)) => (ByteStr::from_str(n), ByteStr::from_str(v)),
+            None => (ByteStr::new(name), ByteStr::new(value)),
         };
-        let (name_text, value_text) = (known.map(|t| t.0), known.map(|t| t.1));
         match name {
-            b":method" => self.method = Some(text(value_text, value)),
-            b":path" => self.path = Some(text(value_text, value)),
-            b":authority" => self.authority = Some(text(value_text, value)),
+            b":method" => {
+                self.head.method(v);
+                self.has_method = true;
+            }
+            b":path" => {
+                self.head.path(v);
+            }
+            b":authority" => {
+                self.head.authority(v);
+                self.has_authority = true;
+            }
             b":status" => {
-                self.status = value_text.and_then(|s| s.parse().ok());
+                self.status = v.as_str().and_then(|s| s.parse().ok());
                 if self.status.is_none() {
                     self.malformed = true;
                 }
@@ -53,33 +83,60 @@ impl HeaderList {
                 self.size = self.size.saturating_add(name.len() + value.len() + 32);
                 if self.size > max_size {
                     self.too_large = true;
-                } else {
-                    if self.fields.capacity() == 0 {
-                        self.fields.reserve(8);
-                    }
-                    let header = Header::new(text(name_text, name), text(value_text, value));
-                    if self.grpc_content_type.is_none()
-                        && header.name.eq_ignore_ascii_case("content-type")
-                    {
-                        self.grpc_content_type = Some(grpc::is_grpc_content_type(&header.value));
-                    }
-                    self.fields.push(header);
+                    return;
+                }
+                self.head.header(n, v);
+                let end = self.head.byte_len();
+                if self.grpc_content_type.is_none() && n.eq_ignore_ascii_case("content-type") {
+                    self.grpc_content_type = Some(grpc::is_grpc_content_type(v));
+                }
+                if self.host.is_none() && n.eq_ignore_ascii_case("host") {
+                    self.host = Some(end - v.len()..end);
                 }
             }
         }
     }
 
+    fn content_type_is_grpc(&self) -> bool {
+        self.grpc_content_type == Some(true)
+    }
+
+    /// The decoded head; a request without `:authority` takes `host`'s value.
+    pub(crate) fn finish(self) -> Decoded {
+        if !self.has_authority
+            && let Some(host) = self.host.clone()
+        {
+            self.head.authority_at(host);
+        }
+        Decoded {
+            has_method: self.has_method,
+            grpc: self.content_type_is_grpc(),
+            status: self.status,
+            unknown: self.unknown,
+            broken: self.malformed || self.too_large,
+            head: self.head.finish(),
+        }
+    }
+}
+
+/// A decoded header block, as a stream takes it.
+pub(crate) struct Decoded {
+    head: Head,
+    has_method: bool,
+    status: Option<u16>,
+    grpc: bool,
+    unknown: u32,
+    broken: bool,
+}
+
+impl Decoded {
     /// True when the block says who sent it: a request or a response.
     pub(crate) fn is_request(&self) -> Option<bool> {
-        match (self.method.is_some(), self.status.is_some()) {
+        match (self.has_method, self.status.is_some()) {
             (true, false) => Some(true),
             (false, true) => Some(false),
             _ => None,
         }
-    }
-
-    fn content_type_is_grpc(&self) -> bool {
-        self.grpc_content_type == Some(true)
     }
 }
 
@@ -88,19 +145,23 @@ impl HeaderList {
 const MAX_TRAILER_BYTES: usize = 64 * 1024;
 
 /// Appends trailer fields within [`MAX_TRAILER_BYTES`]; beyond it the message is flagged.
-fn add_trailers(trailers: &mut Vec<Header>, fields: Vec<Header>, flags: &mut Vec<Flag>) {
-    let size = |h: &Header| h.name.len() + h.value.len() + 32;
-    let mut total: usize = trailers.iter().map(size).sum();
-    for h in fields {
-        total = total.saturating_add(size(&h));
+fn add_trailers(trailers: &mut Headers, fields: &Headers, flags: &mut Vec<Flag>) {
+    if fields.is_empty() {
+        return;
+    }
+    let mut b = HeadBuilder::new();
+    let mut total = 0usize;
+    for h in trailers.iter().chain(fields.iter()) {
+        total = total.saturating_add(h.name().len() + h.value().len() + 32);
         if total > MAX_TRAILER_BYTES {
             if !flags.contains(&Flag::Malformed) {
                 flags.push(Flag::Malformed);
             }
-            return;
+            break;
         }
-        trailers.push(h);
+        b.header(h.name(), h.value());
     }
+    *trailers = b.finish_headers();
 }
 
 /// The state of one side (request or response) of a stream.
@@ -110,6 +171,8 @@ pub(crate) struct Side {
     pub(crate) ended: bool,
     /// gRPC message splitter, once the side is known to be gRPC.
     pub(crate) grpc: Option<MessageReader>,
+    /// The body as it arrives.
+    pub(crate) body: BodyBuilder,
 }
 
 /// One stream in flight.
@@ -146,35 +209,25 @@ impl Stream {
         }
     }
 
-    fn note(&mut self, list: &HeaderList) {
-        if list.unknown > 0 {
+    fn note(&mut self, d: &Decoded) {
+        if d.unknown > 0 {
             self.flag(Flag::HeadersUnknown);
         }
-        if list.malformed || list.too_large {
+        if d.broken {
             self.flag(Flag::Malformed);
         }
     }
 
     /// Request headers (or, once they are known, the request trailers).
-    pub(crate) fn request_headers(&mut self, ts: Timestamp, list: HeaderList, end_stream: bool) {
-        self.note(&list);
+    pub(crate) fn request_headers(&mut self, ts: Timestamp, d: Decoded, end_stream: bool) {
+        self.note(&d);
         match &mut self.request {
-            Some(req) => add_trailers(&mut req.trailers, list.fields, &mut self.flags),
+            Some(req) => add_trailers(&mut req.trailers, d.head.headers(), &mut self.flags),
             None => {
-                if list.content_type_is_grpc() {
+                if d.grpc {
                     self.grpc = true;
                 }
-                let authority = list.authority.or_else(|| {
-                    capture_core::model::find_header(&list.fields, "host").map(str::to_owned)
-                });
-                self.request = Some(Request {
-                    ts,
-                    method: list.method.unwrap_or_default(),
-                    path: list.path.unwrap_or_default(),
-                    authority,
-                    headers: list.fields,
-                    ..Default::default()
-                });
+                self.request = Some(Request::new(ts, d.head));
             }
         }
         if self.grpc && self.req.grpc.is_none() {
@@ -185,26 +238,21 @@ impl Stream {
 
     /// Response headers; informational (1xx) heads are replaced by the final
     /// one; after the final head, trailers.
-    pub(crate) fn response_headers(&mut self, ts: Timestamp, list: HeaderList, end_stream: bool) {
-        self.note(&list);
+    pub(crate) fn response_headers(&mut self, ts: Timestamp, d: Decoded, end_stream: bool) {
+        self.note(&d);
         let informational = self
             .response
             .as_ref()
             .is_some_and(|r| (100..200).contains(&r.status));
         match &mut self.response {
-            Some(resp) if !informational || list.status.is_none() => {
-                add_trailers(&mut resp.trailers, list.fields, &mut self.flags)
+            Some(resp) if !informational || d.status.is_none() => {
+                add_trailers(&mut resp.trailers, d.head.headers(), &mut self.flags)
             }
             _ => {
-                if list.content_type_is_grpc() {
+                if d.grpc {
                     self.grpc = true;
                 }
-                self.response = Some(Response {
-                    ts,
-                    status: list.status.unwrap_or_default(),
-                    headers: list.fields,
-                    ..Default::default()
-                });
+                self.response = Some(Response::new(ts, d.status.unwrap_or_default(), d.head));
             }
         }
         if self.grpc && self.resp.grpc.is_none() {
@@ -215,6 +263,16 @@ impl Stream {
             .as_ref()
             .is_some_and(|r| (100..200).contains(&r.status));
         self.resp.ended |= end_stream && !informational;
+    }
+
+    /// Moves the bodies read so far into the request and response.
+    pub(crate) fn settle_bodies(&mut self) {
+        if let Some(r) = &mut self.request {
+            r.body = self.req.body.finish();
+        }
+        if let Some(r) = &mut self.response {
+            r.body = self.resp.body.finish();
+        }
     }
 
     /// True when the exchange is complete: the response ended, and the
@@ -239,7 +297,7 @@ impl Stream {
         }
         let (status, message) = match &self.response {
             Some(r) if !r.trailers.is_empty() => grpc::status(&r.trailers),
-            Some(r) => grpc::status(&r.headers),
+            Some(r) => grpc::status(r.headers()),
             None => (None, None),
         };
         Some(GrpcInfo {

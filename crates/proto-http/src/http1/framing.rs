@@ -1,7 +1,7 @@
 //! How the end of a message body is found: no body, a length, chunked
 //! transfer coding, or the close of the connection.
 
-use capture_core::model::Header;
+use capture_core::model::HeadBuilder;
 
 /// Longest chunk-size line kept (size, extensions and line end).
 const CHUNK_LINE_MAX: usize = 4096;
@@ -54,7 +54,7 @@ impl Framing {
         input: &[u8],
         max_trailer_bytes: usize,
         body: &mut dyn FnMut(&[u8]),
-        trailers: &mut Vec<Header>,
+        trailers: &mut HeadBuilder,
     ) -> Result<Step, Failure> {
         match self {
             Framing::Length(left) => {
@@ -144,7 +144,7 @@ impl Chunked {
         input: &[u8],
         max_trailer_bytes: usize,
         body: &mut dyn FnMut(&[u8]),
-        trailers: &mut Vec<Header>,
+        trailers: &mut HeadBuilder,
     ) -> Result<Step, Failure> {
         let mut pos = 0;
         while let Some(rest) = input.get(pos..).filter(|r| !r.is_empty()) {
@@ -245,8 +245,8 @@ impl Chunked {
                             done: true,
                         });
                     }
-                    if let Some(h) = parse_trailer(line) {
-                        trailers.push(h);
+                    if let Some((name, value)) = parse_trailer(line) {
+                        trailers.header(name, value);
                     }
                 }
             }
@@ -292,27 +292,28 @@ fn parse_chunk_size(line: &[u8]) -> Option<u64> {
     (digits > 0).then_some(size)
 }
 
-/// Parses one trailer line `Name: value`.
-fn parse_trailer(line: &[u8]) -> Option<Header> {
+/// Splits one trailer line `Name: value` into its exact name and value
+/// (without the whitespace around it).
+fn parse_trailer(line: &[u8]) -> Option<(&[u8], &[u8])> {
     let colon = memchr::memchr(b':', line)?;
     let (name, value) = line.split_at_checked(colon)?;
     let value = value.get(1..).unwrap_or_default();
-    let name = std::str::from_utf8(name).ok()?.trim_end();
+    let name = name.trim_ascii_end();
     if name.is_empty() {
         return None;
     }
-    let value = String::from_utf8_lossy(value.trim_ascii());
-    Some(Header::new(name, value))
+    Some((name, value.trim_ascii()))
 }
 
 #[cfg(test)]
 #[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use capture_core::model::Headers;
 
-    fn read_all(framing: &mut Framing, parts: &[&[u8]]) -> (Vec<u8>, Vec<Header>, bool, usize) {
+    fn read_all(framing: &mut Framing, parts: &[&[u8]]) -> (Vec<u8>, Headers, bool, usize) {
         let mut data = Vec::new();
-        let mut trailers = Vec::new();
+        let mut trailers = HeadBuilder::new();
         let mut done = false;
         let mut rest = 0;
         for p in parts {
@@ -331,7 +332,7 @@ mod tests {
             }
             assert_eq!(step.consumed, p.len());
         }
-        (data, trailers, done, rest)
+        (data, trailers.finish_headers(), done, rest)
     }
 
     #[test]
@@ -344,10 +345,7 @@ mod tests {
             assert!(done, "split {split}");
             assert_eq!(rest, 4, "split {split}");
             assert_eq!(data, b"Wikipedia in\r\n\r\nchunks.");
-            assert_eq!(
-                trailers,
-                vec![Header::new("X-Sum", "1"), Header::new("Y", "2")]
-            );
+            assert_eq!(trailers, Headers::from_pairs([("X-Sum", "1"), ("Y", "2")]));
         }
     }
 
@@ -360,7 +358,7 @@ mod tests {
             b"3\r\nabcX",
         ] {
             let mut f = Framing::Chunked(Chunked::default());
-            let r = f.read(wire, 1024, &mut |_| {}, &mut Vec::new());
+            let r = f.read(wire, 1024, &mut |_| {}, &mut HeadBuilder::new());
             assert!(r.is_err(), "{:?}", wire);
         }
     }
@@ -371,7 +369,7 @@ mod tests {
         let line = vec![b'1'; 10];
         let mut err = None;
         for _ in 0..1000 {
-            if let Err(e) = f.read(&line, 1024, &mut |_| {}, &mut Vec::new()) {
+            if let Err(e) = f.read(&line, 1024, &mut |_| {}, &mut HeadBuilder::new()) {
                 err = Some(e.error);
                 break;
             }

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use capture_core::DropReason;
 use capture_core::model::{
-    CloseReason, ConnMeta, Direction, Exchange, Flag, Protocol, Request, Response, Role, Roles,
-    Timestamp, find_header,
+    Body, BodyBuilder, CloseReason, ConnMeta, Direction, Exchange, Flag, Head, HeadBuilder,
+    Protocol, Request, Response, Role, Roles, Timestamp,
 };
 use capture_core::stage::Output;
 
@@ -127,6 +127,10 @@ struct Side {
     /// may skip the body and send its next request instead. `buf` holds
     /// the first bytes until they tell which.
     body_optional: bool,
+    /// The body of the current message, as read so far.
+    body: BodyBuilder,
+    /// The trailer fields of the current message (chunked coding).
+    trailers: HeadBuilder,
 }
 
 impl Side {
@@ -139,6 +143,8 @@ impl Side {
             target: None,
             skip_line: false,
             body_optional: false,
+            body: BodyBuilder::new(),
+            trailers: HeadBuilder::new(),
         }
     }
 }
@@ -215,6 +221,8 @@ pub(crate) struct Http1 {
     parsed_any: bool,
     /// Bytes scanned while lost, before any head was parsed.
     lost_bytes: u64,
+    /// Where heads are built, reused from head to head.
+    heads: HeadBuilder,
 }
 
 /// Bytes that are part of no message, counted once.
@@ -262,6 +270,7 @@ impl Http1 {
             parsed_any: false,
             lost_bytes: 0,
             mid_stream,
+            heads: HeadBuilder::new(),
         }
     }
 
@@ -497,31 +506,34 @@ impl Http1 {
                 self.head_too_large(dir, rest.get(..used).unwrap_or_default(), complete, out)
             }
             HeadInput::StartLine(used) => {
-                if self.drop_bad_start_line(dir, out, K::parse) {
+                if self
+                    .drop_bad_start_line(dir, out, |b, ts| K::parse(b, ts, &mut HeadBuilder::new()))
+                {
                     K::lost(self, Flag::Malformed);
                 }
                 Step::Consumed(used)
             }
-            HeadInput::Direct(input) => match K::parse(input, ts) {
+            HeadInput::Direct(input) => match K::parse(input, ts, &mut self.heads) {
                 Parsed::Complete(_, len) if len > self.config.max_header_bytes => {
                     self.head_too_large(dir, input.get(..len).unwrap_or_default(), true, out)
                 }
                 Parsed::Complete(head, len) => K::on_head(self, meta, dir, head, len, out),
                 Parsed::Partial => self.start_buffer(dir, ts, input, out),
-                Parsed::Invalid => match classify_bad(input, |l| K::parse(l, ts)) {
-                    BadHead::Buffer => self.start_buffer(dir, ts, input, out),
-                    BadHead::Whole(end) if end > self.config.max_header_bytes => {
-                        self.head_too_large(dir, input.get(..end).unwrap_or_default(), true, out)
+                Parsed::Invalid => {
+                    match classify_bad(input, |l| K::parse(l, ts, &mut HeadBuilder::new())) {
+                        BadHead::Buffer => self.start_buffer(dir, ts, input, out),
+                        BadHead::Whole(end) if end > self.config.max_header_bytes => self
+                            .head_too_large(dir, input.get(..end).unwrap_or_default(), true, out),
+                        BadHead::Whole(end) => self.drop_bad_head(dir, end, false, out),
+                        BadHead::Line => self.bad_start_line::<K>(dir, out),
                     }
-                    BadHead::Whole(end) => self.drop_bad_head(dir, end, false, out),
-                    BadHead::Line => self.bad_start_line::<K>(dir, out),
-                },
+                }
             },
             HeadInput::Buffered(used) => {
                 let side = self.side(dir);
                 let mut buf = std::mem::take(&mut side.buf);
                 let buf_ts = side.buf_ts;
-                let step = match K::parse(&buf, buf_ts) {
+                let step = match K::parse(&buf, buf_ts, &mut self.heads) {
                     Parsed::Complete(head, len) => {
                         unparsed(out, buf.len().saturating_sub(len));
                         // The head ended within the `used` bytes of this input.
@@ -630,9 +642,9 @@ impl Http1 {
             framed,
             malformed,
         } = head;
-        let method = match request.method.as_str() {
-            "HEAD" => Method::Head,
-            "CONNECT" => Method::Connect,
+        let method = match request.method().as_bytes() {
+            b"HEAD" => Method::Head,
+            b"CONNECT" => Method::Connect,
             _ => Method::Other,
         };
         let mut entry = Entry {
@@ -670,10 +682,9 @@ impl Http1 {
             out.dropped(DropReason::PendingRequestLimit, 1);
             None
         };
-        let side = self.side(dir);
-        side.target = target;
+        self.side(dir).target = target;
         match framing {
-            Some(f) => side.state = SideState::Body(f),
+            Some(f) => self.start_body(dir, f),
             None => {
                 self.finish_request(meta, dir, out);
                 if lost {
@@ -683,7 +694,40 @@ impl Http1 {
         }
     }
 
+    /// Starts reading a body framed by `framing` on `dir`; a known length
+    /// (within the limit) is reserved at once.
+    fn start_body(&mut self, dir: Direction, framing: Framing) {
+        let limit = self.config.body_limit;
+        let side = self.side(dir);
+        if let Framing::Length(n) = framing {
+            let n = usize::try_from(n).unwrap_or(usize::MAX).min(limit);
+            side.body = BodyBuilder::with_capacity(n);
+        }
+        side.state = SideState::Body(framing);
+    }
+
+    /// Moves the body and trailers read on `dir` into the message of the
+    /// entry they belong to.
+    fn settle(&mut self, dir: Direction) {
+        let client = self.is_client(dir) == Some(true);
+        let side = self.side(dir);
+        let body = side.body.finish();
+        let trailers = side.trailers.finish_headers();
+        let target = side.target;
+        let Some(e) = target.and_then(|id| self.entry(id)) else {
+            return;
+        };
+        let (b, t) = match (client, e.request.as_mut(), e.response.as_mut()) {
+            (true, Some(r), _) => (&mut r.body, &mut r.trailers),
+            (false, _, Some(r)) => (&mut r.body, &mut r.trailers),
+            _ => return,
+        };
+        *b = body;
+        *t = trailers;
+    }
+
     fn finish_request(&mut self, meta: &ConnMeta, dir: Direction, out: &mut Output<'_>) {
+        self.settle(dir);
         self.side(dir).body_optional = false;
         let target = self.side(dir).target.take();
         let mut hold = false;
@@ -771,17 +815,13 @@ impl Http1 {
         let unanswered = answered < self.queue.len();
         if self.responses_seen == 0 && unanswered && !self.mid_stream {
             // HTTP/0.9: the whole reply until close is the body.
+            let limit = self.config.body_limit;
             let side = self.side(dir);
             let buf = std::mem::take(&mut side.buf);
             let resp_ts = if buf.is_empty() { ts } else { side.buf_ts };
-            let mut response = Response {
-                ts: resp_ts,
-                status: 0,
-                ..Default::default()
-            };
-            let limit = self.config.body_limit;
-            response.body.append(&buf, limit);
-            let cut = buf.len() - response.body.data.len();
+            let response = Response::new(resp_ts, 0, Head::default());
+            side.body = BodyBuilder::new();
+            let cut = side.body.append(&buf, limit);
             if cut > 0 {
                 out.dropped(DropReason::BodyTruncated, cut as u64);
             }
@@ -893,9 +933,7 @@ impl Http1 {
             for f in flags {
                 e.flag(f);
             }
-            skippable_body = e.awaits_continue
-                && !e.req_done
-                && e.request.as_ref().is_some_and(|r| r.body.size == 0);
+            skippable_body = e.awaits_continue && !e.req_done && e.request.is_some();
             e.upgrade || e.method == Method::Connect
         } else {
             false
@@ -903,6 +941,7 @@ impl Http1 {
         if skippable_body
             && let Some(client) = self.client_dir()
             && self.side(client).target == id
+            && self.side(client).body.size() == 0
         {
             self.side(client).body_optional = true;
         }
@@ -1001,6 +1040,11 @@ impl Http1 {
 
     /// Stops HTTP/1 parsing on both sides; held bytes count as unparsed.
     fn stop(&mut self, out: &mut Output<'_>) {
+        for dir in [Direction::ClientToServer, Direction::ServerToClient] {
+            if matches!(self.side(dir).state, SideState::Body(_)) {
+                self.settle(dir);
+            }
+        }
         for side in &mut self.sides {
             unparsed(out, side.buf.len());
             side.buf = Vec::new();
@@ -1016,6 +1060,7 @@ impl Http1 {
     }
 
     fn finish_response(&mut self, meta: &ConnMeta, dir: Direction, out: &mut Output<'_>) {
+        self.settle(dir);
         let target = self.side(dir).target.take();
         let end = self.side(dir).last_ts;
         if let Some(e) = target.and_then(|id| self.entry(id)) {
@@ -1078,41 +1123,27 @@ impl Http1 {
         let limit = self.config.body_limit;
         let max_trailers = self.config.max_header_bytes;
         let target = self.side(dir).target;
-        let idx = target
-            .and_then(|id| id.checked_sub(self.front_id))
-            .and_then(|i| usize::try_from(i).ok());
-        let Self {
-            sides: [a, b],
-            queue,
+        // A message dropped at a limit is read through, not kept.
+        let kept = target.and_then(|id| self.entry(id)).is_some_and(|e| {
+            if client {
+                e.request.is_some()
+            } else {
+                e.response.is_some()
+            }
+        });
+        let Side {
+            state,
+            body,
+            trailers,
             ..
-        } = self;
-        let side = if dir == Direction::ClientToServer {
-            a
-        } else {
-            b
-        };
-        let SideState::Body(framing) = &mut side.state else {
+        } = self.side(dir);
+        let SideState::Body(framing) = state else {
             return Step::Consumed(0);
-        };
-        let entry = idx.and_then(|i| queue.get_mut(i));
-        let mut scratch = Vec::new();
-        let (mut body, trailers) = match entry {
-            Some(e) if client => match e.request.as_mut() {
-                Some(r) => (Some(&mut r.body), &mut r.trailers),
-                None => (None, &mut scratch),
-            },
-            Some(e) => match e.response.as_mut() {
-                Some(r) => (Some(&mut r.body), &mut r.trailers),
-                None => (None, &mut scratch),
-            },
-            None => (None, &mut scratch),
         };
         let mut cut = 0;
         let mut sink = |b: &[u8]| {
-            if let Some(body) = body.as_deref_mut() {
-                let before = body.data.len();
-                body.append(b, limit);
-                cut += b.len() - (body.data.len() - before);
+            if kept {
+                cut += body.append(b, limit);
             }
         };
         let result = framing.read(rest, max_trailers, &mut sink, trailers);
@@ -1269,19 +1300,9 @@ impl Http1 {
                     framing.skip(len);
                 }
                 let done = skip && framing.is_done();
+                side.body.lost(len, skip);
                 if let Some(e) = target.and_then(|id| self.entry(id)) {
                     e.flag(Flag::Gap);
-                    let body = if client == Some(true) {
-                        e.request.as_mut().map(|r| &mut r.body)
-                    } else {
-                        e.response.as_mut().map(|r| &mut r.body)
-                    };
-                    if let Some(body) = body {
-                        if skip {
-                            body.size = body.size.saturating_add(len);
-                        }
-                        body.truncated = true;
-                    }
                 }
                 if !skip || done {
                     if client == Some(true) {
@@ -1317,6 +1338,7 @@ impl Http1 {
         };
         for dir in [Direction::ClientToServer, Direction::ServerToClient] {
             let client = self.is_client(dir) == Some(true);
+            self.settle(dir);
             let target = self.side(dir).target.take();
             let side = self.side(dir);
             let end = side.last_ts;
@@ -1407,11 +1429,15 @@ impl Http1 {
         if self.config.decompress {
             let limit = self.config.decompressed_limit.min(self.config.body_limit);
             let mut failed = false;
-            if let Some(r) = ex.request.as_mut() {
-                failed |= decode(&r.headers, &mut r.body, limit);
+            // The head shares its buffer: a clone costs a count, taken
+            // only for a body to decode.
+            if let Some(r) = ex.request.as_mut().filter(|r| !r.body.is_empty()) {
+                let head = r.head().clone();
+                failed |= decode(&head, &mut r.body, limit);
             }
-            if let Some(r) = ex.response.as_mut() {
-                failed |= decode(&r.headers, &mut r.body, limit);
+            if let Some(r) = ex.response.as_mut().filter(|r| !r.body.is_empty()) {
+                let head = r.head().clone();
+                failed |= decode(&head, &mut r.body, limit);
             }
             if failed {
                 ex.flag(Flag::DecodeFailed);
@@ -1422,15 +1448,12 @@ impl Http1 {
 }
 
 /// Decodes a body per its `Content-Encoding`; true on failure.
-fn decode(
-    headers: &[capture_core::model::Header],
-    b: &mut capture_core::model::Body,
-    limit: usize,
-) -> bool {
-    if b.data.is_empty() {
-        return false;
-    }
-    match find_header(headers, "content-encoding") {
+fn decode(head: &Head, b: &mut Body, limit: usize) -> bool {
+    match head
+        .headers()
+        .get("content-encoding")
+        .and_then(|v| v.as_str())
+    {
         Some(enc) => body::decode(b, enc, limit) == Decoding::Failed,
         None => false,
     }
@@ -1481,7 +1504,7 @@ trait HeadKind {
     type Head;
 
     /// Parses a head at the start of `buf`.
-    fn parse(buf: &[u8], ts: Timestamp) -> Parsed<Self::Head>;
+    fn parse(buf: &[u8], ts: Timestamp, b: &mut HeadBuilder) -> Parsed<Self::Head>;
 
     /// Takes a complete head of `len` input bytes.
     fn on_head(
@@ -1506,8 +1529,8 @@ struct ResponseHeads;
 impl HeadKind for RequestHeads {
     type Head = RequestHead;
 
-    fn parse(buf: &[u8], ts: Timestamp) -> Parsed<RequestHead> {
-        head::parse_request(buf, ts)
+    fn parse(buf: &[u8], ts: Timestamp, b: &mut HeadBuilder) -> Parsed<RequestHead> {
+        head::parse_request(buf, ts, b)
     }
 
     fn on_head(
@@ -1530,8 +1553,8 @@ impl HeadKind for RequestHeads {
 impl HeadKind for ResponseHeads {
     type Head = ResponseHead;
 
-    fn parse(buf: &[u8], ts: Timestamp) -> Parsed<ResponseHead> {
-        head::parse_response(buf, ts)
+    fn parse(buf: &[u8], ts: Timestamp, b: &mut HeadBuilder) -> Parsed<ResponseHead> {
+        head::parse_response(buf, ts, b)
     }
 
     fn on_head(

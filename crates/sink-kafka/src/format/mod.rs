@@ -59,8 +59,8 @@ pub(crate) mod testing {
     //! A realistic exchange for format tests.
 
     use capture_core::model::{
-        CaptureSource, Comm, ConnKey, ConnMeta, Exchange, Header, NetnsId, Protocol, Request,
-        Response, Roles, Timestamp, TrafficDirection,
+        CaptureSource, Comm, ConnKey, ConnMeta, Exchange, NetnsId, Protocol, Request, Response,
+        Roles, Timestamp, TrafficDirection,
     };
 
     /// `POST /api/orders?x=1` from 10.1.0.7:51000 to 10.1.0.9:8443, answered 201.
@@ -76,32 +76,37 @@ pub(crate) mod testing {
             .with_comm(Some(Comm::new("nginx")))
             .with_traffic(Some(TrafficDirection::Inbound));
         let mut ex = Exchange::new(Protocol::Http11, &meta, Roles::CONFIRMED);
-        let mut req = Request {
-            ts: Timestamp::from_secs_nanos(1_763_800_000, 123_000_000),
-            method: "POST".into(),
-            path: "/api/orders?x=1".into(),
-            authority: Some("shop.example".into()),
-            headers: vec![
-                Header::new("Host", "shop.example"),
-                Header::new("Content-Type", "application/json"),
-                Header::new("X-Tenant", "blue"),
-            ],
-            ..Default::default()
-        };
-        req.body.append(br#"{"item":7}"#, 1 << 20);
-        let mut resp = Response {
-            ts: Timestamp::from_secs_nanos(1_763_800_001, 0),
-            status: 201,
-            reason: Some("Created".into()),
-            headers: vec![
-                Header::new("Content-Type", "application/json"),
-                Header::new("Location", "/api/orders/9"),
-            ],
-            ..Default::default()
-        };
-        resp.body.append(br#"{"id":9}"#, 1 << 20);
+        let req = request(&[]);
+        let resp = response(201, Some("Created"));
         ex.request = Some(req);
         ex.response = Some(resp);
         ex
+    }
+
+    /// `POST /api/orders?x=1` to `shop.example`, with `extra` header fields
+    /// after the usual three.
+    pub(crate) fn request<'a>(extra: &[(&'a [u8], &'a [u8])]) -> Request {
+        let mut b = Request::builder("POST", "/api/orders?x=1")
+            .authority("shop.example")
+            .header("Host", "shop.example")
+            .header("Content-Type", "application/json")
+            .header("X-Tenant", "blue");
+        for (n, v) in extra {
+            b = b.header(*n, *v);
+        }
+        b.body(&br#"{"item":7}"#[..])
+            .build(Timestamp::from_secs_nanos(1_763_800_000, 123_000_000))
+    }
+
+    /// A JSON response of `status`.
+    pub(crate) fn response(status: u16, reason: Option<&str>) -> Response {
+        let mut b = Response::builder(status)
+            .header("Content-Type", "application/json")
+            .header("Location", "/api/orders/9");
+        if let Some(r) = reason {
+            b = b.reason(r);
+        }
+        b.body(&br#"{"id":9}"#[..])
+            .build_response(Timestamp::from_secs_nanos(1_763_800_001, 0))
     }
 }

@@ -7,8 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use capture_core::model::{
-    CaptureSource, Comm, ConnKey, ConnMeta, Exchange, Header, NetnsId, Protocol, Request, Response,
-    Roles, Timestamp, TrafficDirection,
+    CaptureSource, Comm, ConnKey, ConnMeta, Exchange, NetnsId, Protocol, Request, Response, Roles,
+    Timestamp, TrafficDirection,
 };
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -226,29 +226,21 @@ pub fn exchange(i: u32) -> Exchange {
         .with_comm(Some(Comm::new("nginx")))
         .with_traffic(Some(TrafficDirection::Inbound));
     let mut ex = Exchange::new(Protocol::Http11, &meta, Roles::CONFIRMED);
-    let mut req = Request {
-        ts: Timestamp::from_secs_nanos(1_763_800_000 + u64::from(i), 0),
-        method: "POST".into(),
-        path: format!("/orders/{i}?q=1"),
-        authority: Some("shop.example".into()),
-        headers: vec![
-            Header::new("Host", "shop.example"),
-            Header::new("Content-Type", "application/json"),
-            Header::new("X-Request", i.to_string()),
-        ],
-        ..Default::default()
-    };
-    req.body
-        .append(format!(r#"{{"n":{i}}}"#).as_bytes(), 1 << 16);
-    let mut resp = Response {
-        ts: Timestamp::from_secs_nanos(1_763_800_000 + u64::from(i), 5_000_000),
-        status: 201,
-        reason: Some("Created".into()),
-        headers: vec![Header::new("Content-Type", "application/json")],
-        ..Default::default()
-    };
-    resp.body
-        .append(format!(r#"{{"id":{i}}}"#).as_bytes(), 1 << 16);
+    let req = Request::builder("POST", format!("/orders/{i}?q=1").as_str())
+        .authority("shop.example")
+        .header("Host", "shop.example")
+        .header("Content-Type", "application/json")
+        .header("X-Request", i.to_string().as_str())
+        .body(format!(r#"{{"n":{i}}}"#))
+        .build(Timestamp::from_secs_nanos(1_763_800_000 + u64::from(i), 0));
+    let resp = Response::builder(201)
+        .reason("Created")
+        .header("Content-Type", "application/json")
+        .body(format!(r#"{{"id":{i}}}"#))
+        .build_response(Timestamp::from_secs_nanos(
+            1_763_800_000 + u64::from(i),
+            5_000_000,
+        ));
     ex.request = Some(req);
     ex.response = Some(resp);
     ex

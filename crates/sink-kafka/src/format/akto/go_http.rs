@@ -4,7 +4,8 @@
 //! HTTP/1 (`http.ReadRequest`, `http.ReadResponse`): names in Go's
 //! canonical form (`x-tenant` → `X-Tenant`), values trimmed of spaces and
 //! tabs, one value per name (the last, as Akto's map assignment keeps);
-//! `Host` moved out of the headers (Akto adds it back as `host`);
+//! `Host` moved out of the headers (Akto adds it back as `host`); a name
+//! with a byte outside the token set makes Go refuse the message;
 //! `Transfer-Encoding` removed; with chunked framing `Content-Length` and
 //! `Trailer` removed; `Pragma: no-cache` without `Cache-Control` adds
 //! `Cache-Control: no-cache`. A message Go refuses (a `Transfer-Encoding`
@@ -17,7 +18,9 @@
 
 use std::collections::BTreeMap;
 
-use capture_core::model::Header;
+use capture_core::model::Headers;
+
+use super::go_json::go_string;
 
 /// A header map: name → value, keys in byte order.
 pub(crate) type HeaderMap = BTreeMap<String, String>;
@@ -47,6 +50,11 @@ fn trim(v: &str) -> &str {
     v.trim_matches([' ', '\t'])
 }
 
+/// A byte of an HTTP token (RFC 9110 `tchar`).
+fn token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
 /// What Go's `net/http` makes of an HTTP/1 head's header lines.
 #[derive(Debug, Default)]
 pub(crate) struct Http1Head {
@@ -60,13 +68,17 @@ pub(crate) struct Http1Head {
 
 /// Go's view of HTTP/1 `headers`; `http11` when the message is HTTP/1.1
 /// (Go ignores `Transfer-Encoding` on HTTP/1.0, after removing it).
-pub(crate) fn http1_head(headers: &[Header], http11: bool) -> Option<Http1Head> {
-    let mut lists: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+pub(crate) fn http1_head(headers: &Headers, http11: bool) -> Option<Http1Head> {
+    let mut lists: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for h in headers {
+        if !h.name().iter().all(|&b| token(b)) || h.name().is_empty() {
+            // net/textproto: "malformed MIME header line".
+            return None;
+        }
         lists
-            .entry(canonical(&h.name))
+            .entry(canonical(&go_string(h.name().as_bytes())))
             .or_default()
-            .push(trim(&h.value));
+            .push(trim(&go_string(h.value().as_bytes())).to_owned());
     }
     let mut chunked = false;
     if let Some(te) = lists.remove("Transfer-Encoding")
@@ -78,7 +90,7 @@ pub(crate) fn http1_head(headers: &[Header], http11: bool) -> Option<Http1Head> 
         }
     }
     if let Some(cl) = lists.get("Content-Length")
-        && cl.iter().any(|v| v != cl.first().unwrap_or(&""))
+        && cl.iter().any(|v| Some(v) != cl.first())
     {
         return None;
     }
@@ -89,21 +101,19 @@ pub(crate) fn http1_head(headers: &[Header], http11: bool) -> Option<Http1Head> 
     if lists
         .get("Pragma")
         .and_then(|p| p.first())
-        .is_some_and(|p| *p == "no-cache")
+        .is_some_and(|p| p == "no-cache")
         && !lists.contains_key("Cache-Control")
     {
-        lists.insert("Cache-Control".into(), vec!["no-cache"]);
+        lists.insert("Cache-Control".into(), vec!["no-cache".into()]);
     }
-    let host = lists
-        .remove("Host")
-        .and_then(|h| h.first().map(|v| (*v).to_owned()));
+    let host = lists.remove("Host").and_then(|h| h.into_iter().next());
     let content_encoding = lists
         .get("Content-Encoding")
         .and_then(|v| v.first())
-        .map(|v| (*v).to_owned());
+        .cloned();
     let map = lists
         .into_iter()
-        .filter_map(|(k, v)| v.last().map(|last| (k, (*last).to_owned())))
+        .filter_map(|(k, v)| v.into_iter().last().map(|last| (k, last)))
         .collect();
     Some(Http1Head {
         map,
@@ -115,12 +125,15 @@ pub(crate) fn http1_head(headers: &[Header], http11: bool) -> Option<Http1Head> 
 /// Akto's HTTP/2 map: `pseudo` first, then `headers` and `trailers` as sent, the last value of a name winning.
 pub(crate) fn http2_map<'a>(
     pseudo: impl IntoIterator<Item = (&'a str, String)>,
-    headers: &[Header],
-    trailers: &[Header],
+    headers: &Headers,
+    trailers: Option<&Headers>,
 ) -> HeaderMap {
     let mut map: HeaderMap = pseudo.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-    for h in headers.iter().chain(trailers) {
-        map.insert(h.name.clone(), h.value.clone());
+    for h in headers.iter().chain(trailers.into_iter().flatten()) {
+        map.insert(
+            go_string(h.name().as_bytes()).into_owned(),
+            go_string(h.value().as_bytes()).into_owned(),
+        );
     }
     map
 }
@@ -129,8 +142,8 @@ pub(crate) fn http2_map<'a>(
 mod tests {
     use super::*;
 
-    fn h(pairs: &[(&str, &str)]) -> Vec<Header> {
-        pairs.iter().map(|(n, v)| Header::new(*n, *v)).collect()
+    fn h(pairs: &[(&str, &str)]) -> Headers {
+        Headers::from_pairs(pairs.iter().copied())
     }
 
     #[test]
@@ -141,6 +154,13 @@ mod tests {
         assert_eq!(canonical("www-authenticate"), "Www-Authenticate");
         assert_eq!(canonical("x_y"), "X_y");
         assert_eq!(canonical("bad name"), "bad name");
+    }
+
+    #[test]
+    fn names_go_refuses_decline_the_message() {
+        assert!(http1_head(&h(&[("Content-Length ", "5")]), true).is_none());
+        let raw = Headers::from_pairs([(&b"X-\xff"[..], &b"v"[..])]);
+        assert!(http1_head(&raw, true).is_none());
     }
 
     #[test]

@@ -65,6 +65,39 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
 }
 
+/// `s` as the text a Go string of these bytes becomes in JSON: valid UTF-8
+/// as is, each byte that is not part of it U+FFFD. Used only for values
+/// Akto's collector would send altered so; the exact bytes go in the
+/// message's `…Base64` fields (see the module `akto`).
+pub(crate) fn go_string(s: &[u8]) -> std::borrow::Cow<'_, str> {
+    if let Ok(text) = std::str::from_utf8(s) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    let mut i = 0;
+    while let Some(rest) = s.get(i..).filter(|r| !r.is_empty()) {
+        match rest.first().filter(|b| b.is_ascii()) {
+            Some(&b) => {
+                out.push(char::from(b));
+                i += 1;
+            }
+            None => match utf8_char_len(rest) {
+                Some(n) => {
+                    out.push_str(
+                        std::str::from_utf8(rest.get(..n).unwrap_or_default()).unwrap_or_default(),
+                    );
+                    i += n;
+                }
+                None => {
+                    out.push('\u{fffd}');
+                    i += 1;
+                }
+            },
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// The length of the valid UTF-8 sequence `s` starts with, or `None` where
 /// Go's decoder would return `RuneError` of width 1.
 fn utf8_char_len(s: &[u8]) -> Option<usize> {
@@ -124,6 +157,15 @@ mod tests {
         );
         assert_eq!(s(&[0xed, 0xa0, 0x80]), "\"\u{fffd}\u{fffd}\u{fffd}\"");
         assert_eq!(s(&[0xc3]), "\"\u{fffd}\"");
+    }
+
+    #[test]
+    fn go_strings_replace_each_invalid_byte() {
+        assert_eq!(go_string(b"ok"), "ok");
+        assert_eq!(
+            go_string(&[b'a', 0xf0, 0x9f, 0x98, b'b', 0xc3, 0xa9]),
+            "a\u{fffd}\u{fffd}\u{fffd}bé"
+        );
     }
 
     #[test]

@@ -32,6 +32,21 @@
 //! response, with another method, or that Go's parser refuses is declined
 //! (counted as `filtered`); one over [`AktoFormat::with_output_limit`]'s
 //! budget is dropped (counted as `output_limit`).
+//!
+//! Exact bytes. Go's JSON writes each byte that is not part of valid UTF-8
+//! as U+FFFD, and so does this format where Akto's collector would; but
+//! the message then also carries the bytes as sent, so that nothing is
+//! altered unsaid. Present only when needed:
+//!
+//! | field | value |
+//! |---|---|
+//! | `requestPayloadBase64`, `responsePayloadBase64` | the payload's exact bytes in base64, when they are not UTF-8 (HTTP/1; HTTP/2 payloads are base64 already) |
+//! | `requestHeadersBase64`, `responseHeadersBase64` | a JSON text of a map from each field name to its value, both in base64, for the fields (as sent; HTTP/2 pseudo-headers included) whose name or value is not UTF-8 |
+//!
+//! The path needs none: Go escapes its bytes as `%XX` (this format escapes
+//! a query's non-UTF-8 bytes too, where Go would send them replaced). An
+//! HTTP/1 header name that is not a token (never UTF-8-less text alone)
+//! makes Go refuse the message, and this format declines it likewise.
 
 pub(crate) mod body;
 pub(crate) mod go_http;
@@ -45,13 +60,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use capture_core::model::{Exchange, Protocol, TrafficDirection};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use capture_core::model::{
+    ByteStr, Exchange, Headers, Protocol, Request, Response, TrafficDirection,
+};
 use capture_core::stats::DropReason;
 
 pub use limit::OutputLimit;
 
 use super::{Message, MessageFormat};
 use go_http::HeaderMap;
+use go_json::go_string;
 
 /// The Akto message format, with the fields that describe the collector.
 #[derive(Clone)]
@@ -128,7 +148,7 @@ const CLIENT_IP_HEADERS: [&str; 7] = [
 /// that comes from the HTTP bytes. The only place that reads the exchange's
 /// request and response.
 struct Pair<'a> {
-    method: &'a str,
+    method: Cow<'a, str>,
     path: String,
     kind: &'static str,
     host: String,
@@ -143,12 +163,13 @@ struct Pair<'a> {
 impl<'a> Pair<'a> {
     fn of(ex: &'a Exchange, max_decoded_body: usize) -> Option<Self> {
         let (req, resp) = (ex.request.as_ref()?, ex.response.as_ref()?);
-        let path = go_url::request_uri(&req.method, &req.path)?;
+        let method = go_string(req.method().as_bytes());
+        let path = go_url::request_uri(&method, &escape_non_text(req.path().as_bytes()))?;
         match ex.protocol {
             Protocol::Http10 | Protocol::Http11 => {
                 let http11 = ex.protocol == Protocol::Http11;
-                let mut req_head = go_http::http1_head(&req.headers, http11)?;
-                let resp_head = go_http::http1_head(&resp.headers, http11)?;
+                let mut req_head = go_http::http1_head(req.headers(), http11)?;
+                let resp_head = go_http::http1_head(resp.headers(), http11)?;
                 // Go's Request.Host: an absolute target's host, else the Host header.
                 let host = absolute_host(&path)
                     .map(str::to_owned)
@@ -161,7 +182,7 @@ impl<'a> Pair<'a> {
                     max_decoded_body,
                 );
                 Some(Self {
-                    method: &req.method,
+                    method,
                     path,
                     kind: if http11 { "HTTP/1.1" } else { "HTTP/1.0" },
                     host,
@@ -170,7 +191,7 @@ impl<'a> Pair<'a> {
                     request_body: Cow::Borrowed(&req.body.data),
                     response_body: Cow::Owned(response_body),
                     status_code: resp.status,
-                    status: match resp.reason.as_deref() {
+                    status: match resp.reason().map(|r| go_string(r.as_bytes())) {
                         Some(r) if !r.is_empty() => format!("{} {r}", resp.status),
                         _ => resp.status.to_string(),
                     },
@@ -178,24 +199,29 @@ impl<'a> Pair<'a> {
             }
             Protocol::H2 | Protocol::Grpc => {
                 let grpc = ex.protocol == Protocol::Grpc;
-                let authority = req.authority.clone();
-                let mut pseudo = vec![(":method", req.method.clone()), (":path", req.path.clone())];
+                let authority = req
+                    .authority()
+                    .map(|a| go_string(a.as_bytes()).into_owned());
+                let mut pseudo = vec![
+                    (":method", method.clone().into_owned()),
+                    (":path", go_string(req.path().as_bytes()).into_owned()),
+                ];
                 if let Some(a) = &authority {
                     pseudo.push((":authority", a.clone()));
                 }
-                let mut request_headers = go_http::http2_map(pseudo, &req.headers, &[]);
+                let mut request_headers = go_http::http2_map(pseudo, req.headers(), None);
                 let host = authority
                     .or_else(|| request_headers.get("host").cloned())
                     .unwrap_or_default();
                 request_headers.insert("host".into(), host.clone());
-                let trailers: &[_] = if grpc { &resp.trailers } else { &[] };
+                let trailers = grpc.then_some(&resp.trailers);
                 let response_headers = go_http::http2_map(
                     [(":status", resp.status.to_string())],
-                    &resp.headers,
+                    resp.headers(),
                     trailers,
                 );
                 Some(Self {
-                    method: &req.method,
+                    method,
                     path,
                     kind: if grpc { "gRPC" } else { "HTTP/2.0" },
                     host,
@@ -229,6 +255,83 @@ impl<'a> Pair<'a> {
     }
 }
 
+/// The exact bytes of the values Go's JSON would send altered.
+struct Exact {
+    request_payload: Option<String>,
+    response_payload: Option<String>,
+    request_headers: Option<Vec<u8>>,
+    response_headers: Option<Vec<u8>>,
+}
+
+impl Exact {
+    fn of(ex: &Exchange, pair: &Pair<'_>) -> Self {
+        let payload = |b: &[u8]| std::str::from_utf8(b).is_err().then(|| BASE64.encode(b));
+        let headers = |pseudo: &[(&str, Option<ByteStr<'_>>)], list: [Option<&Headers>; 2]| {
+            let mut map = BTreeMap::new();
+            let fields = pseudo
+                .iter()
+                .filter_map(|(n, v)| Some((ByteStr::from_str(n), (*v)?)))
+                .chain(
+                    list.into_iter()
+                        .flatten()
+                        .flatten()
+                        .map(|h| (h.name(), h.value())),
+                );
+            for (name, value) in fields {
+                if !name.is_text() || !value.is_text() {
+                    map.insert(BASE64.encode(name), BASE64.encode(value));
+                }
+            }
+            (!map.is_empty()).then(|| {
+                let mut out = Vec::new();
+                go_json::write_map(&mut out, &map);
+                out
+            })
+        };
+        let (req, resp) = (ex.request.as_ref(), ex.response.as_ref());
+        let grpc = ex.protocol == Protocol::Grpc;
+        // HTTP/2's map holds the pseudo-headers too.
+        let pseudo = match (ex.protocol, req) {
+            (Protocol::H2 | Protocol::Grpc, Some(r)) => vec![
+                (":method", Some(r.method())),
+                (":path", Some(r.path())),
+                (":authority", r.authority()),
+            ],
+            _ => Vec::new(),
+        };
+        Self {
+            request_payload: payload(&pair.request_body),
+            response_payload: payload(&pair.response_body),
+            request_headers: headers(&pseudo, [req.map(Request::headers), None]),
+            response_headers: headers(
+                &[],
+                [
+                    resp.map(Response::headers),
+                    resp.filter(|_| grpc).map(|r| &r.trailers),
+                ],
+            ),
+        }
+    }
+}
+
+/// `target` with each byte that is not part of valid UTF-8 written `%XX`,
+/// as Go's URL writing escapes the path's.
+fn escape_non_text(target: &[u8]) -> Cow<'_, str> {
+    if let Ok(text) = std::str::from_utf8(target) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(target.len() + 8);
+    for chunk in target.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push('%');
+            out.push(char::from(go_json::hex_digit(b >> 4, true)));
+            out.push(char::from(go_json::hex_digit(*b, true)));
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// The labels of the pod serving an inbound exchange, as Akto's collector
 /// sends them in `tag`: not for outbound exchanges, nor when the traced
 /// process is Envoy (a sidecar's labels would describe the proxy), nor when
@@ -259,7 +362,7 @@ fn addr_string(a: SocketAddr) -> String {
 impl MessageFormat for AktoFormat {
     fn encode(&self, ex: &Exchange, message: &mut Message) -> Result<(), DropReason> {
         let pair = Pair::of(ex, self.max_decoded_body).ok_or(DropReason::Filtered)?;
-        if !METHODS.iter().any(|m| m.eq_ignore_ascii_case(pair.method)) {
+        if !METHODS.iter().any(|m| m.eq_ignore_ascii_case(&pair.method)) {
             return Err(DropReason::Filtered);
         }
         let ip = addr_string(ex.conn.client);
@@ -302,6 +405,19 @@ impl MessageFormat for AktoFormat {
             "enable_graph",
             b(if self.enable_graph { "true" } else { "false" }),
         );
+        let exact = Exact::of(ex, &pair);
+        if let Some(b) = &exact.request_payload {
+            fields.insert("requestPayloadBase64", Cow::Borrowed(b.as_bytes()));
+        }
+        if let Some(b) = &exact.response_payload {
+            fields.insert("responsePayloadBase64", Cow::Borrowed(b.as_bytes()));
+        }
+        if let Some(b) = &exact.request_headers {
+            fields.insert("requestHeadersBase64", Cow::Borrowed(b));
+        }
+        if let Some(b) = &exact.response_headers {
+            fields.insert("responseHeadersBase64", Cow::Borrowed(b));
+        }
         let labels = pod_labels(ex);
         if labels.is_some() || !self.inject_tags.is_empty() {
             let mut tags = self.inject_tags.clone();

@@ -1,6 +1,6 @@
 use std::io::Write as _;
 
-use capture_core::model::Header;
+use capture_core::model::{Body, Headers, Request, Response, Timestamp};
 use serde_json::Value;
 
 use super::*;
@@ -19,6 +19,24 @@ fn encode(ex: &Exchange) -> (Message, serde_json::Map<String, Value>) {
         ..AktoFormat::default()
     };
     encode_with(&f, ex)
+}
+
+/// The exchange's request, changed by `f`.
+fn with_request(
+    ex: &Exchange,
+    f: impl FnOnce(capture_core::model::MessageBuilder) -> capture_core::model::MessageBuilder,
+) -> Request {
+    let r = ex.request.as_ref().unwrap();
+    f(r.to_builder()).build(r.ts)
+}
+
+/// The exchange's response, changed by `f`.
+fn with_response(
+    ex: &Exchange,
+    f: impl FnOnce(capture_core::model::MessageBuilder) -> capture_core::model::MessageBuilder,
+) -> Response {
+    let r = ex.response.as_ref().unwrap();
+    f(r.to_builder()).build_response(r.ts)
 }
 
 fn headers(v: &Value) -> serde_json::Map<String, Value> {
@@ -91,11 +109,7 @@ fn header_maps_are_go_canonical_with_host() {
 #[test]
 fn names_differing_in_case_become_one_with_the_last_value() {
     let mut ex = exchange();
-    ex.request
-        .as_mut()
-        .unwrap()
-        .headers
-        .push(Header::new("x-tenant", "green"));
+    ex.request = Some(with_request(&ex, |b| b.header("x-tenant", "green")));
     let (_, o) = encode(&ex);
     let req = headers(&o["requestHeaders"]);
     assert_eq!(req["X-Tenant"], "green");
@@ -105,10 +119,10 @@ fn names_differing_in_case_become_one_with_the_last_value() {
 #[test]
 fn transfer_encoding_is_removed_and_chunked_drops_content_length() {
     let mut ex = exchange();
-    let resp = ex.response.as_mut().unwrap();
-    resp.headers
-        .push(Header::new("Transfer-Encoding", "chunked"));
-    resp.headers.push(Header::new("Content-Length", "8"));
+    ex.response = Some(with_response(&ex, |b| {
+        b.header("Transfer-Encoding", "chunked")
+            .header("Content-Length", "8")
+    }));
     let (_, o) = encode(&ex);
     let h = headers(&o["responseHeaders"]);
     assert!(
@@ -117,11 +131,9 @@ fn transfer_encoding_is_removed_and_chunked_drops_content_length() {
     );
     // Go refuses other transfer codings: Akto sends nothing.
     let mut ex = exchange();
-    ex.response
-        .as_mut()
-        .unwrap()
-        .headers
-        .push(Header::new("Transfer-Encoding", "gzip, chunked"));
+    ex.response = Some(with_response(&ex, |b| {
+        b.header("Transfer-Encoding", "gzip, chunked")
+    }));
     let mut m = Message::default();
     assert_eq!(
         AktoFormat::default().encode(&ex, &mut m),
@@ -132,11 +144,12 @@ fn transfer_encoding_is_removed_and_chunked_drops_content_length() {
 #[test]
 fn gzip_responses_are_decoded_always() {
     let mut ex = exchange();
-    let resp = ex.response.as_mut().unwrap();
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     e.write_all(br#"{"id":9}"#).unwrap();
-    resp.body.data = e.finish().unwrap();
-    resp.headers.push(Header::new("Content-Encoding", "gzip"));
+    let gz = e.finish().unwrap();
+    ex.response = Some(with_response(&ex, |b| {
+        b.header("Content-Encoding", "gzip").body(gz)
+    }));
     let (_, o) = encode(&ex);
     assert_eq!(o["responsePayload"], r#"{"id":9}"#);
     assert_eq!(headers(&o["responseHeaders"])["Content-Encoding"], "gzip");
@@ -146,12 +159,21 @@ fn gzip_responses_are_decoded_always() {
 fn http2_is_base64_with_pseudo_headers() {
     let mut ex = exchange();
     ex.protocol = Protocol::H2;
-    let req = ex.request.as_mut().unwrap();
-    req.authority = Some("h2.example".into());
-    req.headers = vec![Header::new("x-a", "1")];
-    let resp = ex.response.as_mut().unwrap();
-    resp.reason = None;
-    resp.headers = vec![Header::new("content-type", "application/json")];
+    let req = ex.request.as_ref().unwrap();
+    ex.request = Some(
+        Request::builder("POST", "/api/orders?x=1")
+            .authority("h2.example")
+            .header("x-a", "1")
+            .body_parts(req.body.clone())
+            .build(req.ts),
+    );
+    let resp = ex.response.as_ref().unwrap();
+    ex.response = Some(
+        Response::builder(201)
+            .header("content-type", "application/json")
+            .body_parts(resp.body.clone())
+            .build_response(resp.ts),
+    );
     let (m, o) = encode(&ex);
     assert_eq!(o["type"], "HTTP/2.0");
     assert_eq!(o["status"], "201");
@@ -173,11 +195,11 @@ fn grpc_is_type_grpc_with_unframed_base64_and_trailers() {
     let msg = [0x0a, 0x03, b'b', b'o', b'b'];
     let mut framed = vec![0, 0, 0, 0, 5];
     framed.extend_from_slice(&msg);
-    let req = ex.request.as_mut().unwrap();
-    req.body.data = framed.clone();
-    let resp = ex.response.as_mut().unwrap();
-    resp.body.data = framed;
-    resp.trailers = vec![Header::new("grpc-status", "0")];
+    ex.request = Some(with_request(&ex, |b| b.body(framed.clone())));
+    ex.response = Some(with_response(&ex, |b| {
+        b.body(framed)
+            .trailers(Headers::from_pairs([("grpc-status", "0")]))
+    }));
     let (_, o) = encode(&ex);
     assert_eq!(o["type"], "gRPC");
     assert_eq!(o["requestPayload"], "CgNib2I=");
@@ -259,10 +281,10 @@ fn inject_tags_merge_with_pod_labels_winning() {
 #[test]
 fn forwarded_client_becomes_the_key_but_not_the_ip() {
     let mut ex = exchange();
-    let req = ex.request.as_mut().unwrap();
-    req.headers.push(Header::new("X-Real-IP", " , 203.0.113.5"));
-    req.headers
-        .push(Header::new("X-Forwarded-For", "198.51.100.1, 10.0.0.1"));
+    ex.request = Some(with_request(&ex, |b| {
+        b.header("X-Real-IP", " , 203.0.113.5")
+            .header("X-Forwarded-For", "198.51.100.1, 10.0.0.1")
+    }));
     let (m, o) = encode(&ex);
     assert_eq!(m.key, b"198.51.100.1");
     assert_eq!(o["ip"], "10.1.0.7:51000");
@@ -271,34 +293,41 @@ fn forwarded_client_becomes_the_key_but_not_the_ip() {
 #[test]
 fn status_is_the_wire_text() {
     let mut ex = exchange();
-    ex.response.as_mut().unwrap().status = 299;
-    ex.response.as_mut().unwrap().reason = None;
+    let resp = ex.response.as_ref().unwrap();
+    ex.response = Some(
+        Response::builder(299)
+            .header("Content-Type", "application/json")
+            .body_parts(resp.body.clone())
+            .build_response(resp.ts),
+    );
     assert_eq!(encode(&ex).1["status"], "299");
-    ex.response.as_mut().unwrap().reason = Some("Fine".into());
+    ex.response = Some(with_response(&ex, |b| b.reason("Fine")));
     assert_eq!(encode(&ex).1["status"], "299 Fine");
 }
 
 #[test]
 fn binary_bodies_are_replaced_per_byte_as_go_does() {
     let mut ex = exchange();
-    ex.response.as_mut().unwrap().body.data = vec![b'a', 0xf0, 0x9f, 0x98, b'b'];
-    assert_eq!(
-        encode(&ex).1["responsePayload"],
-        "a\u{fffd}\u{fffd}\u{fffd}b"
-    );
+    let bytes = [b'a', 0xf0, 0x9f, 0x98, b'b'];
+    ex.response.as_mut().unwrap().body = Body::new(bytes.to_vec());
+    let (_, o) = encode(&ex);
+    assert_eq!(o["responsePayload"], "a\u{fffd}\u{fffd}\u{fffd}b");
+    // …and the bytes as sent are in the message too.
+    assert_eq!(o["responsePayloadBase64"], "YfCfmGI=");
+    assert!(!o.contains_key("requestPayloadBase64"));
 }
 
 #[test]
 fn other_methods_and_incomplete_pairs_are_declined() {
     let mut m = Message::default();
     let mut ex = exchange();
-    ex.request.as_mut().unwrap().method = "PROPFIND".into();
+    ex.request = Some(with_request(&ex, |b| b.method("PROPFIND")));
     assert_eq!(
         AktoFormat::default().encode(&ex, &mut m),
         Err(DropReason::Filtered)
     );
     let mut ex = exchange();
-    ex.request.as_mut().unwrap().method = "get".into();
+    ex.request = Some(with_request(&ex, |b| b.method("get")));
     assert!(AktoFormat::default().encode(&ex, &mut m).is_ok());
     let mut ex = exchange();
     ex.response = None;
@@ -344,15 +373,16 @@ mod props {
         ) {
             let mut ex = exchange();
             if h2 { ex.protocol = Protocol::H2; }
-            let req = ex.request.as_mut().unwrap();
-            req.headers = req_headers.iter().map(|(n, v)| Header::new(n.as_str(), v.as_str())).collect();
-            req.authority = None;
-            req.body.data = req_body;
-            req.path = path;
-            let resp = ex.response.as_mut().unwrap();
-            resp.headers = resp_headers.iter().map(|(n, v)| Header::new(n.as_str(), v.as_str())).collect();
-            resp.body.data = resp_body;
-            resp.status = status;
+            let mut req = Request::builder("POST", path.as_str());
+            for (n, v) in &req_headers {
+                req = req.header(n.as_str(), v.as_str());
+            }
+            ex.request = Some(req.body(req_body).build(Timestamp(1)));
+            let mut resp = Response::builder(status);
+            for (n, v) in &resp_headers {
+                resp = resp.header(n.as_str(), v.as_str());
+            }
+            ex.response = Some(resp.body(resp_body).build_response(Timestamp(2)));
             let mut m = Message::default();
             match AktoFormat::default().encode(&ex, &mut m) {
                 Ok(()) => {

@@ -1,0 +1,608 @@
+//! Message heads as exact bytes: one buffer per head, its fields as ranges
+//! into it.
+//!
+//! A head's buffer holds the bytes of the head — for HTTP/1 the head as
+//! captured, start line and header lines; for HTTP/2 the decoded header
+//! block — followed by a table with two ranges per header field (name and
+//! value). One allocation per head, none per field. Each range also says
+//! whether its bytes are UTF-8, found out once when the head was built, so
+//! readers and the JSON writer check nothing again.
+
+use std::fmt;
+use std::ops::Range;
+
+use bytes::Bytes;
+
+use super::ByteStr;
+
+/// Set in a span's `end` when its bytes are not UTF-8.
+const NOT_TEXT: u32 = 1 << 31;
+/// Bytes of one table entry: four little-endian `u32`s.
+const ENTRY: usize = 16;
+/// The largest head: offsets must fit in 31 bits.
+const MAX_BYTES: usize = (NOT_TEXT - 1) as usize;
+
+/// A field's place in a head's buffer, and whether its bytes are UTF-8.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Span {
+    start: u32,
+    /// End offset, with [`NOT_TEXT`] set when the bytes are not UTF-8.
+    end: u32,
+}
+
+impl Span {
+    /// No such field (an absent authority or reason phrase).
+    pub(crate) const ABSENT: Span = Span {
+        start: u32::MAX,
+        end: u32::MAX,
+    };
+
+    fn new(range: Range<usize>, text: bool) -> Self {
+        match (u32::try_from(range.start), u32::try_from(range.end)) {
+            (Ok(start), Ok(end)) if range.end <= MAX_BYTES && start <= end => Span {
+                start,
+                end: if text { end } else { end | NOT_TEXT },
+            },
+            _ => Self::ABSENT,
+        }
+    }
+
+    fn is_absent(self) -> bool {
+        self.start == u32::MAX
+    }
+
+    fn is_text(self) -> bool {
+        self.end & NOT_TEXT == 0
+    }
+
+    fn range(self) -> Range<usize> {
+        self.start as usize..(self.end & !NOT_TEXT) as usize
+    }
+
+    /// The field's bytes in `buf`, or `None` if absent.
+    pub(crate) fn view(self, buf: &[u8]) -> Option<ByteStr<'_>> {
+        if self.is_absent() {
+            return None;
+        }
+        buf.get(self.range())
+            .map(|b| ByteStr::known(b, self.is_text()))
+    }
+
+    fn write(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.start.to_le_bytes());
+        out.extend_from_slice(&self.end.to_le_bytes());
+    }
+
+    fn read(b: &[u8]) -> Option<Self> {
+        let word = |i: usize| {
+            b.get(i..i + 4)
+                .and_then(|w| <[u8; 4]>::try_from(w).ok())
+                .map(u32::from_le_bytes)
+        };
+        Some(Span {
+            start: word(0)?,
+            end: word(4)?,
+        })
+    }
+}
+
+/// One header (or trailer) field, borrowed from its head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header<'a> {
+    name: ByteStr<'a>,
+    value: ByteStr<'a>,
+}
+
+impl<'a> Header<'a> {
+    /// The name, as sent (case kept).
+    pub const fn name(&self) -> ByteStr<'a> {
+        self.name
+    }
+
+    /// The value, as sent (HTTP/1: without the whitespace around it).
+    pub const fn value(&self) -> ByteStr<'a> {
+        self.value
+    }
+
+    /// The name as text, or `None` when it is not UTF-8.
+    pub fn name_str(&self) -> Option<&'a str> {
+        self.name.as_str()
+    }
+
+    /// The value as text, or `None` when it is not UTF-8.
+    pub fn value_str(&self) -> Option<&'a str> {
+        self.value.as_str()
+    }
+
+    /// True when the name is `name`, ignoring ASCII case.
+    pub fn is(&self, name: &str) -> bool {
+        self.name.eq_ignore_ascii_case(name)
+    }
+}
+
+/// The header (or trailer) fields of one message, in order, case kept, as
+/// exact bytes in one shared buffer. Cloning shares the buffer.
+///
+/// ```
+/// use capture_core::model::Headers;
+///
+/// let headers = Headers::from_pairs([("Host", &b"shop"[..]), ("X-Raw", b"\xff")]);
+/// assert_eq!(headers.get("host").unwrap(), "shop");
+/// let raw = headers.iter().nth(1).unwrap();
+/// assert_eq!((raw.name_str(), raw.value_str()), (Some("X-Raw"), None));
+/// assert_eq!(raw.value().as_bytes(), b"\xff");
+/// ```
+#[derive(Clone, Default)]
+pub struct Headers {
+    /// The head's bytes, then the field table.
+    buf: Bytes,
+    /// Where the table starts in `buf`.
+    table: u32,
+}
+
+impl Headers {
+    /// Headers from (name, value) pairs, each text or bytes.
+    pub fn from_pairs<'a, N, V>(pairs: impl IntoIterator<Item = (N, V)>) -> Self
+    where
+        N: Into<ByteStr<'a>>,
+        V: Into<ByteStr<'a>>,
+    {
+        let mut b = HeadBuilder::new();
+        for (n, v) in pairs {
+            b.header(n, v);
+        }
+        b.finish_headers()
+    }
+
+    /// The number of fields.
+    pub fn len(&self) -> usize {
+        self.buf.len().saturating_sub(self.table as usize) / ENTRY
+    }
+
+    /// True when there are no fields.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The fields, in order.
+    pub fn iter(&self) -> HeaderIter<'_> {
+        HeaderIter {
+            buf: &self.buf,
+            table: self.buf.get(self.table as usize..).unwrap_or_default(),
+        }
+    }
+
+    /// The value of the first field named `name` (ignoring ASCII case).
+    pub fn get(&self, name: &str) -> Option<ByteStr<'_>> {
+        self.iter().find(|h| h.is(name)).map(|h| h.value)
+    }
+
+    /// The value of the last field named `name` (ignoring ASCII case), as
+    /// a map keeping one value per name would hold it.
+    pub fn get_last(&self, name: &str) -> Option<ByteStr<'_>> {
+        self.iter().filter(|h| h.is(name)).last().map(|h| h.value)
+    }
+
+    /// The bytes the fields point into: for HTTP/1 the head as captured
+    /// (start line included), for HTTP/2 the decoded names and values.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..self.table as usize).unwrap_or_default()
+    }
+
+    /// The bytes of `span` in this head.
+    pub(crate) fn view(&self, span: Span) -> Option<ByteStr<'_>> {
+        span.view(self.as_bytes())
+    }
+
+    /// Bytes held, table included.
+    pub fn heap_size(&self) -> usize {
+        self.buf.len()
+    }
+}
+
+impl PartialEq for Headers {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Headers {}
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.iter().map(|h| (h.name, h.value)))
+            .finish()
+    }
+}
+
+impl<'a> IntoIterator for &'a Headers {
+    type Item = Header<'a>;
+    type IntoIter = HeaderIter<'a>;
+
+    fn into_iter(self) -> HeaderIter<'a> {
+        self.iter()
+    }
+}
+
+/// The fields of [`Headers`], in order.
+#[derive(Clone, Debug)]
+pub struct HeaderIter<'a> {
+    buf: &'a [u8],
+    table: &'a [u8],
+}
+
+impl<'a> Iterator for HeaderIter<'a> {
+    type Item = Header<'a>;
+
+    fn next(&mut self) -> Option<Header<'a>> {
+        let (entry, rest) = self.table.split_at_checked(ENTRY)?;
+        self.table = rest;
+        let (n, v) = entry.split_at(ENTRY / 2);
+        let empty = ByteStr::known(b"", true);
+        let view = |s: Option<Span>| s.and_then(|s| s.view(self.buf)).unwrap_or(empty);
+        Some(Header {
+            name: view(Span::read(n)),
+            value: view(Span::read(v)),
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.table.len() / ENTRY;
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for HeaderIter<'_> {}
+
+/// A message head: the fields of its first line (method, path and
+/// authority, or the reason phrase) and its header fields, in one buffer.
+/// Build one with [`HeadBuilder`]; read it through
+/// [`Request`](super::Request) and [`Response`](super::Response).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Head {
+    headers: Headers,
+    /// Requests: method, path, authority. Responses: reason phrase.
+    line: [Span; 3],
+}
+
+impl Default for Span {
+    fn default() -> Self {
+        Self::ABSENT
+    }
+}
+
+impl Head {
+    /// The header fields.
+    pub const fn headers(&self) -> &Headers {
+        &self.headers
+    }
+
+    /// First-line field `i` (0..3), or `None` when absent.
+    pub(crate) fn line(&self, i: usize) -> Option<ByteStr<'_>> {
+        self.line.get(i).and_then(|span| self.headers.view(*span))
+    }
+
+    /// Bytes held.
+    pub fn heap_size(&self) -> usize {
+        self.headers.heap_size()
+    }
+}
+
+impl fmt::Debug for Head {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Head")
+            .field("line", &[self.line(0), self.line(1), self.line(2)])
+            .field("headers", &self.headers)
+            .finish()
+    }
+}
+
+/// A field range not yet resolved to "text or not".
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    range: (usize, usize),
+    /// `None`: to be found out when the head is finished.
+    text: Option<bool>,
+}
+
+impl Pending {
+    const ABSENT: Pending = Pending {
+        range: (usize::MAX, usize::MAX),
+        text: Some(true),
+    };
+}
+
+/// Builds a [`Head`] (or [`Headers`]) into one buffer. Reusable: finishing
+/// a head leaves the builder empty with its memory kept, so a parser keeps
+/// one builder per connection.
+///
+/// Fields are either appended (`method`, `header`, …: HTTP/2's decoded
+/// fields) or pointed at in bytes appended whole with [`HeadBuilder::append`]
+/// (`method_at`, `header_at`, …: an HTTP/1 head as captured). Appended
+/// fields state whether they are text (a `&str`, or a [`ByteStr`] that
+/// knows); pointed-at fields are checked when the head is finished — once
+/// for the whole head when it is valid UTF-8, the common case.
+///
+/// ```
+/// use capture_core::model::{HeadBuilder, Request, Timestamp};
+///
+/// let mut b = HeadBuilder::new();
+/// let raw = b"GET /a HTTP/1.1\r\nHost: shop\r\n\r\n";
+/// let at = b.append(raw);
+/// b.method_at(at.start..at.start + 3)
+///     .path_at(at.start + 4..at.start + 6)
+///     .header_at(at.start + 17..at.start + 21, at.start + 23..at.start + 27);
+/// let req = Request::new(Timestamp(1), b.finish());
+/// assert_eq!((req.method(), req.path()), ("GET".into(), "/a".into()));
+/// assert_eq!(req.header("host").unwrap(), "shop");
+/// assert_eq!(req.headers().as_bytes(), raw);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct HeadBuilder {
+    bytes: Vec<u8>,
+    fields: Vec<(Pending, Pending)>,
+    line: [Option<Pending>; 3],
+}
+
+impl HeadBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Forgets what was added, keeping the memory.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.fields.clear();
+        self.line = [None; 3];
+    }
+
+    /// Bytes added so far.
+    pub fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Header fields added so far.
+    pub fn field_count(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// Appends bytes that are not a field by themselves (an HTTP/1 head as
+    /// captured); returns where they are, for the `*_at` methods.
+    pub fn append(&mut self, bytes: &[u8]) -> Range<usize> {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(bytes);
+        start..self.bytes.len()
+    }
+
+    fn push(&mut self, v: ByteStr<'_>) -> Pending {
+        let r = self.append(v.as_bytes());
+        Pending {
+            range: (r.start, r.end),
+            text: Some(v.is_text()),
+        }
+    }
+
+    fn at(range: Range<usize>) -> Pending {
+        Pending {
+            range: (range.start, range.end),
+            text: None,
+        }
+    }
+
+    /// Appends the request method.
+    pub fn method<'a>(&mut self, v: impl Into<ByteStr<'a>>) -> &mut Self {
+        self.line[0] = Some(self.push(v.into()));
+        self
+    }
+
+    /// Appends the request target.
+    pub fn path<'a>(&mut self, v: impl Into<ByteStr<'a>>) -> &mut Self {
+        self.line[1] = Some(self.push(v.into()));
+        self
+    }
+
+    /// Appends the authority (`Host` or `:authority`).
+    pub fn authority<'a>(&mut self, v: impl Into<ByteStr<'a>>) -> &mut Self {
+        self.line[2] = Some(self.push(v.into()));
+        self
+    }
+
+    /// Appends the reason phrase of a status line.
+    pub fn reason<'a>(&mut self, v: impl Into<ByteStr<'a>>) -> &mut Self {
+        self.line[0] = Some(self.push(v.into()));
+        self
+    }
+
+    /// Appends a header field.
+    pub fn header<'a, 'b>(
+        &mut self,
+        name: impl Into<ByteStr<'a>>,
+        value: impl Into<ByteStr<'b>>,
+    ) -> &mut Self {
+        let n = self.push(name.into());
+        let v = self.push(value.into());
+        self.fields.push((n, v));
+        self
+    }
+
+    /// The method is at `range` of the appended bytes.
+    pub fn method_at(&mut self, range: Range<usize>) -> &mut Self {
+        self.line[0] = Some(Self::at(range));
+        self
+    }
+
+    /// The request target is at `range` of the appended bytes.
+    pub fn path_at(&mut self, range: Range<usize>) -> &mut Self {
+        self.line[1] = Some(Self::at(range));
+        self
+    }
+
+    /// The authority is at `range` of the appended bytes.
+    pub fn authority_at(&mut self, range: Range<usize>) -> &mut Self {
+        self.line[2] = Some(Self::at(range));
+        self
+    }
+
+    /// The reason phrase is at `range` of the appended bytes.
+    pub fn reason_at(&mut self, range: Range<usize>) -> &mut Self {
+        self.line[0] = Some(Self::at(range));
+        self
+    }
+
+    /// A header field whose name and value are at these ranges of the
+    /// appended bytes.
+    pub fn header_at(&mut self, name: Range<usize>, value: Range<usize>) -> &mut Self {
+        self.fields.push((Self::at(name), Self::at(value)));
+        self
+    }
+
+    /// The head, leaving the builder empty.
+    pub fn finish(&mut self) -> Head {
+        let head = self.build();
+        self.clear();
+        head
+    }
+
+    /// The header fields alone (trailers), leaving the builder empty.
+    pub fn finish_headers(&mut self) -> Headers {
+        self.finish().headers
+    }
+
+    fn build(&self) -> Head {
+        let resolve = Resolver::new(&self.bytes);
+        let line = self
+            .line
+            .map(|p| p.map_or(Span::ABSENT, |p| resolve.span(p)));
+        let len = self.bytes.len().min(MAX_BYTES);
+        let mut buf = Vec::with_capacity(len + self.fields.len() * ENTRY);
+        buf.extend_from_slice(self.bytes.get(..len).unwrap_or_default());
+        for (n, v) in &self.fields {
+            resolve.span(*n).write(&mut buf);
+            resolve.span(*v).write(&mut buf);
+        }
+        let headers = Headers {
+            // Capacity equals length: no second allocation.
+            buf: Bytes::from(buf),
+            table: len as u32,
+        };
+        Head { headers, line }
+    }
+}
+
+/// Finds out whether pointed-at ranges are text, checking the whole buffer
+/// at most once.
+struct Resolver<'a> {
+    bytes: &'a [u8],
+    all_text: std::cell::OnceCell<bool>,
+}
+
+impl<'a> Resolver<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            bytes,
+            all_text: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn span(&self, p: Pending) -> Span {
+        if p.range == Pending::ABSENT.range {
+            return Span::ABSENT;
+        }
+        let (start, end) = p.range;
+        let Some(slice) = self.bytes.get(start..end) else {
+            return Span::ABSENT;
+        };
+        let text = p.text.unwrap_or_else(|| {
+            // A range of valid UTF-8 cut at character boundaries is valid.
+            let boundary = |i: usize| self.bytes.get(i).is_none_or(|&b| b & 0xc0 != 0x80);
+            let whole = *self
+                .all_text
+                .get_or_init(|| self.bytes.is_ascii() || std::str::from_utf8(self.bytes).is_ok());
+            (whole && boundary(start) && boundary(end)) || std::str::from_utf8(slice).is_ok()
+        });
+        Span::new(start..end, text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appended_fields_keep_bytes_and_text_knowledge() {
+        let mut b = HeadBuilder::new();
+        b.method("GET")
+            .path(&b"/caf\xe9"[..])
+            .header("Host", "a")
+            .header(&b"X-\xff"[..], "v");
+        let head = b.finish();
+        assert_eq!(head.line(0).unwrap(), "GET");
+        let path = head.line(1).unwrap();
+        assert_eq!((path.as_bytes(), path.is_text()), (&b"/caf\xe9"[..], false));
+        assert!(head.line(2).is_none());
+        let fields: Vec<_> = head.headers().iter().collect();
+        assert_eq!(fields.len(), 2);
+        assert_eq!(fields[1].name().as_bytes(), b"X-\xff");
+        assert!(!fields[1].name().is_text() && fields[1].value().is_text());
+        assert_eq!(b.byte_len(), 0, "finishing empties the builder");
+    }
+
+    #[test]
+    fn pointed_fields_are_checked_once_and_split_where_needed() {
+        let mut b = HeadBuilder::new();
+        let raw = "Name: café\r\n".as_bytes();
+        let at = b.append(raw);
+        b.header_at(at.start..at.start + 4, at.start + 6..at.end - 2);
+        let h = b.finish_headers();
+        let f = h.iter().next().unwrap();
+        assert_eq!((f.name_str(), f.value_str()), (Some("Name"), Some("café")));
+
+        let raw = b"A: \xff\r\nB: ok\r\n";
+        let at = b.append(raw);
+        b.header_at(at.start..at.start + 1, at.start + 3..at.start + 4)
+            .header_at(at.start + 6..at.start + 7, at.start + 9..at.start + 11);
+        let h = b.finish_headers();
+        let v: Vec<_> = h.iter().map(|f| f.value_str()).collect();
+        assert_eq!(v, [None, Some("ok")]);
+    }
+
+    #[test]
+    fn a_range_inside_a_character_is_not_text() {
+        let mut b = HeadBuilder::new();
+        let at = b.append("é".as_bytes());
+        b.header_at(at.start..at.start + 1, at.start + 1..at.end);
+        let h = b.finish_headers();
+        let f = h.iter().next().unwrap();
+        assert!(!f.name().is_text() && !f.value().is_text());
+    }
+
+    #[test]
+    fn lookups_ignore_case_and_equality_is_by_content() {
+        let a = Headers::from_pairs([("A", "1"), ("b", "2"), ("a", "3")]);
+        assert_eq!(a.get("a").unwrap(), "1");
+        assert_eq!(a.get_last("A").unwrap(), "3");
+        assert!(a.get("c").is_none());
+        let mut b = HeadBuilder::new();
+        let at = b.append(b"xxA1b2a3");
+        let s = at.start;
+        b.header_at(s + 2..s + 3, s + 3..s + 4)
+            .header_at(s + 4..s + 5, s + 5..s + 6)
+            .header_at(s + 6..s + 7, s + 7..s + 8);
+        assert_eq!(a, b.finish_headers());
+        assert_ne!(a, Headers::from_pairs([("A", "1")]));
+    }
+
+    #[test]
+    fn bad_ranges_give_empty_fields_not_panics() {
+        let mut b = HeadBuilder::new();
+        b.append(b"abc");
+        #[allow(clippy::reversed_empty_ranges)]
+        b.header_at(2..10, 5..1).method_at(7..9);
+        let head = b.finish();
+        let f = head.headers().iter().next().unwrap();
+        assert!(f.name().is_empty() && f.value().is_empty());
+        assert!(head.line(0).is_none());
+    }
+}
