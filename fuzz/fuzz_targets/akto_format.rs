@@ -1,8 +1,8 @@
 //! Arbitrary exchanges through the Akto message format: request targets
 //! (Go's URL rules), header names and values (Go's canonical names and
 //! transfer rules), gzip and gRPC bodies (decoding, unframing) are hostile
-//! bytes. The encoder must not panic, and whatever it sends is a JSON
-//! object whose values are strings.
+//! bytes (kept exact by the model). The encoder must not panic, and
+//! whatever it sends is a JSON object whose values are strings.
 //!
 //! Layout of the input: byte 0 holds options (bits 0-1: HTTP/1.0, HTTP/1.1,
 //! h2, gRPC; bit 2: gzip response; bit 3: outbound); the rest is split at
@@ -15,16 +15,12 @@ use capture_core::model::*;
 use libfuzzer_sys::fuzz_target;
 use sink_kafka::{AktoFormat, Message, MessageFormat};
 
-fn headers(b: &[u8]) -> Vec<Header> {
-    b.split(|&c| c == b'\n')
-        .filter_map(|l| {
-            let i = l.iter().position(|&c| c == b':')?;
-            Some(Header::new(
-                String::from_utf8_lossy(&l[..i]).into_owned(),
-                String::from_utf8_lossy(&l[i + 1..]).into_owned(),
-            ))
-        })
-        .collect()
+/// The `name:value` lines of `b`, as exact bytes.
+fn headers(b: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    b.split(|&c| c == b'\n').filter_map(|l| {
+        let i = l.iter().position(|&c| c == b':')?;
+        Some((&l[..i], &l[i + 1..]))
+    })
 }
 
 fuzz_target!(|input: &[u8]| {
@@ -34,8 +30,12 @@ fuzz_target!(|input: &[u8]| {
     let mut parts = rest.split(|&c| c == 0);
     let mut next = || parts.next().unwrap_or_default();
     let (target, req_h, req_b, resp_h, resp_b) = (next(), next(), next(), next(), next());
-    let protocol = [Protocol::Http10, Protocol::Http11, Protocol::H2, Protocol::Grpc]
-        [usize::from(options & 3)];
+    let protocol = [
+        Protocol::Http10,
+        Protocol::Http11,
+        Protocol::H2,
+        Protocol::Grpc,
+    ][usize::from(options & 3)];
     let mut meta = ConnMeta::new(
         ConnKey::new(
             "10.0.0.1:40000".parse().unwrap(),
@@ -51,22 +51,19 @@ fuzz_target!(|input: &[u8]| {
         TrafficDirection::Inbound
     });
     let mut ex = Exchange::new(protocol, &meta, Roles::CONFIRMED);
-    let mut req = Request {
-        method: "POST".into(),
-        path: String::from_utf8_lossy(target).into_owned(),
-        headers: headers(req_h),
-        ..Default::default()
-    };
-    req.body.append(req_b, 1 << 16);
-    let mut resp = Response {
-        status: 200,
-        headers: headers(resp_h),
-        ..Default::default()
-    };
-    if options & 4 != 0 {
-        resp.headers.push(Header::new("Content-Encoding", "gzip"));
+    let mut req = Request::builder("POST", target);
+    for (n, v) in headers(req_h) {
+        req = req.header(n, v);
     }
-    resp.body.append(resp_b, 1 << 16);
+    let req = req.body(req_b.to_vec()).build(Timestamp(0));
+    let mut resp = Response::builder(200);
+    for (n, v) in headers(resp_h) {
+        resp = resp.header(n, v);
+    }
+    if options & 4 != 0 {
+        resp = resp.header("Content-Encoding", "gzip");
+    }
+    let resp = resp.body(resp_b.to_vec()).build_response(Timestamp(0));
     ex.request = Some(req);
     ex.response = Some(resp);
     let mut m = Message::default();

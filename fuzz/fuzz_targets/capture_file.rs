@@ -38,7 +38,9 @@ impl StreamHandler for Tally {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(packets) = Packets::new(data) else { return };
+    let Ok(packets) = Packets::new(data) else {
+        return;
+    };
     let counters = Arc::new(Counters::default());
     let mut reassembler = TcpReassembler::new(Limits::default(), counters);
     let mut tally = Tally::default();
@@ -57,7 +59,13 @@ fuzz_target!(|data: &[u8]| {
         reassembler.push(Input::Segment(segment), &mut tally);
     }
     reassembler.flush(now, &mut tally);
-    assert!(tally.bytes <= data.len() as u64, "more bytes delivered than captured");
-    assert_eq!(tally.opened, tally.closed, "every connection opened is closed by flush");
+    assert!(
+        tally.bytes <= data.len() as u64,
+        "more bytes delivered than captured"
+    );
+    assert_eq!(
+        tally.opened, tally.closed,
+        "every connection opened is closed by flush"
+    );
     assert_eq!(reassembler.connections(), 0);
 });

@@ -26,8 +26,19 @@ fuzz_target!(|data: &[u8]| {
 
     // The whole parser: the first byte picks the start, then each control
     // byte gives a direction and a chunk length (or a gap).
-    let Some((&mode, mut rest)) = data.split_first() else { return };
-    let meta = ConnMeta::new(ConnKey::new("10.0.0.1:1".parse().unwrap(), "10.0.0.2:2".parse().unwrap(), NetnsId::UNKNOWN), CaptureSource::Pcap, Timestamp(0)).joined_mid_stream(mode & 1 == 1);
+    let Some((&mode, mut rest)) = data.split_first() else {
+        return;
+    };
+    let meta = ConnMeta::new(
+        ConnKey::new(
+            "10.0.0.1:1".parse().unwrap(),
+            "10.0.0.2:2".parse().unwrap(),
+            NetnsId::UNKNOWN,
+        ),
+        CaptureSource::Pcap,
+        Timestamp(0),
+    )
+    .joined_mid_stream(mode & 1 == 1);
     let config = H2Config {
         max_streams: 8,
         body_limit: 64,
@@ -45,14 +56,23 @@ fuzz_target!(|data: &[u8]| {
             } else {
                 Direction::ClientToServer
             };
-            H2Parser::after_upgrade(&config, &meta, Request::default(), Roles::client_sends(client))
+            H2Parser::after_upgrade(
+                &config,
+                &meta,
+                Request::default(),
+                Roles::client_sends(client),
+            )
         }
     };
     let (mut exchanges, counters) = (Vec::new(), Counters::default());
     let mut ts = 0;
     while let Some((&ctl, r)) = rest.split_first() {
         ts += 1;
-        let dir = if ctl & 1 == 0 { Direction::ClientToServer } else { Direction::ServerToClient };
+        let dir = if ctl & 1 == 0 {
+            Direction::ClientToServer
+        } else {
+            Direction::ServerToClient
+        };
         let mut out = Output::new(&mut exchanges, &counters);
         if ctl & 0xfe == 0xfe {
             parser.gap(&meta, dir, Timestamp(ts), 100, &mut out);
@@ -69,7 +89,13 @@ fuzz_target!(|data: &[u8]| {
     parser.close(&meta, Timestamp(ts), CloseReason::Fin, &mut out);
     assert_eq!(parser.open_streams(), 0);
     for ex in &exchanges {
-        for body in [ex.request.as_ref().map(|r| &r.body), ex.response.as_ref().map(|r| &r.body)].into_iter().flatten() {
+        for body in [
+            ex.request.as_ref().map(|r| &r.body),
+            ex.response.as_ref().map(|r| &r.body),
+        ]
+        .into_iter()
+        .flatten()
+        {
             assert!(body.data.len() <= config.body_limit);
         }
     }

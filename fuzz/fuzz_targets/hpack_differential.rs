@@ -41,12 +41,17 @@ fuzz_target!(|data: &[u8]| {
         blocks.push(block);
         rest = after;
     }
-    let Some(want) = reference(&blocks) else { return };
+    let Some(want) = reference(&blocks) else {
+        return;
+    };
     let mut ours = proto_http::hpack::Decoder::new();
     for (block, want) in blocks.iter().zip(want) {
         let mut got: Fields = Vec::new();
         ours.decode(block, |f| {
-            got.push((f.name.expect("no unknown fields from the start").to_vec(), f.value.unwrap().to_vec()))
+            got.push((
+                f.name.expect("no unknown fields from the start").to_vec(),
+                f.value.unwrap().to_vec(),
+            ))
         })
         .unwrap_or_else(|e| panic!("hpack 0.3 accepts {block:02x?}, we fail: {e}"));
         assert_eq!(got, want, "block {block:02x?}");

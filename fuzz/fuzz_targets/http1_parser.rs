@@ -23,11 +23,16 @@ fuzz_target!(|input: &[u8]| {
         return;
     };
     let (controls, mut data) = rest.split_at(usize::from(n).min(rest.len()));
-    let meta = ConnMeta::new(ConnKey::new(
+    let meta = ConnMeta::new(
+        ConnKey::new(
             "10.0.0.1:40000".parse().unwrap(),
             "10.0.0.2:80".parse().unwrap(),
             NetnsId::UNKNOWN,
-        ), CaptureSource::Pcap, Timestamp(0)).joined_mid_stream(options & 1 != 0);
+        ),
+        CaptureSource::Pcap,
+        Timestamp(0),
+    )
+    .joined_mid_stream(options & 1 != 0);
     let config = if options & 8 != 0 {
         HttpConfig {
             body_limit: 16,

@@ -39,18 +39,10 @@ fn exchange(
     let mut ex = Exchange::new(Protocol::H2, &meta, Roles::CONFIRMED);
     ex.conn.k8s.client = ends.0;
     ex.conn.k8s.server = ends.1;
-    ex.request = Some(Request {
-        ts: Timestamp(1_000_000_000),
-        method: "POST".into(),
-        path: "/cart/checkout".into(),
-        ..Default::default()
-    });
-    ex.response = Some(Response {
-        ts: Timestamp(1_002_000_000),
-        end_ts: Timestamp(1_004_000_000),
-        status,
-        ..Default::default()
-    });
+    ex.request = Some(Request::builder("POST", "/cart/checkout").build(Timestamp(1_000_000_000)));
+    let mut resp = Response::builder(status).build_response(Timestamp(1_002_000_000));
+    resp.end_ts = Timestamp(1_004_000_000);
+    ex.response = Some(resp);
     ex
 }
 
