@@ -24,7 +24,10 @@ fuzz_target!(|input: &[u8]| {
 
     let template = path_template(&path);
     assert!(template.len() <= 64 + '…'.len_utf8(), "{template}");
-    assert!(!template.contains('?') && template.starts_with('/'), "{template}");
+    assert!(
+        !template.contains('?') && template.starts_with('/'),
+        "{template}"
+    );
 
     let metrics = Metrics::new(MetricsConfig {
         max_series: 400,
@@ -43,18 +46,10 @@ fuzz_target!(|input: &[u8]| {
         Timestamp(0),
     );
     let mut ex = Exchange::new(Protocol::Http11, &meta, Roles::CONFIRMED);
-    ex.request = Some(Request {
-        ts: Timestamp(10),
-        method,
-        path,
-        ..Default::default()
-    });
-    ex.response = Some(Response {
-        ts: Timestamp(5),
-        end_ts: Timestamp(u64::MAX),
-        status: u16::from_be_bytes(*status),
-        ..Default::default()
-    });
+    ex.request = Some(Request::builder(method.as_str(), path.as_str()).build(Timestamp(10)));
+    let mut resp = Response::builder(u16::from_be_bytes(*status)).build_response(Timestamp(5));
+    resp.end_ts = Timestamp(u64::MAX);
+    ex.response = Some(resp);
     let mut recorder = metrics.recorder();
     recorder.record(&[ex.clone(), ex]);
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(&record)
