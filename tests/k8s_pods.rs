@@ -214,6 +214,18 @@ fn scenario(name: &str, web: Layout, ledger: Layout) {
         "{:?}",
         names.runtime_error()
     );
+    // What k8s_sniff --list prints: each pod with its workload, each container.
+    let report = cleartap::k8s::mapping_report(&names.snapshot());
+    for line in [
+        format!("pod shop/{WEB} (Deployment web) uid {}", a.uid),
+        format!("pod pay/ledger-0 (StatefulSet ledger) uid {}", b.uid),
+        format!("ips [{}]", a.ip),
+        "  container nginx id".to_owned(),
+        "  container api id".to_owned(),
+        "  container sidecar id".to_owned(),
+    ] {
+        assert!(report.contains(&line), "{line:?} not in\n{report}");
+    }
 
     let ours = PodSelector {
         namespaces: vec!["shop".into(), "pay".into(), "batch".into()],
@@ -368,6 +380,34 @@ fn scenario(name: &str, web: Layout, ledger: Layout) {
     }
     assert!(errors.is_empty(), "{name}:\n{}", errors.join("\n"));
 
+    // The lookup itself, on a record of a connection already seen: time
+    // per exchange, and no read of the node.
+    if let Some(sample) = all
+        .iter()
+        .find(|e| path(e) == "/keepalive-59" && is_ebpf(e))
+    {
+        let mut ex = sample.clone();
+        let work_before = names.stats().syscall_work();
+        let rounds = 100_000u32;
+        let started = std::time::Instant::now();
+        for _ in 0..rounds {
+            ex.conn.k8s = Default::default();
+            names.attribute(&mut ex);
+        }
+        let per = started.elapsed() / rounds;
+        println!("{name}: attribution of a known connection: {per:?} per exchange");
+        // The runtime is back and the node was read again: the sample's pods still run.
+        assert!(
+            ex.conn.k8s.client.is_some() && ex.conn.k8s.server.is_some(),
+            "{}",
+            ex.to_json()
+        );
+        let background = names.stats().syscall_work() - work_before;
+        assert!(
+            background <= 10,
+            "{background} reads during {rounds} lookups (only background refreshes may run)"
+        );
+    }
     assert_eq!(outages, 1, "one warning for the outage");
     assert_eq!(final_stats.runtime_outages, 1);
     let n = after.exchanges - before.exchanges;

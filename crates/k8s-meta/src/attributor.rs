@@ -403,6 +403,9 @@ impl Inner {
                         let known = self.snap.load().container(&id).cloned();
                         match known {
                             Some(c) => {
+                                if slow.extra_pids.len() >= self.config.max_unknown {
+                                    slow.extra_pids.clear();
+                                }
                                 slow.extra_pids.insert(pid, c);
                                 true
                             }
@@ -412,18 +415,22 @@ impl Inner {
                 }
             }
             Miss::Netns(_) | Miss::Ip(_) => self.read_node_on_miss(slow),
-            Miss::Socket(netns, _, _) => {
+            Miss::Socket(netns, addr, role) => {
                 let snap = self.snap.load_full();
                 match snap.netns.get(&netns) {
                     Some(pod_ns) => {
                         Counters::bump(&self.counters.socket_reads);
                         let owners = node::owners_in(&snap, netns, self.cgroup_root.as_deref());
-                        pod_ns.sockets.store(Arc::new(node::read_sockets(
-                            &self.config.proc_root,
-                            pod_ns.pid,
-                            &owners,
-                        )));
-                        true
+                        let sockets =
+                            node::read_sockets(&self.config.proc_root, pod_ns.pid, &owners);
+                        // Learnt only when the socket is there now: one that
+                        // is gone (its process exited) is remembered as unknown.
+                        let found = match role {
+                            Role::Server => sockets.listeners.contains_key(&addr.port()),
+                            Role::Client => sockets.connected.contains_key(&addr),
+                        };
+                        pod_ns.sockets.store(Arc::new(sockets));
+                        found
                     }
                     None => false,
                 }
