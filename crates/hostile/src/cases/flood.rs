@@ -48,9 +48,7 @@ pub(super) fn cases() -> Vec<Case> {
             input: Input::Packets(half_heads),
             shows: &["incomplete", "unparsed_bytes", "parse_error"],
             heap: |s| 10_000 * (s.http.max_header_bytes + IDLE_CONN_BYTES) + pipeline_bytes(s),
-            known: Some(
-                "proto-http (model's HTTP/1 head buffering): a head buffer grows by doubling, so 15 KiB of head holds about 31 KiB of heap per connection, twice max_header_bytes",
-            ),
+            known: None,
         },
     ]
 }
