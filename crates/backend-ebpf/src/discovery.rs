@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use capture_core::model::TlsLibrary;
 
 use crate::elf::{self, FoundSymbol};
+use crate::go::{self, GoTlsTarget};
 use crate::library::{self, Classified, TlsApi};
 
 /// A file identity as `/proc/PID/maps` gives it.
@@ -82,6 +83,8 @@ pub struct TlsTarget {
     pub api: Option<TlsApi>,
     /// It holds NSS's SSL layer (see [`Classified::nss_ssl_layer`]).
     pub nss_ssl_layer: bool,
+    /// A Go program using crypto/tls: where its probes go.
+    pub go: Option<GoTlsTarget>,
     /// Where it was found.
     pub found_by: FoundBy,
 }
@@ -110,8 +113,9 @@ pub struct ScanFilter {
     pub per_process: bool,
 }
 
-/// What was learnt about one file.
-type Finding = Option<(Vec<FoundSymbol>, Classified)>;
+/// What was learnt about one file: its TLS symbols and what they say, and
+/// for a Go program what its probes need.
+type Finding = Option<(Vec<FoundSymbol>, Classified, Option<GoTlsTarget>)>;
 
 /// Remembers every file looked at, so that a rescan only examines new ones.
 #[derive(Debug)]
@@ -121,6 +125,8 @@ pub struct Discovery {
     seen: HashMap<FileId, Finding>,
     /// (file, process) pairs returned, in per-process mode.
     returned: HashSet<(FileId, u32)>,
+    /// Go programs using crypto/tls that cannot be probed, not yet taken.
+    unprobeable: Vec<(String, go::Unprobeable)>,
 }
 
 impl Default for Discovery {
@@ -148,6 +154,7 @@ impl Discovery {
             proc_root,
             seen: HashMap::new(),
             returned: HashSet::new(),
+            unprobeable: Vec::new(),
         }
     }
 
@@ -194,7 +201,7 @@ impl Discovery {
             if !meta.is_file() || !by_inode.insert(std::os::unix::fs::MetadataExt::ino(&meta)) {
                 continue;
             }
-            let Some((symbols, classified)) = examine(&path, true) else {
+            let Some((symbols, classified, _)) = examine(&path, true) else {
                 continue;
             };
             // The identity maps will show (an overlay's stat differs).
@@ -204,7 +211,8 @@ impl Discovery {
             if self.seen.contains_key(&id) {
                 continue;
             }
-            self.seen.insert(id, Some((symbols.clone(), classified)));
+            self.seen
+                .insert(id, Some((symbols.clone(), classified, None)));
             // The file's own name, as maps will show it (not a symlink's).
             let display = std::fs::canonicalize(&path)
                 .ok()
@@ -224,6 +232,7 @@ impl Discovery {
                 library: classified.library,
                 api: classified.api,
                 nss_ssl_layer: classified.nss_ssl_layer,
+                go: None,
                 found_by: FoundBy::StandardPlace,
             });
         }
@@ -277,11 +286,15 @@ impl Discovery {
             let is_exe = exe.as_deref().is_some_and(|e| Path::new(m.path) == e);
             // Through the process's root: works across mount namespaces (containers).
             let path = base.join("root").join(m.path.trim_start_matches('/'));
-            let (symbols, classified) = match known {
+            let (symbols, classified, go) = match known {
                 Some(Some(found)) => found,
                 Some(None) => continue,
                 None => {
-                    let found = examine(&path, !is_exe);
+                    let found = if is_exe {
+                        self.examine_program(&path, m.path)
+                    } else {
+                        examine(&path, true)
+                    };
                     self.seen.insert(m.id, found.clone());
                     match found {
                         Some(found) => found,
@@ -309,6 +322,7 @@ impl Discovery {
                 library: classified.library,
                 api: classified.api,
                 nss_ssl_layer: classified.nss_ssl_layer,
+                go,
                 found_by: FoundBy::Process,
             });
         }
@@ -323,7 +337,37 @@ fn examine(path: &Path, exported_only: bool) -> Finding {
         .into_iter()
         .filter(|s| !(exported_only && s.from_symtab))
         .collect();
-    Some((symbols, classified))
+    Some((symbols, classified, None))
+}
+
+impl Discovery {
+    /// A process's executable: a Go program using crypto/tls, or a binary
+    /// with a TLS library linked in. A Go program that cannot be probed is
+    /// remembered, with the reason, for [`Discovery::take_unprobeable`].
+    fn examine_program(&mut self, path: &Path, display: &str) -> Finding {
+        match go::examine(path) {
+            Ok(Some(target)) => {
+                let classified = Classified {
+                    library: Some(TlsLibrary::Go),
+                    api: None,
+                    nss_ssl_layer: false,
+                };
+                return Some((Vec::new(), classified, Some(target)));
+            }
+            Ok(None) => {}
+            Err(why) => {
+                self.unprobeable.push((display.to_owned(), why));
+                return None;
+            }
+        }
+        examine(path, false)
+    }
+
+    /// Go programs found since the last call that use crypto/tls but cannot
+    /// be probed, each with the reason (each file is reported once).
+    pub fn take_unprobeable(&mut self) -> Vec<(String, go::Unprobeable)> {
+        std::mem::take(&mut self.unprobeable)
+    }
 }
 
 /// The (device, inode) that `/proc/self/maps` shows for `path` once mapped:

@@ -80,6 +80,7 @@ pub mod elf;
 mod error;
 pub mod event;
 pub mod features;
+pub mod go;
 #[cfg(all(test, feature = "bpf"))]
 mod layout;
 pub mod ldcache;

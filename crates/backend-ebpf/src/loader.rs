@@ -8,6 +8,10 @@ use libbpf_rs::{Link, MapCore, MapFlags, MapType, Object, ObjectBuilder, Program
 use capture_core::model::TlsLibrary;
 
 use crate::discovery::{FileId, TlsTarget};
+use crate::go::{GoLayout, GoTlsTarget};
+
+/// Entries of the `go_layouts` map (GO_MAX_LAYOUTS of go_tls.h).
+const GO_MAX_LAYOUTS: u32 = 64;
 use crate::features::{KernelFeatures, ProgramPlan};
 use crate::{EbpfConfig, Error};
 
@@ -83,6 +87,8 @@ pub(crate) struct Probes {
     pub(crate) plan: ProgramPlan,
     /// What the kernel offers.
     pub(crate) features: KernelFeatures,
+    /// Go socket layouts in the `go_layouts` map, by index.
+    go_layouts: Vec<GoLayout>,
 }
 
 fn load_error(what: &str, e: &libbpf_rs::Error) -> Error {
@@ -184,6 +190,7 @@ impl Probes {
             obj,
             plan,
             features,
+            go_layouts: Vec::new(),
         };
         probes.configure(cfg)?;
         probes.attach_kernel()?;
@@ -343,8 +350,78 @@ impl Probes {
                 probed.push(probe.symbol);
             }
         }
+        if let Some(go) = &target.go {
+            self.attach_go(go, target, pid_arg, &mut links)?;
+            probed.extend([crate::go::WRITE, crate::go::READ]);
+        }
         self.tls_links.insert((target.id, pid), links);
         Ok(probed)
+    }
+
+    /// The index of `layout` in the `go_layouts` map, added when new.
+    fn go_layout_index(&mut self, layout: GoLayout) -> Result<u32, Error> {
+        if let Some(i) = self.go_layouts.iter().position(|l| *l == layout) {
+            return u32::try_from(i).map_err(|_| Error::Config(String::from("layout index")));
+        }
+        let index = u32::try_from(self.go_layouts.len())
+            .ok()
+            .filter(|i| *i < GO_MAX_LAYOUTS)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "more than {GO_MAX_LAYOUTS} distinct Go struct layouts"
+                ))
+            })?;
+        self.map("go_layouts")?
+            .update(&index.to_le_bytes(), &layout.to_bpf(), MapFlags::ANY)
+            .map_err(|e| load_error("writing a Go struct layout", &e))?;
+        self.go_layouts.push(layout);
+        Ok(index)
+    }
+
+    /// Go crypto/tls: entry probes on Write and Read, and a probe on every
+    /// RET of Read (never a uretprobe: Go moves goroutine stacks). The
+    /// attach cookie is the binary's layout index.
+    fn attach_go(
+        &mut self,
+        go: &GoTlsTarget,
+        target: &TlsTarget,
+        pid_arg: i32,
+        links: &mut Vec<Link>,
+    ) -> Result<(), Error> {
+        let cookie = u64::from(self.go_layout_index(go.layout)?);
+        let mut plan = vec![
+            ("go_tls_write_entry", crate::go::WRITE, go.write),
+            ("go_tls_read_entry", crate::go::READ, go.read),
+        ];
+        plan.extend(
+            go.read_returns
+                .iter()
+                .map(|ret| ("go_tls_read_return", crate::go::READ, *ret)),
+        );
+        for (program, function, offset) in plan {
+            let prog = self
+                .obj
+                .progs_mut()
+                .find(|p| p.name() == program)
+                .ok_or_else(|| {
+                    Error::Load(format!("BPF program {program} missing from the object"))
+                })?;
+            let offset = usize::try_from(offset)
+                .map_err(|_| Error::Config(String::from("symbol offset")))?;
+            let opts = UprobeOpts {
+                cookie,
+                ..Default::default()
+            };
+            let link = prog
+                .attach_uprobe_with_opts(pid_arg, &target.path, offset, opts)
+                .map_err(|e| Error::Attach {
+                    program: program.to_owned(),
+                    target: format!("{function} at {offset:#x} in {}", target.display),
+                    reason: format!("{e:#}"),
+                })?;
+            links.push(link);
+        }
+        Ok(())
     }
 
     /// Files (or file and process pairs) carrying uprobes.

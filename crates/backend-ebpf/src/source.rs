@@ -85,6 +85,7 @@ pub struct EbpfSource {
     stop: Arc<AtomicBool>,
     attached: Vec<AttachedTarget>,
     attach_errors: Vec<String>,
+    unprobeable: Vec<(String, String)>,
     cgroup_filter: Mutex<Option<Arc<CgroupFilter>>>,
 }
 
@@ -145,6 +146,7 @@ impl EbpfSource {
             stop: Arc::new(AtomicBool::new(false)),
             attached: Vec::new(),
             attach_errors: Vec::new(),
+            unprobeable: Vec::new(),
             cgroup_filter: Mutex::new(None),
             cfg,
         };
@@ -165,6 +167,10 @@ impl EbpfSource {
         self.next_scan = Instant::now() + self.cfg.rescan_interval;
         let found = self.discovery.scan(&self.scan_filter);
         let added = self.attach_all(found);
+        for (path, why) in self.discovery.take_unprobeable() {
+            log::warn!("cannot probe Go program {path}: {why}; its TLS traffic is not captured");
+            self.unprobeable.push((path, why.to_string()));
+        }
         let proc_alive = |pid: u32| std::path::Path::new(&format!("/proc/{pid}")).exists();
         self.probes.detach_dead(proc_alive);
         let sink = Counters::default();
@@ -208,6 +214,13 @@ impl EbpfSource {
     /// Targets that could not be probed, with the reason.
     pub fn attach_errors(&self) -> &[String] {
         &self.attach_errors
+    }
+
+    /// Go programs using crypto/tls found so far that cannot be probed:
+    /// (path, reason). Each is also logged once and counted by the gauge
+    /// `go_unprobeable`.
+    pub fn unprobeable(&self) -> &[(String, String)] {
+        &self.unprobeable
     }
 
     /// What the kernel offers.
@@ -323,5 +336,6 @@ impl Source for EbpfSource {
         let [ring_full, _, _, _] = self.probes.counters();
         counters.set_drops(DropReason::RingBufferFull, ring_full);
         counters.set_gauge(Gauge::TlsTargets, self.probes.tls_targets() as u64);
+        counters.set_gauge(Gauge::GoUnprobeable, self.unprobeable.len() as u64);
     }
 }

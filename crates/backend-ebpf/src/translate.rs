@@ -13,14 +13,14 @@
 //! socket, then handed out in order.
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use capture_core::model::{
     CaptureSource, Comm, ConnKey, Direction, Input, NetnsId, StreamChunk, Timestamp, TlsLibrary,
     TrafficDirection,
 };
 use capture_core::stage::InputSink;
-use capture_core::stats::{Counters, DropReason};
+use capture_core::stats::{Counter, Counters, DropReason};
 
 use crate::event::{EventKind, EventSource, EventView, FD_UNKNOWN, Flow, Role};
 
@@ -129,6 +129,39 @@ struct Held {
     pos: u64,
     comm: [u8; 16],
     data: Vec<u8>,
+}
+
+/// The chunk of a TLS connection that is not over a TCP socket (a Go
+/// `tls.Conn` over a unix socket or another `net.Conn`): keyed by process
+/// and connection object, with addresses from the discard-only prefix
+/// `100::/64` (RFC 6666) that no peer has: the client
+/// `[100::<connection object address>]:0`, the server `[100::]:0`. Which
+/// side the process is, is left to the parser (it is assumed the client).
+fn unattributed<'a>(ev: &EventView<'a>, ts: Timestamp) -> Input<'a> {
+    let discard = |low: u64| {
+        let ip = Ipv6Addr::from((0x0100u128 << 112) | u128::from(low));
+        SocketAddr::new(IpAddr::V6(ip), 0)
+    };
+    Input::Chunk(StreamChunk {
+        ts,
+        key: ConnKey {
+            client: discard(ev.ssl()),
+            server: discard(0),
+            netns: NetnsId(ev.netns()),
+            pid: Some(ev.pid()),
+            fd: None,
+        },
+        dir: match ev.flow() {
+            Flow::Egress => Direction::ClientToServer,
+            Flow::Ingress => Direction::ServerToClient,
+        },
+        offset: ev.pos(),
+        data: ev.payload(),
+        source: capture_source(ev.source()),
+        tls_library: ev.tls_library(),
+        comm: Some(Comm(ev.comm())),
+        traffic: None,
+    })
 }
 
 /// The record's source for an event's.
@@ -296,7 +329,14 @@ impl Translator {
             EventKind::Data => {
                 let source = capture_source(ev.source());
                 if ev.fd() == FD_UNKNOWN {
-                    self.hold(ev, counters);
+                    if ev.source() == EventSource::GoTls {
+                        // Go names its connection, not a socket: there is
+                        // no association to wait for.
+                        out.input(unattributed(ev, ts));
+                        counters.add(Counter::TlsUnattributed, 1);
+                    } else {
+                        self.hold(ev, counters);
+                    }
                     return;
                 }
                 let Some(c) = self.conn(ev, ev.fd()) else {
@@ -413,7 +453,7 @@ impl Translator {
 mod tests {
     use super::*;
     use crate::event::EventBuilder;
-    use capture_core::model::Input;
+    use capture_core::model::{Input, TlsLibrary};
 
     #[derive(Debug, Clone, PartialEq)]
     enum Out {
@@ -442,7 +482,8 @@ mod tests {
                         offset: c.offset,
                         data: c.data.to_vec(),
                         source: c.source,
-                        traffic: c.traffic.unwrap(),
+                        // Unattributed chunks have none; the tests of those look at keys.
+                        traffic: c.traffic.unwrap_or(TrafficDirection::Outbound),
                     }),
                     Input::Closed { key, .. } => got.push(Out::Closed(key)),
                     _ => {}
@@ -719,6 +760,43 @@ mod tests {
             vec![(0, b"hello".to_vec()), (5, b"world".to_vec())]
         );
         assert_eq!(t.held_bytes(), 0);
+    }
+
+    #[test]
+    fn go_tls_without_a_socket_is_handed_out_keyed_by_connection_and_counted() {
+        let mut t = translator(&[]);
+        let ev = |conn: u64, dir, pos, data: &[u8]| {
+            EventBuilder::new(1, 3, dir, 0)
+                .ids(8, 8, FD_UNKNOWN)
+                .ssl(conn)
+                .library(TlsLibrary::Go)
+                .at(1, pos, data.len() as u64)
+                .payload(data)
+        };
+        let (got, counters) = run(
+            &mut t,
+            &[
+                ev(0xc000_1234, 0, 0, b"GET / HTTP/1.1\r\n"),
+                ev(0xc000_1234, 1, 0, b"HTTP/1.1 200 OK\r\n"),
+                ev(0xc000_9999, 0, 0, b"GET /other"),
+            ],
+        );
+        assert_eq!(got.len(), 3, "nothing held: {got:?}");
+        assert_eq!(counters.get(Counter::TlsUnattributed), 3);
+        let keys: Vec<ConnKey> = got
+            .iter()
+            .map(|o| match o {
+                Out::Chunk { key, source, .. } => {
+                    assert_eq!(*source, CaptureSource::EbpfGoTls);
+                    *key
+                }
+                Out::Closed(_) => panic!(),
+            })
+            .collect();
+        assert_eq!(keys[0], keys[1], "one connection, both directions");
+        assert_ne!(keys[0], keys[2], "another tls.Conn is another connection");
+        assert_eq!(keys[0].client.to_string(), "[100::c000:1234]:0");
+        assert_eq!((keys[0].pid, keys[0].fd), (Some(8), None));
     }
 
     #[test]

@@ -115,11 +115,18 @@ pub enum Gauge {
     TlsTargets,
     /// Pod network namespaces with a capture running.
     PodNamespaces,
+    /// Go programs using crypto/tls that cannot be probed (each logged once
+    /// with the reason: Go before 1.17, not amd64, unknown layout, ...).
+    GoUnprobeable,
 }
 
 impl Gauge {
     /// Every gauge, in declaration order.
-    pub const ALL: &'static [Gauge] = &[Gauge::TlsTargets, Gauge::PodNamespaces];
+    pub const ALL: &'static [Gauge] = &[
+        Gauge::TlsTargets,
+        Gauge::PodNamespaces,
+        Gauge::GoUnprobeable,
+    ];
     /// How many gauges there are.
     pub const COUNT: usize = Self::ALL.len();
 
@@ -128,6 +135,7 @@ impl Gauge {
         match self {
             Gauge::TlsTargets => "tls_targets",
             Gauge::PodNamespaces => "pod_namespaces",
+            Gauge::GoUnprobeable => "go_unprobeable",
         }
     }
 }
@@ -199,6 +207,10 @@ counters! {
     /// window can hold (1 GiB), since segments further ahead are dropped as
     /// `out_of_window`; the gaps themselves are counted as the drop `gaps`.
     GapBytes => gap_bytes,
+    /// TLS plaintext chunks whose connection is not a TCP socket (a Go
+    /// `tls.Conn` over a unix socket, a pipe or another `net.Conn`): handed
+    /// out keyed by process and connection object, without addresses.
+    TlsUnattributed => tls_unattributed,
 }
 
 /// One thread's counters. Relaxed atomics: each block has one writer.

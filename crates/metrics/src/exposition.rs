@@ -109,6 +109,9 @@ impl Collector for Exposition {
                     let help = match g {
                         Gauge::TlsTargets => "Libraries and binaries carrying TLS uprobes.",
                         Gauge::PodNamespaces => "Pod network namespaces being captured.",
+                        Gauge::GoUnprobeable => {
+                            "Go programs using crypto/tls that cannot be probed."
+                        }
                         _ => "A level reported by a source.",
                     };
                     gauge(

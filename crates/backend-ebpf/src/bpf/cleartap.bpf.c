@@ -12,6 +12,7 @@
  *   close.h     socket closes (close(2) and the kernel's close hook)
  *   openssl.h   OpenSSL/BoringSSL uprobes (and their returns for GnuTLS, NSS)
  *   nss.h       NSS: NSPR's PR_* entries, on SSL-layered descriptors only
+ *   go_tls.h    Go crypto/tls: entry probes and probes on Read's RETs
  *
  * A new TLS library is a new header beside openssl.h, included below. The
  * loader switches off what the running kernel cannot load (kprobe,
@@ -32,5 +33,6 @@
 #include "close.h"
 #include "openssl.h"
 #include "nss.h"
+#include "go_tls.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -6,6 +6,7 @@
     unreachable_pub
 )]
 
+pub mod go;
 pub mod tls_programs;
 
 use std::collections::HashMap;
