@@ -8,23 +8,35 @@
 #   DURATION=30 CONNS=64 benches/tls_overhead.sh
 #   SNIFF_ARGS="--comm nginx" benches/tls_overhead.sh
 #   NGINX_ONLY=1 benches/tls_overhead.sh     # --pid of the nginx worker: per-process uprobes
+#   SERVER=go benches/tls_overhead.sh        # a Go net/http HTTPS server instead of nginx
+#   SERVER=go GO_VERSION=1.19 benches/tls_overhead.sh
 #
-# The floor: bpftrace with bare uprobes and uretprobes on the same OpenSSL
-# functions nginx calls (SSL_read, SSL_write and their _ex forms), merely
+# The floor: bpftrace with bare uprobes on the same functions, merely
 # counting hits, in the same run; tls_sniff is reported against it too.
+# For nginx: uprobes and uretprobes on SSL_read, SSL_write and their _ex
+# forms. For Go: uprobes on the entries of crypto/tls.(*Conn).Read and
+# Write (never uretprobes on Go; bpftrace 0.17 cannot probe inside a
+# function, so the floor has no probe on Read's RETs, which tls_sniff has:
+# the floor is lower than what the same probes would cost).
 #
-# Needs root, nginx, wrk, openssl, bpftrace (scripts/install-deps.sh installs
-# them). Builds tls_sniff in release mode if TLS_SNIFF does not point at a binary.
+# Needs root, nginx, wrk, openssl, bpftrace (installed here when missing);
+# for SERVER=go the Go toolchains of scripts/go-toolchains.sh. Builds
+# tls_sniff in release mode if TLS_SNIFF does not point at a binary.
 set -euo pipefail
 
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-32}
 THREADS=${THREADS:-2}
 SNIFF_ARGS=${SNIFF_ARGS:-}
+SERVER=${SERVER:-nginx}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=${TLS_SNIFF:-$TARGET/release/examples/tls_sniff}
 
+if ! command -v bpftrace >/dev/null; then
+    echo "tls_overhead: installing bpftrace" >&2
+    apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends bpftrace >&2
+fi
 for tool in nginx wrk openssl bpftrace; do
     command -v "$tool" >/dev/null || { echo "tls_overhead: $tool not found (scripts/install-deps.sh installs it)" >&2; exit 1; }
 done
@@ -68,8 +80,22 @@ http {
     }
 }
 CONF
-nginx -p "$tmp" -c "$tmp/nginx.conf" -e "$tmp/error.log" &
-nginx_pid=$!
+if [ "$SERVER" = go ]; then
+    # The Go test program's server (net/http, crypto/tls), built with the
+    # newest toolchain or GO_VERSION; it picks its own port.
+    read -r go_version goroot < <("$ROOT/scripts/go-toolchains.sh" ${GO_VERSION:-} | tail -1)
+    mkdir -p "$tmp/go"
+    (cd "$ROOT/crates/backend-ebpf/tests/go/gotls" && GO111MODULE=off GOFLAGS= \
+        GOCACHE="${CLEARTAP_GO_CACHE:-$HOME/.cache/cleartap/go}/build-$go_version" \
+        "$goroot/bin/go" build -o "$tmp/go/gotls" main.go)
+    "$tmp/go/gotls" server -cert "$tmp/cert.pem" -key "$tmp/key.pem" > "$tmp/go/port" &
+    nginx_pid=$!
+    for _ in $(seq 100); do grep -q '^port ' "$tmp/go/port" 2>/dev/null && break; sleep 0.1; done
+    port=$(sed -nE 's/^port ([0-9]+)/\1/p' "$tmp/go/port")
+else
+    nginx -p "$tmp" -c "$tmp/nginx.conf" -e "$tmp/error.log" &
+    nginx_pid=$!
+fi
 for _ in $(seq 50); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
     sleep 0.1
@@ -80,6 +106,7 @@ if [ "${NGINX_ONLY:-0}" = 1 ]; then
 fi
 
 url="https://127.0.0.1:$port/bench"
+[ "$SERVER" = go ] && url="https://127.0.0.1:$port/hello"
 run_wrk() {
     wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$url" > "$tmp/wrk-$1.txt"
 }
@@ -92,12 +119,19 @@ wrk -t1 -c4 -d2s "$url" >/dev/null
 run_wrk base
 
 # The floor: bare uprobes on the same functions, counting hits.
-libssl=$(awk '/libssl\.so/ {print $6; exit}' "/proc/$(pgrep -P "$nginx_pid" | head -1)/maps")
 [ -d /sys/kernel/tracing/events ] || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
 probes=""
-for f in SSL_read SSL_write SSL_read_ex SSL_write_ex; do
-    probes="$probes${probes:+,}uprobe:$libssl:$f,uretprobe:$libssl:$f"
-done
+if [ "$SERVER" = go ]; then
+    libssl="$tmp/go/gotls"
+    for f in Read Write; do
+        probes="$probes${probes:+,}uprobe:$libssl:\"crypto/tls.(*Conn).$f\""
+    done
+else
+    libssl=$(awk '/libssl\.so/ {print $6; exit}' "/proc/$(pgrep -P "$nginx_pid" | head -1)/maps")
+    for f in SSL_read SSL_write SSL_read_ex SSL_write_ex; do
+        probes="$probes${probes:+,}uprobe:$libssl:$f,uretprobe:$libssl:$f"
+    done
+fi
 bpftrace -e "$probes { @hits = count(); }" > "$tmp/bpftrace.out" 2>&1 &
 floor_pid=$!
 for _ in $(seq 100); do grep -q "Attaching" "$tmp/bpftrace.out" 2>/dev/null && break; sleep 0.1; done
@@ -121,7 +155,7 @@ run_wrk sniff
 read -r -a st < "/proc/$sniff_pid/stat"
 hz=$(getconf CLK_TCK)
 sniff_cpu=$(awk -v u="${st[13]}" -v s="${st[14]}" -v hz="$hz" 'BEGIN { printf "%.2f s user, %.2f s system", u / hz, s / hz }')
-bpf_ms=$(bpftool prog show 2>/dev/null | grep -E "name (tp_|ssl_|kprobe_|fentry_)" \
+bpf_ms=$(bpftool prog show 2>/dev/null | grep -E "name (tp_|ssl_|go_tls_|kprobe_|fentry_)" \
     | sed -nE 's/.*run_time_ns ([0-9]+).*/\1/p' | awk '{ t += $1 } END { printf "%.0f", t / 1e6 }')
 echo "$stats_was" > /proc/sys/kernel/bpf_stats_enabled 2>/dev/null || true
 kill -INT "$sniff_pid"
@@ -130,7 +164,9 @@ sniff_pid=""
 
 base=$(rps base)
 with=$(rps sniff)
-echo "tls_overhead: nginx TLS on loopback, wrk -t$THREADS -c$CONNS -d${DURATION}s, $(nproc) cores, tls_sniff ${SNIFF_ARGS:-(all processes)}"
+server_label="nginx"
+[ "$SERVER" = go ] && server_label="Go $go_version net/http"
+echo "tls_overhead: $server_label TLS on loopback, wrk -t$THREADS -c$CONNS -d${DURATION}s, $(nproc) cores, tls_sniff ${SNIFF_ARGS:-(all processes)}"
 printf '%-22s %12s %10s %10s %10s %10s\n' run requests/s p50 p90 p99 requests
 for r in base floor sniff; do
     case $r in base) label='without capture' ;; floor) label='bpftrace floor' ;; *) label='with tls_sniff' ;; esac
@@ -143,8 +179,13 @@ awk -v a="$with" -v f="$floor" 'BEGIN { printf "tls_sniff vs the bare-uprobe flo
 echo "bpftrace floor: ${floor_hits:-?} probe hits on $libssl"
 kernel_lost=$(grep -oE 'ring_buffer_full[^,]*' "$tmp/sniff.err" | head -1 || true)
 echo "lost events (kernel ring buffer): ${kernel_lost:-none reported}"
-captured=$(grep -c '"source":"ebpf-tls"' "$tmp/exchanges.jsonl" || true)
-server_side=$(grep -c '"comm":"nginx"' "$tmp/exchanges.jsonl" || true)
-echo "exchanges captured: $captured (nginx side: $server_side of $(reqs sniff) requests sent)"
+if [ "$SERVER" = go ]; then
+    captured=$(grep -c '"source":"ebpf-go-tls"' "$tmp/exchanges.jsonl" || true)
+    server_side=$(grep -c '"comm":"gotls"' "$tmp/exchanges.jsonl" || true)
+else
+    captured=$(grep -c '"source":"ebpf-tls"' "$tmp/exchanges.jsonl" || true)
+    server_side=$(grep -c '"comm":"nginx"' "$tmp/exchanges.jsonl" || true)
+fi
+echo "exchanges captured: $captured (server side: $server_side of $(reqs sniff) requests sent)"
 echo "capture summary: $(grep 'tls_sniff: [0-9.]* s' "$tmp/sniff.err" | sed 's/^tls_sniff: //')"
 echo "tls_sniff CPU during the run: $sniff_cpu; BPF programs: ${bpf_ms:-?} ms (kernel.bpf_stats_enabled)"

@@ -280,6 +280,14 @@ impl Counters {
                 .fetch_or(1 << (gauge as usize), Ordering::Relaxed);
         }
     }
+
+    /// The value of a gauge of this block, `None` when it was never set.
+    pub fn gauge(&self, gauge: Gauge) -> Option<u64> {
+        let set = self.gauges_set.load(Ordering::Relaxed) & (1 << (gauge as usize)) != 0;
+        set.then(|| self.gauges.get(gauge as usize))
+            .flatten()
+            .map(|g| g.load(Ordering::Relaxed))
+    }
 }
 
 impl Stats {

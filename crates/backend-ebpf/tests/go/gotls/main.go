@@ -76,17 +76,19 @@ func handler() http.Handler {
 	})
 	mux.HandleFunc("/recurse", func(w http.ResponseWriter, r *http.Request) {
 		depth, _ := strconv.Atoi(r.URL.Query().Get("depth"))
-		total, acc := 0, 0
+		want := deep(depth)
+		total, same := 0, true
 		buf := make([]byte, 1000)
 		for {
-			acc += deep(depth)
+			// Recursing between reads grows (and moves) the stack.
+			same = same && deep(depth) == want
 			n, err := r.Body.Read(buf)
 			total += n
 			if err != nil {
 				break
 			}
 		}
-		fmt.Fprintf(w, "read %d after recursing, %d\n", total, acc)
+		fmt.Fprintf(w, "read %d, recursed to %d: %d %v\n", total, depth, want, same)
 	})
 	return mux
 }
