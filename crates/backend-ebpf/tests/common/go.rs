@@ -281,8 +281,8 @@ impl Seen {
     pub fn of(ex: &Exchange) -> Self {
         let (method, path, request_body) = ex.request.as_ref().map_or_else(Default::default, |r| {
             (
-                r.method.to_string(),
-                r.path.to_string(),
+                r.method().to_string(),
+                r.path().to_string(),
                 r.body.data.to_vec(),
             )
         });
