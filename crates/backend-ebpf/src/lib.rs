@@ -1,8 +1,10 @@
 //! # backend-ebpf
 //!
 //! Sees the plaintext of a host's TCP connections from inside the kernel:
-//! at `SSL_read`/`SSL_write` (OpenSSL, BoringSSL; shared or statically
-//! linked) for TLS, and at the socket syscalls for the rest. The one idea:
+//! at the TLS libraries' read and write functions (OpenSSL, BoringSSL,
+//! GnuTLS, NSS; shared or statically linked) and at Go's
+//! `crypto/tls.(*Conn).Read`/`Write` for TLS, and at the socket syscalls
+//! for the rest. The one idea:
 //! every byte handed out carries its position in its socket direction, so
 //! what was not captured is a gap the pipeline reports, never silently
 //! joined.
@@ -17,6 +19,8 @@
 //!   and binaries to probe (by their symbols; the system's standard places
 //!   at start, every process's mappings periodically), and which TLS
 //!   implementation each holds.
+//! - [`go`]: Go programs — release, functions (also in stripped
+//!   binaries), the RETs of `Read`, the socket layout.
 //! - [`event`]: the ring-buffer event layout, as a view that never panics.
 //! - [`translate`]: events to pipeline inputs (connection keys, directions),
 //!   I/O-free; [`proc_net`] is what it learns from `/proc`.
@@ -27,6 +31,16 @@
 //! names the fd; the tie is kept for later buffered reads that make no
 //! syscall. For memory BIOs (node), the socket read just before `SSL_read`
 //! or written just after `SSL_write` on the same thread names it.
+//!
+//! Go's crypto/tls is covered for Go 1.17 and later on amd64 (the register
+//! ABI), tested with Go 1.19 and 1.21–1.27, normal, stripped and PIE builds,
+//! and Debian's caddy: `Write` is captured at entry, `Read` at each of its
+//! RET instructions (never uretprobes, which corrupt goroutine stacks that
+//! Go moves), its call paired with its entry by goroutine. The socket is
+//! followed from the `*tls.Conn` with offsets from DWARF or a table by
+//! release. Not covered: Go before 1.17 (ABI0), arm64, and stripped
+//! binaries of releases missing from the table (1.17, 1.18, 1.20) — each
+//! reported once as unprobeable ([`EbpfSource::unprobeable`]).
 //!
 //! Connection addresses are read in the kernel from the socket's
 //! `struct sock` (fd → file → socket → sock, CO-RE), so sockets opened
