@@ -8,6 +8,7 @@
 #   DURATION=30 CONNS=64 benches/tls_overhead.sh
 #   SNIFF_ARGS="--comm nginx" benches/tls_overhead.sh
 #   NGINX_ONLY=1 benches/tls_overhead.sh     # --pid of the nginx worker: per-process uprobes
+#   SERVER_ONLY=1 ...                        # the same for either server (the Go server's pid)
 #   SERVER=go benches/tls_overhead.sh        # a Go net/http HTTPS server instead of nginx
 #   SERVER=go GO_VERSION=1.19 benches/tls_overhead.sh
 #
@@ -101,8 +102,12 @@ for _ in $(seq 50); do
     sleep 0.1
 done
 
-if [ "${NGINX_ONLY:-0}" = 1 ]; then
-    for w in $(pgrep -P "$nginx_pid"); do SNIFF_ARGS="$SNIFF_ARGS --pid $w"; done
+if [ "${NGINX_ONLY:-${SERVER_ONLY:-0}}" = 1 ]; then
+    if [ "$SERVER" = go ]; then
+        SNIFF_ARGS="$SNIFF_ARGS --pid $nginx_pid"
+    else
+        for w in $(pgrep -P "$nginx_pid"); do SNIFF_ARGS="$SNIFF_ARGS --pid $w"; done
+    fi
 fi
 
 url="https://127.0.0.1:$port/bench"
