@@ -93,6 +93,19 @@ impl Side {
     }
 }
 
+/// Bytes that belong to no message (a lost header block's frames, a
+/// skipped frame), counted by what arrived.
+fn unparsed(out: &mut Output<'_>, n: u64) {
+    if n > 0 {
+        out.dropped(DropReason::UnparsedBytes, n);
+    }
+}
+
+/// The bytes of a frame on the wire: its header and its payload.
+fn frame_bytes(header: &FrameHeader) -> u64 {
+    frame::field::HEADER_LEN as u64 + u64::from(header.len())
+}
+
 /// True for the frames that carry header blocks.
 fn carries_block(header: &FrameHeader) -> bool {
     matches!(
@@ -228,30 +241,31 @@ impl H2Parser {
                 self.roles.learn(dir, Role::Client);
             }
             Event::BadPreface | Event::EmptyPadded => out.dropped(DropReason::ParseError, 1),
-            Event::Unparsed(n) => out.dropped(DropReason::UnparsedBytes, n as u64),
+            Event::Unparsed(n) => unparsed(out, n as u64),
             Event::Header(header) => {
                 // A header block must be continued by CONTINUATION frames only.
                 if header.frame_type() != FrameType::Continuation
                     && let Some(stream) = self.side(dir).blocks.open_stream()
                 {
                     out.dropped(DropReason::ParseError, 1);
-                    self.lose_block_sync(dir, stream);
+                    self.lose_block_sync(dir, stream, out);
                 }
             }
             Event::Invalid(header, e) => {
                 out.dropped(DropReason::ParseError, 1);
+                // The header came; its payload is counted as it comes.
+                unparsed(out, frame::field::HEADER_LEN as u64);
                 // An endpoint would close the connection; we skip the frame
                 // and go on, but its header block (if any) is lost.
                 if matches!(e, FrameError::TooLarge { .. }) || carries_block(&header) {
-                    self.lose_block_sync(dir, header.stream_id());
+                    self.lose_block_sync(dir, header.stream_id(), out);
                 }
             }
             Event::Oversized(header) => {
+                unparsed(out, frame::field::HEADER_LEN as u64);
                 if carries_block(&header) {
                     out.dropped(DropReason::HeaderListTooLarge, 1);
-                    self.lose_block_sync(dir, header.stream_id());
-                } else {
-                    out.dropped(DropReason::UnparsedBytes, u64::from(header.len()));
+                    self.lose_block_sync(dir, header.stream_id(), out);
                 }
             }
             Event::Frame(header, payload, ts) => {
@@ -272,11 +286,13 @@ impl H2Parser {
     }
 
     /// The header block of `stream` in `dir` is lost: the decoder's table can
-    /// no longer be trusted, and the stream's headers are unknown.
-    fn lose_block_sync(&mut self, dir: Direction, stream: u32) {
+    /// no longer be trusted, and the stream's headers are unknown. The open
+    /// block's frames are counted as unparsed.
+    fn lose_block_sync(&mut self, dir: Direction, stream: u32, out: &mut Output<'_>) {
         let side = self.side(dir);
         side.hpack.lose_sync();
-        side.blocks.drop_open();
+        let lost = side.blocks.drop_open();
+        unparsed(out, lost);
         self.flag_stream(stream, Flag::Malformed);
     }
 
@@ -298,8 +314,9 @@ impl H2Parser {
     ) {
         let Ok(frame) = Frame::parse(header, payload) else {
             out.dropped(DropReason::ParseError, 1);
+            unparsed(out, frame_bytes(header));
             if carries_block(header) {
-                self.lose_block_sync(dir, header.stream_id());
+                self.lose_block_sync(dir, header.stream_id(), out);
             }
             return;
         };
@@ -316,7 +333,7 @@ impl H2Parser {
                 ts,
                 (stream, None),
                 end_stream,
-                end_headers,
+                (end_headers, frame_bytes(header)),
                 fragment,
                 out,
             ),
@@ -331,7 +348,7 @@ impl H2Parser {
                 ts,
                 (stream, Some(promised)),
                 false,
-                end_headers,
+                (end_headers, frame_bytes(header)),
                 fragment,
                 out,
             ),
@@ -339,20 +356,27 @@ impl H2Parser {
                 stream,
                 end_headers,
                 fragment,
-            } => match self
-                .side(dir)
-                .blocks
-                .continued(stream, end_headers, fragment)
-            {
+            } => match self.side(dir).blocks.continued(
+                stream,
+                end_headers,
+                fragment,
+                frame_bytes(header),
+            ) {
                 Continued::Pending => {}
                 Continued::Stray => {
                     out.dropped(DropReason::ParseError, 1);
-                    self.lose_block_sync(dir, stream);
+                    unparsed(out, frame_bytes(header));
+                    self.lose_block_sync(dir, stream, out);
                 }
-                Continued::TooLarge { stream } => {
+                Continued::TooLarge { stream, bytes } => {
+                    // Counted once, when the limit is crossed; the frames
+                    // that follow are counted as they come.
                     out.dropped(DropReason::HeaderListTooLarge, 1);
-                    self.lose_block_sync(dir, stream);
+                    unparsed(out, bytes);
+                    self.side(dir).hpack.lose_sync();
+                    self.flag_stream(stream, Flag::Malformed);
                 }
+                Continued::Skipped { bytes } => unparsed(out, bytes),
                 Continued::Whole(b) => self.header_block(
                     meta,
                     dir,
@@ -399,8 +423,9 @@ impl H2Parser {
         }
     }
 
-    /// The first fragment of a header block: decoded at once when the
-    /// frame holds it whole, else gathered until END_HEADERS.
+    /// The first fragment of a header block, from a frame of `frame_bytes`:
+    /// decoded at once when the frame holds it whole (`end_headers`), else
+    /// gathered until END_HEADERS.
     #[allow(clippy::too_many_arguments)]
     fn start_block(
         &mut self,
@@ -409,7 +434,7 @@ impl H2Parser {
         ts: Timestamp,
         (stream, promised): (u32, Option<u32>),
         end_stream: bool,
-        end_headers: bool,
+        (end_headers, frame_bytes): (bool, u64),
         fragment: &[u8],
         out: &mut Output<'_>,
     ) {
@@ -418,7 +443,7 @@ impl H2Parser {
         } else {
             self.side(dir)
                 .blocks
-                .start(stream, promised, end_stream, ts, fragment);
+                .start((stream, promised), end_stream, ts, fragment, frame_bytes);
         }
     }
 
@@ -593,13 +618,14 @@ impl Parser for H2Parser {
         dir: Direction,
         _ts: Timestamp,
         _len: u64,
-        _out: &mut Output<'_>,
+        out: &mut Output<'_>,
     ) {
         let is_client = self.is_client(dir);
         let side = self.side(dir);
         side.hpack.lose_sync();
-        side.blocks.drop_open();
-        side.reader.lose_sync();
+        // What came of a header block or a frame cut by the gap is lost with it.
+        let lost = side.blocks.drop_open() + side.reader.lose_sync() as u64;
+        unparsed(out, lost);
         // Which streams lost bytes is unknown: every open one whose side in
         // this direction has not ended may have.
         for s in self.streams.iter_mut() {
@@ -635,8 +661,14 @@ impl Parser for H2Parser {
             }
         }
         for side in &mut self.sides {
-            side.blocks.drop_open();
-            side.reader.clear();
+            // A header block the close cut off is a message lost; what came
+            // of it, or of a frame, belongs to no message.
+            // (A block lost at its limit was counted then.)
+            let block = side.blocks.drop_open();
+            if block > 0 {
+                out.dropped(DropReason::ParseError, 1);
+            }
+            unparsed(out, block + side.reader.clear() as u64);
         }
     }
 }

@@ -8,6 +8,12 @@
 //! headers against the size the receiver accepts, finds a frame boundary
 //! again after lost bytes, and knows nothing of streams or HPACK: it can be
 //! driven and tested alone.
+//!
+//! Bytes it does not hand out are said as they arrive ([`Event::Unparsed`]:
+//! the payload of a skipped frame, bytes before a frame boundary), or
+//! returned by [`FrameReader::discard`] when the stream breaks off in the
+//! middle of a frame: what a frame header declares is never counted, only
+//! what came.
 
 use std::ops::Deref;
 
@@ -46,9 +52,11 @@ pub(crate) enum Event<'a> {
     Preface,
     /// A frame header; what its frame is follows.
     Header(FrameHeader),
-    /// The header breaks a rule (size, stream id): its payload is skipped.
+    /// The header breaks a rule (size, stream id): its payload is skipped
+    /// (said as [`Event::Unparsed`] as it arrives).
     Invalid(FrameHeader, FrameError),
-    /// A non-DATA payload larger than the buffering limit: skipped.
+    /// A non-DATA payload larger than the buffering limit: skipped (said as
+    /// [`Event::Unparsed`] as it arrives).
     Oversized(FrameHeader),
     /// A DATA frame whose PADDED flag is set on an empty payload: skipped.
     EmptyPadded,
@@ -76,7 +84,8 @@ pub(crate) enum Event<'a> {
     /// The input began like the preface and then differed: the reader
     /// looks for a frame boundary from here.
     BadPreface,
-    /// Bytes skipped while looking for a frame boundary.
+    /// Bytes not handed out: skipped while looking for a frame boundary, or
+    /// the payload of a frame that is not kept, counted as they arrive.
     Unparsed(usize),
 }
 
@@ -165,15 +174,39 @@ impl FrameReader {
         self.max_frame = Some(size);
     }
 
-    /// Bytes were lost: look for a frame boundary again.
-    pub(crate) fn lose_sync(&mut self) {
-        self.hdr_len = 0;
+    /// Bytes were lost: look for a frame boundary again. Returns the bytes
+    /// of the frame cut off by the loss that had arrived (see [`Self::discard`]).
+    pub(crate) fn lose_sync(&mut self) -> usize {
+        let cut = self.discard();
         self.read = Read::Resync;
+        cut
     }
 
-    /// Lets the memory go (the connection is over).
-    pub(crate) fn clear(&mut self) {
+    /// Forgets what arrived of a frame (or preface) that was never handed
+    /// out — a partial header, a partial payload being gathered — and
+    /// returns how many bytes that was.
+    pub(crate) fn discard(&mut self) -> usize {
+        let partial = match self.read {
+            // Its header was said, but the frame never handed out.
+            Read::Payload(_) => field::HEADER_LEN + self.buf.len(),
+            Read::Preface(n) => n,
+            _ => 0,
+        };
+        if let Read::Payload(_) | Read::Preface(_) = self.read {
+            self.read = Read::Header;
+        }
+        let cut = self.hdr_len + partial;
+        self.hdr_len = 0;
+        self.buf.clear();
+        cut
+    }
+
+    /// Lets the memory go (the connection is over); returns the bytes of a
+    /// frame cut off by the end (see [`Self::discard`]).
+    pub(crate) fn clear(&mut self) -> usize {
+        let cut = self.discard();
         self.buf = Vec::new();
+        cut
     }
 
     /// Takes back a buffer handed out in [`Payload::Buffered`].
@@ -287,6 +320,7 @@ impl FrameReader {
                     } else {
                         Read::Skip(left - k)
                     };
+                    return Some(Event::Unparsed(k));
                 }
                 Read::Data(d) => return self.data(d, input),
                 Read::Decide(_) => {}
@@ -541,12 +575,45 @@ mod tests {
             [
                 "header",
                 "oversized",
+                "unparsed",
                 "header",
                 "invalid",
+                "unparsed",
                 "header",
                 "frame"
             ]
         );
+    }
+
+    #[test]
+    fn a_skipped_frame_counts_what_arrived_not_what_it_declared() {
+        // A HEADERS header declaring 2^24 - 1 bytes, then 6,000 of them.
+        let mut b = vec![0xff, 0xff, 0xff, 1, flags::END_HEADERS, 0, 0, 0, 1];
+        b.extend_from_slice(&[0x40; 6000]);
+        let mut r = FrameReader::at_frame(1024);
+        r.set_max_frame(frame::DEFAULT_MAX_FRAME_SIZE);
+        let got = events(&mut r, &[&b[..3000], &b[3000..]]);
+        let skipped: usize = got
+            .iter()
+            .filter(|e| e.0 == "unparsed")
+            .map(|e| e.2.len())
+            .sum();
+        assert_eq!(got[1].0, "invalid");
+        assert_eq!(skipped, 6000);
+    }
+
+    #[test]
+    fn a_frame_cut_off_gives_back_what_arrived_of_it() {
+        let mut b = Vec::new();
+        write_frame(FrameType::Settings, 0, 0, &[0; 36], &mut b);
+        let mut r = FrameReader::at_frame(1024);
+        // The header and 20 bytes of the payload, then the stream breaks off.
+        assert_eq!(events(&mut r, &[&b[..29]]).len(), 1);
+        assert_eq!(r.lose_sync(), 29);
+        assert_eq!(r.discard(), 0);
+        let mut r = FrameReader::at_frame(1024);
+        let _ = events(&mut r, &[&b[..5]]);
+        assert_eq!(r.clear(), 5, "a partial frame header");
     }
 
     #[test]
@@ -556,7 +623,7 @@ mod tests {
         let mut r = FrameReader::at_frame(1024);
         r.set_max_frame(frame::DEFAULT_MAX_FRAME_SIZE);
         let kinds: Vec<_> = events(&mut r, &[&b]).into_iter().map(|e| e.0).collect();
-        assert_eq!(kinds, ["header", "invalid"]);
+        assert_eq!(kinds, ["header", "invalid", "unparsed"]);
     }
 
     #[test]
