@@ -13,7 +13,7 @@
 //! lies whole in the input, DATA streamed without buffering), decodes header
 //! blocks with one [`hpack::Decoder`] per direction, and follows each stream
 //! from its request HEADERS to the end of its response. Each stream becomes
-//! one [`Exchange`] with `stream_id` set, protocol `h2` or `grpc`, emitted
+//! one [`Exchange`](capture_core::model::Exchange) with `stream_id` set, protocol `h2` or `grpc`, emitted
 //! when both sides ended, or at RST_STREAM, GOAWAY or the connection's close
 //! (flagged).
 //!
