@@ -5,7 +5,13 @@
 //! dropping them afterwards.
 //!
 //! Like the `replay` example and the HTTP/1 bench, it runs on mimalloc: the
-//! exchange model owns its strings, and the allocator is the collector's choice.
+//! allocator is the collector's choice.
+//!
+//! Time on a shared machine is noisy; instructions are not. With
+//! `CLEARTAP_BENCH_ITERS=N` the bench parses the 600-byte-body connection N
+//! times and exits, for `valgrind --tool=callgrind`: the difference between
+//! two values of N, divided by their difference, is the instructions one
+//! connection (1000 streams) takes.
 #![allow(missing_docs, clippy::indexing_slicing)]
 
 use std::time::{Duration, Instant};
@@ -13,7 +19,7 @@ use std::time::{Duration, Instant};
 use capture_core::model::{CaptureSource, ConnKey, ConnMeta, Direction, NetnsId, Timestamp};
 use capture_core::stage::{Output, Parser};
 use capture_core::stats::Counters;
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use proto_http::h2::frame::{FrameType, PREFACE, write_frame};
 use proto_http::h2::{H2Config, H2Parser};
 use proto_http::hpack::encode::{self, Indexing};
@@ -239,5 +245,41 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
+/// Parses the 600-byte-body connection `iters` times (see the crate doc).
+fn count(iters: u64) {
+    let meta = ConnMeta::new(
+        ConnKey::new(
+            "10.0.0.1:40000".parse().unwrap(),
+            "10.0.0.2:443".parse().unwrap(),
+            NetnsId::UNKNOWN,
+        ),
+        CaptureSource::Pcap,
+        Timestamp(0),
+    );
+    let config = H2Config::default();
+    let (chunks, _) = connection(1000, 600);
+    let counters = Counters::default();
+    let mut exchanges = Vec::with_capacity(1024);
+    for _ in 0..iters {
+        let mut parser = H2Parser::new(&config, &meta);
+        for (i, (dir, chunk)) in chunks.iter().enumerate() {
+            let mut out = Output::new(&mut exchanges, &counters);
+            parser.data(&meta, *dir, Timestamp(i as u64), chunk, &mut out);
+        }
+        assert_eq!(exchanges.len(), 1000);
+        exchanges.clear();
+    }
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    if let Some(iters) = std::env::var("CLEARTAP_BENCH_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return count(iters);
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -17,10 +17,12 @@ use super::ByteStr;
 
 /// Set in a span's `end` when its bytes are not UTF-8.
 const NOT_TEXT: u32 = 1 << 31;
+/// Set in a span's `end` while a builder has not found out yet.
+const UNKNOWN: u32 = 1 << 30;
 /// Bytes of one table entry: four little-endian `u32`s.
 const ENTRY: usize = 16;
-/// The largest head: offsets must fit in 31 bits.
-const MAX_BYTES: usize = (NOT_TEXT - 1) as usize;
+/// The largest head: offsets must fit in 30 bits.
+const MAX_BYTES: usize = (UNKNOWN - 1) as usize;
 
 /// A field's place in a head's buffer, and whether its bytes are UTF-8.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,14 +39,23 @@ impl Span {
         end: u32::MAX,
     };
 
-    fn new(range: Range<usize>, text: bool) -> Self {
+    /// A span of `range`, text or not, or not known yet (`None`).
+    fn new(range: Range<usize>, text: Option<bool>) -> Self {
         match (u32::try_from(range.start), u32::try_from(range.end)) {
             (Ok(start), Ok(end)) if range.end <= MAX_BYTES && start <= end => Span {
                 start,
-                end: if text { end } else { end | NOT_TEXT },
+                end: match text {
+                    Some(true) => end,
+                    Some(false) => end | NOT_TEXT,
+                    None => end | UNKNOWN,
+                },
             },
             _ => Self::ABSENT,
         }
+    }
+
+    fn is_unknown(self) -> bool {
+        !self.is_absent() && self.end & UNKNOWN != 0
     }
 
     fn is_absent(self) -> bool {
@@ -56,7 +67,7 @@ impl Span {
     }
 
     fn range(self) -> Range<usize> {
-        self.start as usize..(self.end & !NOT_TEXT) as usize
+        self.start as usize..(self.end & !(NOT_TEXT | UNKNOWN)) as usize
     }
 
     /// The field's bytes in `buf`, or `None` if absent.
@@ -68,9 +79,10 @@ impl Span {
             .map(|b| ByteStr::known(b, self.is_text()))
     }
 
-    fn write(self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.start.to_le_bytes());
-        out.extend_from_slice(&self.end.to_le_bytes());
+    fn bytes(self) -> [u8; 8] {
+        let [a, b, c, d] = self.start.to_le_bytes();
+        let [e, f, g, h] = self.end.to_le_bytes();
+        [a, b, c, d, e, f, g, h]
     }
 
     fn read(b: &[u8]) -> Option<Self> {
@@ -298,21 +310,6 @@ impl fmt::Debug for Head {
     }
 }
 
-/// A field range not yet resolved to "text or not".
-#[derive(Clone, Copy, Debug)]
-struct Pending {
-    range: (usize, usize),
-    /// `None`: to be found out when the head is finished.
-    text: Option<bool>,
-}
-
-impl Pending {
-    const ABSENT: Pending = Pending {
-        range: (usize::MAX, usize::MAX),
-        text: Some(true),
-    };
-}
-
 /// Builds a [`Head`] (or [`Headers`]) into one buffer. Reusable: finishing
 /// a head leaves the builder empty with its memory kept, so a parser keeps
 /// one builder per connection.
@@ -341,8 +338,13 @@ impl Pending {
 #[derive(Clone, Debug, Default)]
 pub struct HeadBuilder {
     bytes: Vec<u8>,
-    fields: Vec<(Pending, Pending)>,
-    line: [Option<Pending>; 3],
+    /// `bytes[..ascii]` is known to be ASCII: ranges in it are text.
+    ascii: usize,
+    /// The field table, encoded as it will be kept.
+    table: Vec<u8>,
+    line: [Span; 3],
+    /// Spans whose text-ness is to be found out when finishing.
+    unknown: usize,
 }
 
 impl HeadBuilder {
@@ -354,8 +356,10 @@ impl HeadBuilder {
     /// Forgets what was added, keeping the memory.
     pub fn clear(&mut self) {
         self.bytes.clear();
-        self.fields.clear();
-        self.line = [None; 3];
+        self.table.clear();
+        self.ascii = 0;
+        self.line = [Span::ABSENT; 3];
+        self.unknown = 0;
     }
 
     /// Bytes added so far.
@@ -365,53 +369,72 @@ impl HeadBuilder {
 
     /// Header fields added so far.
     pub fn field_count(&self) -> usize {
-        self.fields.len()
+        self.table.len() / ENTRY
     }
 
     /// Appends bytes that are not a field by themselves (an HTTP/1 head as
     /// captured); returns where they are, for the `*_at` methods.
     pub fn append(&mut self, bytes: &[u8]) -> Range<usize> {
         let start = self.bytes.len();
+        if self.ascii == start && bytes.is_ascii() {
+            self.ascii = start + bytes.len();
+        }
         self.bytes.extend_from_slice(bytes);
         start..self.bytes.len()
     }
 
-    fn push(&mut self, v: ByteStr<'_>) -> Pending {
-        let r = self.append(v.as_bytes());
-        Pending {
-            range: (r.start, r.end),
-            text: Some(v.is_text()),
+    fn push(&mut self, v: ByteStr<'_>) -> Span {
+        let start = self.bytes.len();
+        // Appended fields state their text-ness: no check here. The ASCII
+        // prefix (for ranges pointed at later) ends where they begin.
+        self.bytes.extend_from_slice(v.as_bytes());
+        let end = self.bytes.len();
+        if end > MAX_BYTES {
+            return Span::ABSENT;
+        }
+        // Both fit in 30 bits (checked above).
+        Span {
+            start: start as u32,
+            end: end as u32 | if v.is_text() { 0 } else { NOT_TEXT },
         }
     }
 
-    fn at(range: Range<usize>) -> Pending {
-        Pending {
-            range: (range.start, range.end),
-            text: None,
+    fn at(&mut self, range: Range<usize>) -> Span {
+        let text = (range.end <= self.ascii).then_some(true);
+        if text.is_none() {
+            self.unknown += 1;
         }
+        Span::new(range, text)
+    }
+
+    fn row(&mut self, n: Span, v: Span) {
+        let [a, b, c, d, e, f, g, h] = n.bytes();
+        let [i, j, k, l, m, o, p, q] = v.bytes();
+        self.table
+            .extend_from_slice(&[a, b, c, d, e, f, g, h, i, j, k, l, m, o, p, q]);
     }
 
     /// Appends the request method.
     pub fn method<'a>(&mut self, v: impl Into<ByteStr<'a>>) -> &mut Self {
-        self.line[0] = Some(self.push(v.into()));
+        self.line[0] = self.push(v.into());
         self
     }
 
     /// Appends the request target.
     pub fn path<'a>(&mut self, v: impl Into<ByteStr<'a>>) -> &mut Self {
-        self.line[1] = Some(self.push(v.into()));
+        self.line[1] = self.push(v.into());
         self
     }
 
     /// Appends the authority (`Host` or `:authority`).
     pub fn authority<'a>(&mut self, v: impl Into<ByteStr<'a>>) -> &mut Self {
-        self.line[2] = Some(self.push(v.into()));
+        self.line[2] = self.push(v.into());
         self
     }
 
     /// Appends the reason phrase of a status line.
     pub fn reason<'a>(&mut self, v: impl Into<ByteStr<'a>>) -> &mut Self {
-        self.line[0] = Some(self.push(v.into()));
+        self.line[0] = self.push(v.into());
         self
     }
 
@@ -421,40 +444,44 @@ impl HeadBuilder {
         name: impl Into<ByteStr<'a>>,
         value: impl Into<ByteStr<'b>>,
     ) -> &mut Self {
-        let n = self.push(name.into());
-        let v = self.push(value.into());
-        self.fields.push((n, v));
+        let (name, value) = (name.into(), value.into());
+        self.bytes.reserve(name.len() + value.len());
+        let n = self.push(name);
+        let v = self.push(value);
+        self.row(n, v);
         self
     }
 
     /// The method is at `range` of the appended bytes.
     pub fn method_at(&mut self, range: Range<usize>) -> &mut Self {
-        self.line[0] = Some(Self::at(range));
+        self.line[0] = self.at(range);
         self
     }
 
     /// The request target is at `range` of the appended bytes.
     pub fn path_at(&mut self, range: Range<usize>) -> &mut Self {
-        self.line[1] = Some(Self::at(range));
+        self.line[1] = self.at(range);
         self
     }
 
     /// The authority is at `range` of the appended bytes.
     pub fn authority_at(&mut self, range: Range<usize>) -> &mut Self {
-        self.line[2] = Some(Self::at(range));
+        self.line[2] = self.at(range);
         self
     }
 
     /// The reason phrase is at `range` of the appended bytes.
     pub fn reason_at(&mut self, range: Range<usize>) -> &mut Self {
-        self.line[0] = Some(Self::at(range));
+        self.line[0] = self.at(range);
         self
     }
 
     /// A header field whose name and value are at these ranges of the
     /// appended bytes.
     pub fn header_at(&mut self, name: Range<usize>, value: Range<usize>) -> &mut Self {
-        self.fields.push((Self::at(name), Self::at(value)));
+        let n = self.at(name);
+        let v = self.at(value);
+        self.row(n, v);
         self
     }
 
@@ -470,17 +497,27 @@ impl HeadBuilder {
         self.finish().headers
     }
 
-    fn build(&self) -> Head {
-        let resolve = Resolver::new(&self.bytes);
-        let line = self
-            .line
-            .map(|p| p.map_or(Span::ABSENT, |p| resolve.span(p)));
+    fn build(&mut self) -> Head {
         let len = self.bytes.len().min(MAX_BYTES);
-        let mut buf = Vec::with_capacity(len + self.fields.len() * ENTRY);
-        buf.extend_from_slice(self.bytes.get(..len).unwrap_or_default());
-        for (n, v) in &self.fields {
-            resolve.span(*n).write(&mut buf);
-            resolve.span(*v).write(&mut buf);
+        let bytes = self.bytes.get(..len).unwrap_or_default();
+        let mut line = self.line;
+        let mut buf = Vec::with_capacity(len + self.table.len());
+        buf.extend_from_slice(bytes);
+        buf.extend_from_slice(&self.table);
+        if self.unknown > 0 {
+            // Rare: bytes that are not all ASCII. Check each span once, the
+            // whole head at most once.
+            let resolve = Resolver::new(bytes);
+            for s in &mut line {
+                *s = resolve.span(*s);
+            }
+            if let Some(table) = buf.get_mut(len..) {
+                for half in table.chunks_exact_mut(ENTRY / 2) {
+                    if let Some(s) = Span::read(half) {
+                        half.copy_from_slice(&resolve.span(s).bytes());
+                    }
+                }
+            }
         }
         let headers = Headers {
             // Capacity equals length: no second allocation.
@@ -506,23 +543,23 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    fn span(&self, p: Pending) -> Span {
-        if p.range == Pending::ABSENT.range {
-            return Span::ABSENT;
+    /// `s` with its text-ness found out, if it was unknown.
+    fn span(&self, s: Span) -> Span {
+        if !s.is_unknown() {
+            return s;
         }
-        let (start, end) = p.range;
-        let Some(slice) = self.bytes.get(start..end) else {
+        let r = s.range();
+        let Some(slice) = self.bytes.get(r.clone()) else {
             return Span::ABSENT;
         };
-        let text = p.text.unwrap_or_else(|| {
-            // A range of valid UTF-8 cut at character boundaries is valid.
-            let boundary = |i: usize| self.bytes.get(i).is_none_or(|&b| b & 0xc0 != 0x80);
-            let whole = *self
-                .all_text
-                .get_or_init(|| self.bytes.is_ascii() || std::str::from_utf8(self.bytes).is_ok());
-            (whole && boundary(start) && boundary(end)) || std::str::from_utf8(slice).is_ok()
-        });
-        Span::new(start..end, text)
+        // A range of valid UTF-8 cut at character boundaries is valid.
+        let boundary = |i: usize| self.bytes.get(i).is_none_or(|&b| b & 0xc0 != 0x80);
+        let whole = *self
+            .all_text
+            .get_or_init(|| std::str::from_utf8(self.bytes).is_ok());
+        let text =
+            (whole && boundary(r.start) && boundary(r.end)) || std::str::from_utf8(slice).is_ok();
+        Span::new(r, Some(text))
     }
 }
 

@@ -43,6 +43,8 @@ pub(crate) struct Framed {
     pub upgrade_h2c: bool,
     /// `Expect: 100-continue`.
     pub expect_continue: bool,
+    /// `Content-Encoding` present: the body may need decoding.
+    pub content_encoding: bool,
 }
 
 /// A parsed request head.
@@ -345,6 +347,9 @@ fn framing_fact(framed: &mut Framed, name: &[u8], value: &[u8]) {
             framed.upgrade_h2c |= value
                 .split(|&b| b == b',')
                 .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"h2c"));
+        }
+        16 if name.eq_ignore_ascii_case(b"content-encoding") => {
+            framed.content_encoding = true;
         }
         14 if name.eq_ignore_ascii_case(b"content-length") => {
             for part in value.split(|&b| b == b',') {

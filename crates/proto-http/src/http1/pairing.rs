@@ -37,6 +37,8 @@ pub(super) struct Entry {
     pub(super) response: Option<Response>,
     pub(super) resp_version: u8,
     pub(super) resp_done: bool,
+    /// The request, the response has `Content-Encoding`.
+    pub(super) encoded: [bool; 2],
     pub(super) flags: Vec<Flag>,
 }
 
@@ -53,6 +55,7 @@ impl Entry {
             response: None,
             resp_version: 1,
             resp_done: false,
+            encoded: [false; 2],
             flags: vec![flag],
         }
     }
@@ -121,6 +124,7 @@ impl Http1 {
             response: None,
             resp_version: version,
             resp_done: false,
+            encoded: [framed.content_encoding, false],
             flags: Vec::new(),
         };
         if malformed {
@@ -262,6 +266,9 @@ impl Http1 {
         let held = if let Some(e) = id.and_then(|id| self.entry(id)) {
             e.response = Some(response);
             e.resp_version = version;
+            if let Some(coded) = e.encoded.get_mut(1) {
+                *coded = framed.content_encoding;
+            }
             for f in flags {
                 e.flag(f);
             }
@@ -373,11 +380,20 @@ impl Http1 {
             let mut failed = false;
             // The head shares its buffer: a clone costs a count, taken
             // only for a body to decode.
-            if let Some(r) = ex.request.as_mut().filter(|r| !r.body.is_empty()) {
+            let [req_coded, resp_coded] = e.encoded;
+            if let Some(r) = ex
+                .request
+                .as_mut()
+                .filter(|r| req_coded && !r.body.is_empty())
+            {
                 let head = r.head().clone();
                 failed |= decode(&head, &mut r.body, limit);
             }
-            if let Some(r) = ex.response.as_mut().filter(|r| !r.body.is_empty()) {
+            if let Some(r) = ex
+                .response
+                .as_mut()
+                .filter(|r| resp_coded && !r.body.is_empty())
+            {
                 let head = r.head().clone();
                 failed |= decode(&head, &mut r.body, limit);
             }

@@ -60,6 +60,31 @@ impl<'b> HeaderList<'b> {
             Some((n, v)) => (ByteStr::from_str(n), ByteStr::from_str(v)),
             None => (ByteStr::new(name), ByteStr::new(value)),
         };
+        if name.first() == Some(&b':') && self.pseudo(name, v) {
+            return;
+        }
+        self.size = self.size.saturating_add(name.len() + value.len() + 32);
+        if self.size > max_size {
+            self.too_large = true;
+            return;
+        }
+        self.head.header(n, v);
+        // The two names looked for, told apart by length first.
+        match name.len() {
+            12 if self.grpc_content_type.is_none() && n.eq_ignore_ascii_case("content-type") => {
+                self.grpc_content_type = Some(grpc::is_grpc_content_type(v));
+            }
+            4 if self.host.is_none() && n.eq_ignore_ascii_case("host") => {
+                let end = self.head.byte_len();
+                self.host = Some(end - v.len()..end);
+            }
+            _ => {}
+        }
+    }
+
+    /// A pseudo-header field of a request's or response's own: true when it
+    /// was one (others, such as `:scheme`, go with the header fields).
+    fn pseudo(&mut self, name: &[u8], v: ByteStr<'_>) -> bool {
         match name {
             b":method" => {
                 self.head.method(v);
@@ -78,22 +103,9 @@ impl<'b> HeaderList<'b> {
                     self.malformed = true;
                 }
             }
-            _ => {
-                self.size = self.size.saturating_add(name.len() + value.len() + 32);
-                if self.size > max_size {
-                    self.too_large = true;
-                    return;
-                }
-                self.head.header(n, v);
-                let end = self.head.byte_len();
-                if self.grpc_content_type.is_none() && n.eq_ignore_ascii_case("content-type") {
-                    self.grpc_content_type = Some(grpc::is_grpc_content_type(v));
-                }
-                if self.host.is_none() && n.eq_ignore_ascii_case("host") {
-                    self.host = Some(end - v.len()..end);
-                }
-            }
+            _ => return false,
         }
+        true
     }
 
     fn content_type_is_grpc(&self) -> bool {
