@@ -48,6 +48,24 @@ fn tchar(b: u8) -> bool {
 
 /// Classifies the first bytes of one direction.
 pub(crate) fn detect(bytes: &[u8]) -> Detected {
+    // Empty lines before a start line are skipped (RFC 9112 §2.2: some
+    // clients send a CRLF after a body, and the next request starts a
+    // connection's capture just as well).
+    let blank = bytes
+        .iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count();
+    if blank > 0
+        && let v @ (Detected::Request | Detected::Response | Detected::NeedMore) =
+            detect_start(bytes.get(blank..).unwrap_or_default())
+    {
+        return v;
+    }
+    detect_start(bytes)
+}
+
+/// Classifies bytes that start where a message would.
+fn detect_start(bytes: &[u8]) -> Detected {
     let Some(&first) = bytes.first() else {
         return Detected::NeedMore;
     };
@@ -391,5 +409,12 @@ mod tests {
             Detected::Unknown
         );
         assert_eq!(detect(b"SSH-2.0-OpenSSH_9.6\r\n"), Detected::Unknown);
+        assert_eq!(detect(b"\r\nGET / HTTP/1.1\r\n"), Detected::Request);
+        assert_eq!(detect(b"\r\n\r\nHTTP/1.1 200 OK"), Detected::Response);
+        assert_eq!(detect(b"\r\n"), Detected::NeedMore);
+        assert_eq!(
+            detect(b"\r\n\x00\x01\x02\x03\x04\x05\x06\x07\x08"),
+            Detected::Unknown
+        );
     }
 }

@@ -7,7 +7,10 @@
 //! [`Exchange`](capture_core::model::Exchange)s.
 //!
 //! HTTP/1.x bodies are framed by `Content-Length`, chunked coding or the
-//! close of the connection; pipelined requests are paired with responses
+//! close of the connection (a request whose last transfer coding is not
+//! chunked runs to the close, flagged `malformed`); empty lines before a
+//! start line are skipped; obs-folds join the field before them in both
+//! directions; pipelined requests are paired with responses
 //! first-in first-out; after a gap the parser resynchronises at the next
 //! start line. With the `decompress` feature, gzip, deflate, br and zstd
 //! bodies are decoded up to a size cap.
@@ -22,7 +25,8 @@
 //! | `mid_stream` | the connection was joined after it started |
 //! | `upgrade` | `101` or a `2xx` to `CONNECT`: HTTP/1 parsing stopped; after a `101` the rest is counted as unparsed (`Upgrade: h2c` continues as HTTP/2 instead), a tunnel's bytes are detected afresh (plaintext HTTP/1 and HTTP/2 are parsed, TLS is counted as unparsed) |
 //! | `http09` | the reply had no status line: status `0`, body until close |
-//! | `malformed` | a head, length or chunk could not be read as sent |
+//! | `malformed` | a head, length or chunk could not be read as sent, or a field line is not valid (a space before the colon, a byte outside the token set or none in a name, a control byte in a value, a line without a colon): it is kept as sent and read as a lenient server reads it |
+//! | `ambiguous_framing` | the body's length could be read another way by another reader (request smuggling looks so): `Transfer-Encoding` with `Content-Length`, two different lengths, a framing field folded or with a space before its colon, a folded line that reads as a framing field; framed as RFC 9112 §6.3 says (`Transfer-Encoding` first, else the first length) |
 //! | `incomplete`, `reset` | the connection was flushed, timed out or reset mid-message |
 //! | `decode_failed` | the body could not be decompressed and is kept as sent |
 //!

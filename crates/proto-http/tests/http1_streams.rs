@@ -966,6 +966,185 @@ fn leading_empty_lines_between_messages_are_skipped() {
     assert_eq!(paths, ["/a", "/b"]);
 }
 
+#[test]
+fn empty_lines_before_the_first_request_line_are_skipped() {
+    let o = check(&[
+        Ev::C(b"\r\n\r\nGET /first HTTP/1.1\r\nHost: h\r\n\r\n"),
+        Ev::S(b"\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_eq!(o.detected, "http/1");
+    assert_eq!(o.each(|e| req(e).path().to_string()), ["/first"]);
+    assert_eq!(resp(&o.exchanges[0]).status, 200);
+    assert!(
+        o.exchanges[0].flags.is_empty(),
+        "{:?}",
+        o.exchanges[0].flags
+    );
+    assert!(o.drops.is_empty(), "{:?}", o.drops);
+}
+
+const NO_BODY: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+
+/// The flags of each exchange, by name.
+fn flag_names(o: &Outcome) -> Vec<Vec<&'static str>> {
+    o.each(|e| e.flags.iter().map(|f| f.as_str()).collect())
+}
+
+#[test]
+fn a_space_before_the_colon_frames_the_body_and_is_flagged() {
+    let o = check(&[
+        Ev::C(b"PUT /url HTTP/1.1\r\nContent-Length : 4\r\n\r\nabcdGET /next HTTP/1.1\r\n\r\n"),
+        Ev::S(NO_BODY),
+        Ev::S(NO_BODY),
+    ]);
+    assert_eq!(o.each(|e| req(e).path().to_string()), ["/url", "/next"]);
+    assert_eq!(req(&o.exchanges[0]).body.data, &b"abcd"[..]);
+    assert_eq!(
+        req(&o.exchanges[0])
+            .headers()
+            .iter()
+            .map(|h| h.name_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["Content-Length "],
+        "kept as sent"
+    );
+    assert_eq!(
+        flag_names(&o),
+        [vec!["malformed", "ambiguous_framing"], vec![]]
+    );
+}
+
+#[test]
+fn invalid_field_lines_are_kept_as_sent_and_flagged() {
+    let o = check(&[
+        Ev::C(b"GET / HTTP/1.1\r\nFo@: x\r\nno colon\r\n: empty\r\nA: b\x0cc\r\nB: d\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\nen-US Content-Type: text/xml\r\nContent-Length: 2\r\n\r\nok"),
+    ]);
+    let ex = &o.exchanges[0];
+    let fields: Vec<_> = req(ex)
+        .headers()
+        .iter()
+        .map(|h| (h.name().as_bytes().to_vec(), h.value().as_bytes().to_vec()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            (b"Fo@".to_vec(), b"x".to_vec()),
+            (b"".to_vec(), b"empty".to_vec()),
+            (b"A".to_vec(), b"b\x0cc".to_vec()),
+            (b"B".to_vec(), b"d".to_vec()),
+        ]
+    );
+    assert_eq!(resp(ex).body.data, &b"ok"[..]);
+    assert_eq!(flag_names(&o), [vec!["malformed"]]);
+}
+
+#[test]
+fn obs_folds_join_in_requests_and_responses_alike() {
+    let fold = b"Line1:   abc\r\n\tdef\r\nLine2: x\r\nConnection:\r\n close\r\n";
+    let request = [&b"GET / HTTP/1.1\r\n"[..], fold, b"\r\n"].concat();
+    let response = [
+        &b"HTTP/1.1 200 OK\r\n"[..],
+        fold,
+        b"Content-Length: 0\r\n\r\n",
+    ]
+    .concat();
+    let o = check(&[Ev::C(&request), Ev::S(&response)]);
+    let ex = &o.exchanges[0];
+    let fields = |h: &Headers| -> Vec<(String, Vec<u8>)> {
+        h.iter()
+            .map(|h| {
+                (
+                    h.name_str().unwrap().to_owned(),
+                    h.value().as_bytes().to_vec(),
+                )
+            })
+            .take(3)
+            .collect()
+    };
+    let want = vec![
+        ("Line1".to_owned(), b"abc\r\n\tdef".to_vec()),
+        ("Line2".to_owned(), b"x".to_vec()),
+        ("Connection".to_owned(), b"\r\n close".to_vec()),
+    ];
+    assert_eq!(fields(req(ex).headers()), want);
+    assert_eq!(fields(resp(ex).headers()), want);
+    assert!(ex.flags.is_empty(), "{:?}", ex.flags);
+}
+
+#[test]
+fn a_folded_transfer_encoding_is_never_chunked() {
+    let body: &[u8] = b"5\r\nWorld\r\n0\r\n\r\n";
+    let request = [
+        &b"PUT /url HTTP/1.1\r\nTransfer-Encoding: chunked\r\n  abc\r\n\r\n"[..],
+        body,
+    ]
+    .concat();
+    let o = check(&[Ev::C(&request), Ev::S(NO_BODY), Ev::Close(CloseReason::Fin)]);
+    // A request whose length is unknown runs to the close.
+    assert_eq!(req(&o.exchanges[0]).body.data, body);
+    assert_eq!(flag_names(&o), [vec!["ambiguous_framing", "malformed"]]);
+    let response = [
+        &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n  abc\r\n\r\n"[..],
+        body,
+    ]
+    .concat();
+    let o = check(&[
+        Ev::C(b"GET / HTTP/1.1\r\n\r\n"),
+        Ev::S(&response),
+        Ev::Close(CloseReason::Fin),
+    ]);
+    assert_eq!(resp(&o.exchanges[0]).body.data, body);
+    assert_eq!(flag_names(&o), [vec!["ambiguous_framing"]]);
+}
+
+#[test]
+fn chunked_then_identity_runs_to_the_close() {
+    let o = check(&[
+        Ev::C(b"GET / HTTP/1.1\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n5\r\nWorld"),
+        Ev::Close(CloseReason::Fin),
+    ]);
+    assert_eq!(resp(&o.exchanges[0]).body.data, &b"5\r\nWorld"[..]);
+    assert!(
+        o.exchanges[0].flags.is_empty(),
+        "{:?}",
+        o.exchanges[0].flags
+    );
+    let o = check(&[
+        Ev::C(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, deflate\r\n\r\nWorld"),
+        Ev::S(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+        Ev::Close(CloseReason::Fin),
+    ]);
+    assert_eq!(req(&o.exchanges[0]).body.data, &b"World"[..]);
+    assert_eq!(resp(&o.exchanges[0]).status, 400);
+    assert_eq!(flag_names(&o), [vec!["malformed"]]);
+}
+
+#[test]
+fn transfer_encoding_with_content_length_is_chunked_and_flagged() {
+    let o = check(&[
+        Ev::C(b"POST /a HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /b HTTP/1.1\r\n\r\n"),
+        Ev::S(NO_BODY),
+        Ev::S(NO_BODY),
+    ]);
+    assert_eq!(o.each(|e| req(e).path().to_string()), ["/a", "/b"]);
+    assert_eq!(req(&o.exchanges[0]).body.data, &b"abc"[..]);
+    assert_eq!(flag_names(&o), [vec!["ambiguous_framing"], vec![]]);
+}
+
+#[test]
+fn two_different_lengths_are_framed_by_the_first_and_flagged() {
+    let o = check(&[
+        Ev::C(b"POST /a HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 30\r\n\r\nabGET /b HTTP/1.1\r\n\r\n"),
+        Ev::S(NO_BODY),
+        Ev::S(NO_BODY),
+    ]);
+    assert_eq!(o.each(|e| req(e).path().to_string()), ["/a", "/b"]);
+    assert_eq!(req(&o.exchanges[0]).body.data, &b"ab"[..]);
+    assert_eq!(flag_names(&o), [vec!["ambiguous_framing"], vec![]]);
+}
+
 #[cfg(feature = "decompress")]
 #[test]
 fn gzip_bodies_are_decoded_and_bad_ones_flagged() {

@@ -74,6 +74,12 @@ pub enum Flag {
     /// (the earlier bytes were kept): receivers may have read otherwise,
     /// as in IDS evasion.
     OverlapConflict,
+    /// The message's length could be read more than one way (both
+    /// `Transfer-Encoding` and `Content-Length`, two different lengths, a
+    /// framing field folded or written with a space before its colon):
+    /// servers and proxies may frame it differently, as in request
+    /// smuggling. It was framed as RFC 9112 §6.3 says.
+    AmbiguousFraming,
 }
 
 impl Flag {
@@ -92,6 +98,7 @@ impl Flag {
             Self::Http09 => "http09",
             Self::Incomplete => "incomplete",
             Self::OverlapConflict => "overlap_conflict",
+            Self::AmbiguousFraming => "ambiguous_framing",
         }
     }
 }

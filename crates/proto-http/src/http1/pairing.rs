@@ -127,12 +127,21 @@ impl Http1 {
             encoded: [framed.content_encoding, false],
             flags: Vec::new(),
         };
-        if malformed {
+        if malformed || framed.malformed {
             entry.flag(Flag::Malformed);
         }
-        let lost = !framed.chunked && (framed.transfer_encoding || framed.bad_length);
+        if framed.ambiguous {
+            entry.flag(Flag::AmbiguousFraming);
+        }
+        // RFC 9112 §6.3: Transfer-Encoding frames the body whatever the
+        // lengths say; without chunked last, a request's length is unknown
+        // (a server answers 400 and closes): it runs to the close.
+        let lost = !framed.transfer_encoding && framed.bad_length;
         let framing = if framed.chunked {
             Some(Framing::Chunked(Chunked::default()))
+        } else if framed.transfer_encoding {
+            entry.flag(Flag::Malformed);
+            Some(Framing::Close)
         } else if lost {
             // A request body without a usable length cannot be delimited.
             entry.flag(Flag::Malformed);
@@ -246,6 +255,12 @@ impl Http1 {
         };
         let tunnel = method == Method::Connect && (200..300).contains(&status);
         let mut flags = Vec::new();
+        if framed.malformed {
+            flags.push(Flag::Malformed);
+        }
+        if framed.ambiguous {
+            flags.push(Flag::AmbiguousFraming);
+        }
         let framing = if method == Method::Head || status == 204 || status == 304 || tunnel {
             None
         } else if framed.chunked {
