@@ -9,7 +9,7 @@
 //! | OpenSSL 1.1 | the same, `OPENSSL_init_ssl` without `SSL_CTX_new_ex` | the same |
 //! | BoringSSL | the same and `SSL_CTX_set_custom_verify` | `SSL_read`, `SSL_write` |
 //! | GnuTLS | `gnutls_record_recv` and `gnutls_record_send` | `gnutls_record_send2` (`gnutls_record_send` calls it; the latter where there is no `send2`), `gnutls_record_recv`, `gnutls_record_recv_seq` |
-//! | NSS | NSPR's `PR_Read`/`PR_Write` (`libnspr4.so`) | `PR_Write`, `PR_Send`, `PR_Read`, `PR_Recv` when the `PRFileDesc` has NSS's SSL layer, which lives in the file exporting `SSL_ImportFD` (`libssl3.so`) |
+//! | NSS | NSPR's `PR_Read`/`PR_Write` (`libnspr4.so`) | `PR_Write`, `PR_Send`, `PR_Writev`, `PR_Read`, `PR_Recv` when the `PRFileDesc` has NSS's SSL layer, which lives in the file exporting `SSL_ImportFD` (`libssl3.so`) |
 //!
 //! GnuTLS's OpenSSL compatibility library (`libgnutls-openssl.so`) exports
 //! `SSL_read`/`SSL_write` on top of GnuTLS; it is not probed, since the
@@ -43,7 +43,7 @@ pub struct Classified {
 }
 
 /// Every symbol [`classify`] and the probes look at.
-pub const LOOKED_UP: [&str; 20] = [
+pub const LOOKED_UP: [&str; 21] = [
     "SSL_read",
     "SSL_write",
     "SSL_read_ex",
@@ -62,6 +62,7 @@ pub const LOOKED_UP: [&str; 20] = [
     "PR_Write",
     "PR_Recv",
     "PR_Send",
+    "PR_Writev",
     "PR_Close",
     "SSL_ImportFD",
 ];
@@ -159,13 +160,15 @@ const GNUTLS_PROBES: [Probe; 9] = [
 ];
 
 /// `PR_*(fd, buf, amount, ...)`: the entry programs check the SSL layer.
-/// (`PR_Writev`, which selfserv answers with, is not probed yet: its
-/// `PRIOVec` walk exceeds the verifier's budget in the return program.)
-const NSPR_PROBES: [Probe; 9] = [
+/// `PR_Writev(fd, iov, size, timeout)`, which selfserv answers with, has
+/// its own programs: the return walks the `PRIOVec` array.
+const NSPR_PROBES: [Probe; 11] = [
     p("nss_write_entry", "PR_Write", false),
     p("ssl_write_return", "PR_Write", true),
     p("nss_write_entry", "PR_Send", false),
     p("ssl_write_return", "PR_Send", true),
+    p("nss_writev_entry", "PR_Writev", false),
+    p("nss_writev_return", "PR_Writev", true),
     p("nss_read_entry", "PR_Read", false),
     p("ssl_read_return", "PR_Read", true),
     p("nss_recv_entry", "PR_Recv", false),

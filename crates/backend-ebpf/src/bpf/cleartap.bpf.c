@@ -7,11 +7,13 @@
  *   process.h   configuration, counters, which processes are traced
  *   sock.h      fd -> struct sock, per-socket state, event headers
  *   emit.h      payload into the ring buffer, chunked, with positions
+ *   nspr_iov.h  payload of NSPR's PRIOVec arrays (PR_Writev)
  *   tls.h       what every TLS library probe shares (call state, socket tie)
  *   syscalls.h  socket syscall tracepoints
  *   close.h     socket closes (close(2) and the kernel's close hook)
  *   openssl.h   OpenSSL/BoringSSL uprobes (and their returns for GnuTLS, NSS)
  *   nss.h       NSS: NSPR's PR_* entries, on SSL-layered descriptors only
+ *   nss_writev.h  NSS: PR_Writev, its vectors walked at the return
  *   go_tls.h    Go crypto/tls: entry probes and probes on Read's RETs
  *
  * A new TLS library is a new header beside openssl.h, included below. The
@@ -28,11 +30,13 @@
 #include "process.h"
 #include "sock.h"
 #include "emit.h"
+#include "nspr_iov.h"
 #include "tls.h"
 #include "syscalls.h"
 #include "close.h"
 #include "openssl.h"
 #include "nss.h"
+#include "nss_writev.h"
 #include "go_tls.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

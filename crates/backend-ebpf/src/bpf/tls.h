@@ -26,7 +26,7 @@ struct ssl_call {
 	__u32 is_read;
 	__u32 fd; /* set by the nested socket syscall */
 	__u32 lib; /* CT_LIB_* */
-	__u32 _pad;
+	__u32 iov_cnt; /* PRIOVecs at buf (PR_Writev, nspr_iov.h), else 0 */
 };
 
 struct {
@@ -131,9 +131,14 @@ static __always_inline int tls_enter(void *ctx, void *ssl, const void *buf, void
 	return 0;
 }
 
+/* How a TLS call's return value gives the bytes it moved (tls_return's shape). */
+#define TLS_RET_COUNT 0   /* the count itself, <= 0 when none */
+#define TLS_RET_EX 1      /* 1/0, the count behind len_ptr */
+#define TLS_RET_PRIOVEC 2 /* the count, the bytes in the PRIOVecs at buf */
+
 /* The call of this thread returned: ret is the library's return value,
- * is_ex says it is 1/0 with the byte count behind len_ptr. */
-static __always_inline int tls_return(long ret, int is_ex)
+ * read as shape (TLS_RET_*) says. */
+static __always_inline int tls_return(long ret, int shape)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32, tid = (__u32)id;
@@ -144,7 +149,7 @@ static __always_inline int tls_return(long ret, int is_ex)
 	bpf_map_delete_elem(&ssl_calls, &tid);
 
 	__u64 n = 0;
-	if (is_ex) {
+	if (shape == TLS_RET_EX) {
 		if (ret != 1 || !sc.len_ptr)
 			return 0;
 		if (bpf_probe_read_user(&n, sizeof(n), (void *)sc.len_ptr))
@@ -209,7 +214,10 @@ static __always_inline int tls_return(long ret, int is_ex)
 	fill_hdr(&e.hdr, CT_KIND_DATA, CT_SRC_TLS, dir, pid, tid, fd, c);
 	e.hdr.ssl = sc.ssl;
 	e.hdr.tls_library = sc.lib;
-	emit_call(&e, sc.buf, n, pos);
+	if (shape == TLS_RET_PRIOVEC)
+		nspr_emit_iov(&e.hdr, sc.buf, sc.iov_cnt, n, pos);
+	else
+		emit_call(&e, sc.buf, n, pos);
 	return 0;
 }
 
