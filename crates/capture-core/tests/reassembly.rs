@@ -555,6 +555,52 @@ fn a_response_is_not_delivered_before_the_request_it_acknowledges() {
     assert_eq!(order, vec![C2S, S2C], "request first, then its response");
 }
 
+#[test]
+fn a_join_before_a_response_keeps_it_before_the_request_that_acknowledged_it() {
+    // No SYN: the first bytes seen are a response whose request came before
+    // the capture; the next request acknowledges that response. Nothing is
+    // released before the close (too few segments for the reordering
+    // window), and the close must still keep the acknowledgment order.
+    let mut w = wire();
+    let old = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    let request = b"GET /new HTTP/1.1\r\n\r\n";
+    let new = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+    let with_ack = |input: Input<'static>, ack: u32| {
+        Input::Segment(Segment {
+            ack,
+            flags: ACK,
+            ..seg_of(input)
+        })
+    };
+    let inputs = [
+        with_ack(w.seg(false, 9000, ACK, old), 7000),
+        with_ack(w.seg(true, 7000, ACK, request), 9000 + old.len() as u32),
+        with_ack(
+            w.seg(false, 9000 + old.len() as u32, ACK, new),
+            7000 + request.len() as u32,
+        ),
+    ];
+    let (rec, counters, _) = run(&inputs, Limits::default());
+    let data: Vec<_> = rec
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Data(d, bytes) => Some((*d, bytes.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        data,
+        vec![
+            (S2C, old.to_vec()),
+            (C2S, request.to_vec()),
+            (S2C, new.to_vec())
+        ],
+        "the old response, then the request that acknowledged it, then its answer"
+    );
+    assert_eq!(counters.drops(DropReason::Gap), 0);
+}
+
 fn seg_of(input: Input<'static>) -> Segment<'static> {
     match input {
         Input::Segment(s) => s,

@@ -63,6 +63,11 @@ pub(crate) struct Wait {
     pub(crate) time: std::time::Duration,
     /// Held bytes above which holes are declared at once.
     pub(crate) held_cap: usize,
+    /// With no wait (`segments` 0): runs still go out in acknowledgment
+    /// order, the peer's acknowledged bytes that never came declared its
+    /// gap first. A close keeps the order the packets' numbers tell; a
+    /// zero reordering window delivers what came as it came.
+    pub(crate) ack_order: bool,
 }
 
 impl Wait {
@@ -72,6 +77,7 @@ impl Wait {
             segments: limits.reorder_window_segments,
             time: limits.reorder_window_time,
             held_cap: limits.conn_buffer_bytes,
+            ack_order: false,
         }
     }
 
@@ -80,6 +86,13 @@ impl Wait {
         segments: 0,
         time: std::time::Duration::ZERO,
         held_cap: 0,
+        ack_order: false,
+    };
+
+    /// No wait, in acknowledgment order: what a close delivers first.
+    pub(crate) const CLOSING: Wait = Wait {
+        ack_order: true,
+        ..Self::NONE
     };
 }
 
@@ -251,7 +264,7 @@ impl Conn {
             if !half.anchored {
                 break;
             }
-            if let Some((pos, held)) = half.take_ready(peer, !force) {
+            if let Some((pos, held)) = half.take_ready(peer, !force || wait.ack_order) {
                 *ctx.held_total -= held_cost(held.data.len());
                 drained.progressed = true;
                 let skip = (half.next - pos) as usize;
@@ -363,6 +376,15 @@ impl Conn {
             if !half.anchored && half.seen {
                 self.start_mid_stream(d);
             }
+        }
+        // Both directions at once, in acknowledgment order: on a connection
+        // joined mid-stream nothing may have gone out before the close, and
+        // a request that acknowledged a response must follow it, not come
+        // first because its direction is drained first.
+        self.drain_both(now, Wait::CLOSING, ctx, out);
+        // Whatever acknowledgments still hold back (forged ones that block
+        // each other) goes out as it is.
+        for d in [Direction::ClientToServer, Direction::ServerToClient] {
             self.drain(d, now, Wait::NONE, ctx, out);
         }
         if self.opened {
