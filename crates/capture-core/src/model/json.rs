@@ -28,77 +28,131 @@ pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
     text(out, s.as_bytes());
 }
 
-/// Writes `bytes`, known to be UTF-8, as a JSON string: the next byte to
-/// escape is found eight bytes at a time; long runs between escapes are
-/// copied whole, short ones (dense in JSON bodies) byte by byte, which costs
-/// less than a copy call.
+/// Writes `bytes`, known to be UTF-8, as a JSON string. Most strings
+/// (header names and values, paths) need no escape: they are found so
+/// eight bytes at a time and copied whole. The rest goes to [`escaped`].
 fn text(out: &mut Vec<u8>, bytes: &[u8]) {
+    let clean = clean_prefix(bytes);
     out.reserve(bytes.len() + 2);
     out.push(b'"');
-    let mut run = 0;
+    let (head, rest) = bytes.split_at(clean.min(bytes.len()));
+    out.extend_from_slice(head);
+    if !rest.is_empty() {
+        escaped(out, rest);
+    }
+    out.push(b'"');
+}
+
+/// How many bytes from the start of `bytes` need no escape.
+#[inline]
+fn clean_prefix(bytes: &[u8]) -> usize {
+    let mut words = bytes.chunks_exact(8);
     let mut i = 0;
-    loop {
-        // The next byte to escape, from `i`.
-        let at = match bytes
-            .get(i..i + 8)
-            .and_then(|c| <[u8; 8]>::try_from(c).ok())
-        {
-            Some(word) => {
-                let mask = escape_mask(u64::from_le_bytes(word));
+    for word in &mut words {
+        let mask = escape_mask(u64::from_le_bytes(word.try_into().unwrap_or_default()));
+        if mask != 0 {
+            return i + (mask.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    let tail = words.remainder();
+    if tail.is_empty() {
+        return i;
+    }
+    // The last eight bytes as one word, overlapping bytes already found
+    // clean (so the lowest flagged byte is still exact).
+    if let Some(last) = bytes.len().checked_sub(8).and_then(|at| bytes.get(at..)) {
+        let mask = escape_mask(u64::from_le_bytes(last.try_into().unwrap_or_default()));
+        return if mask == 0 {
+            bytes.len()
+        } else {
+            bytes.len() - 8 + (mask.trailing_zeros() / 8) as usize
+        };
+    }
+    tail.iter()
+        .position(|&b| needs_escape(b))
+        .unwrap_or(tail.len())
+}
+
+/// Input bytes escaped per step of [`escaped`]: room is made for the worst
+/// case of a step (six bytes out per byte in), so it is kept small.
+const ESCAPE_STEP: usize = 4096;
+
+/// Writes `bytes` escaped, without quotes. Dense escapes are the common
+/// case here (the quotes of a JSON body), so instead of a copy call per
+/// run the output goes into room made beforehand: a clean word is stored
+/// eight bytes at once, a word with an escape is stored whole and the
+/// output advanced only past its clean bytes, then the escape written.
+fn escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    for step in bytes.chunks(ESCAPE_STEP) {
+        let start = out.len();
+        // Six out per byte in, and eight for a whole word stored near the end.
+        out.resize(start + step.len() * 6 + 8, 0);
+        let Some(dst) = out.get_mut(start..) else {
+            return;
+        };
+        let mut i = 0;
+        let mut j = 0;
+        while i < step.len() {
+            if let (Some(word), Some(to)) = (step.get(i..i + 8), dst.get_mut(j..j + 8)) {
+                to.copy_from_slice(word);
+                let mask = escape_mask(u64::from_le_bytes(word.try_into().unwrap_or_default()));
                 if mask == 0 {
                     i += 8;
+                    j += 8;
                     continue;
                 }
-                i + (mask.trailing_zeros() / 8) as usize
+                let k = (mask.trailing_zeros() / 8) as usize;
+                i += k;
+                j += k;
             }
-            None => match bytes
-                .get(i..)
-                .and_then(|tail| tail.iter().position(|&b| needs_escape(b)))
-            {
-                Some(k) => i + k,
-                None => break,
-            },
-        };
-        let (Some(clean), Some(&b)) = (bytes.get(run..at), bytes.get(at)) else {
-            break;
-        };
-        if clean.len() < 16 {
-            for &c in clean {
-                out.push(c);
-            }
-        } else {
-            out.extend_from_slice(clean);
+            let Some(&b) = step.get(i) else {
+                break;
+            };
+            j += put_escaped(dst, j, b);
+            i += 1;
         }
-        push_escaped_byte(out, b);
-        i = at + 1;
-        run = i;
+        out.truncate(start + j);
     }
-    out.extend_from_slice(bytes.get(run..).unwrap_or_default());
-    out.push(b'"');
+}
+
+/// Writes `b` at `dst[at..]`, escaped if it must be; returns how many
+/// bytes that took.
+#[inline]
+fn put_escaped(dst: &mut [u8], at: usize, b: u8) -> usize {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let short = match b {
+        b'"' => b'"',
+        b'\\' => b'\\',
+        b'\n' => b'n',
+        b'\r' => b'r',
+        b'\t' => b't',
+        0x08 => b'b',
+        0x0c => b'f',
+        0..0x20 => {
+            let hi = HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0');
+            let lo = HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0');
+            if let Some(to) = dst.get_mut(at..at + 6) {
+                to.copy_from_slice(&[b'\\', b'u', b'0', b'0', hi, lo]);
+            }
+            return 6;
+        }
+        _ => {
+            if let Some(to) = dst.get_mut(at) {
+                *to = b;
+            }
+            return 1;
+        }
+    };
+    if let Some(to) = dst.get_mut(at..at + 2) {
+        to.copy_from_slice(&[b'\\', short]);
+    }
+    2
 }
 
 /// Bytes that must be escaped in a JSON string: controls, `"` and `\\`.
 const fn needs_escape(b: u8) -> bool {
     b < 0x20 || b == b'"' || b == b'\\'
-}
-
-/// Writes the escape of `b` (one of [`needs_escape`]).
-fn push_escaped_byte(out: &mut Vec<u8>, b: u8) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    match b {
-        b'"' => out.extend_from_slice(b"\\\""),
-        b'\\' => out.extend_from_slice(b"\\\\"),
-        b'\n' => out.extend_from_slice(b"\\n"),
-        b'\r' => out.extend_from_slice(b"\\r"),
-        b'\t' => out.extend_from_slice(b"\\t"),
-        0x08 => out.extend_from_slice(b"\\b"),
-        0x0c => out.extend_from_slice(b"\\f"),
-        _ => {
-            let hi = HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0');
-            let lo = HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0');
-            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', hi, lo]);
-        }
-    }
 }
 
 /// Writes `bytes` in base64 as a JSON string.
@@ -466,6 +520,20 @@ mod tests {
         let mut fast = Vec::new();
         string(&mut fast, &long);
         assert_eq!(fast, serde_json::to_vec(&long).unwrap());
+    }
+
+    #[test]
+    fn escapes_at_every_offset_around_a_step_equal_serde() {
+        for at in (ESCAPE_STEP - 20)..(ESCAPE_STEP + 20) {
+            for esc in ["\"", "\\", "\n", "\u{1}", "\u{1f}"] {
+                let mut s = "a".repeat(at);
+                s.push_str(esc);
+                s.push_str("tail\"x");
+                let mut fast = Vec::new();
+                string(&mut fast, &s);
+                assert_eq!(fast, serde_json::to_vec(&s).unwrap(), "escape at {at}");
+            }
+        }
     }
 
     proptest! {

@@ -170,7 +170,13 @@ impl<P: ParserFactory, R: Reassembler> Worker<P, R> {
             e.enrich(&mut self.driver.exchanges);
         }
         if self.steps.filters.is_empty() {
-            out.append(&mut self.driver.exchanges);
+            if out.is_empty() {
+                // An exchange is several hundred bytes: hand over the
+                // vector rather than copy them.
+                std::mem::swap(out, &mut self.driver.exchanges);
+            } else {
+                out.append(&mut self.driver.exchanges);
+            }
         } else {
             for ex in self.driver.exchanges.drain(..) {
                 if self.steps.filters.iter().all(|f| f.keep(&ex)) {
