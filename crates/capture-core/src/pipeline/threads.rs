@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Sender, bounded};
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
 use super::PipelineError;
 use super::QueueDepths;
@@ -35,6 +35,9 @@ const SINK_LATENCY: Duration = Duration::from_millis(100);
 const SOURCE_STATS_EVERY: Duration = Duration::from_secs(1);
 /// Emptied batches kept for reuse per worker; larger ones are freed.
 const RECYCLED_PER_WORKER: usize = 2;
+/// Written batches on their way back to the worker that made them, per
+/// worker; more are freed on the sink thread.
+const RETURNED_PER_WORKER: usize = 4;
 
 type Thread = (String, JoinHandle<Result<(), PipelineError>>);
 
@@ -83,7 +86,7 @@ pub(super) fn start<P: ParserFactory, R: Reassembler + 'static>(
     let files_only = b.sources.iter().all(|s| !s.is_live());
     let mut threads = Vec::new();
     let sink_thread = |sink: Box<dyn Sink>, threads: &mut Vec<Thread>, queues: &mut QueueDepths| {
-        let (tx, rx) = queue::<Vec<Exchange>>(b.queue_batches, queue_bytes);
+        let (tx, rx) = queue::<SinkBatch>(b.queue_batches, queue_bytes);
         let rx = Arc::new(rx);
         queues.add("sink".into(), &rx);
         let counters = registry.counters();
@@ -105,10 +108,7 @@ pub(super) fn start<P: ParserFactory, R: Reassembler + 'static>(
             .next()
             .ok_or(PipelineError::NoSource)?;
         let sink = if b.sink_thread {
-            SinkEnd::Thread {
-                tx: sink_thread(sink, &mut threads, &mut queues)?,
-                wait: files_only,
-            }
+            SinkEnd::thread(sink_thread(sink, &mut threads, &mut queues)?, files_only)
         } else {
             SinkEnd::Here(sink)
         };
@@ -148,10 +148,7 @@ pub(super) fn start<P: ParserFactory, R: Reassembler + 'static>(
             counters.clone(),
             recorders(),
         );
-        let sink = SinkEnd::Thread {
-            tx: sink_tx.clone(),
-            wait: files_only,
-        };
+        let sink = SinkEnd::thread(sink_tx.clone(), files_only);
         let recycle_tx = recycle_tx.clone();
         threads.push(spawn_named(format!("cleartap-worker-{i}"), move || {
             run_worker(worker, rx, sink, recycle_tx, counters)
@@ -254,17 +251,38 @@ impl Outbox {
     }
 }
 
+/// A batch on its way to the sink thread, and the way back to the worker
+/// that made it. Written, the batch goes back and the worker frees the
+/// exchanges and reuses the vector: memory freed on the thread that
+/// allocated it is reused at once, where freed on the sink thread it was
+/// handed back to the worker's heap later, and meanwhile the worker took
+/// fresh pages (a sink thread cost more CPU than writing on the worker).
+struct SinkBatch {
+    exchanges: Vec<Exchange>,
+    home: Sender<Vec<Exchange>>,
+}
+
 /// Where exchanges go: the sink itself, or the queue of a sink thread.
 enum SinkEnd {
     Here(Box<dyn Sink>),
     Thread {
-        tx: QueueSender<Vec<Exchange>>,
+        tx: QueueSender<SinkBatch>,
         /// Every source is a file: wait for room instead of dropping.
         wait: bool,
+        /// Written batches come back here.
+        home: (Sender<Vec<Exchange>>, Receiver<Vec<Exchange>>),
     },
 }
 
 impl SinkEnd {
+    fn thread(tx: QueueSender<SinkBatch>, wait: bool) -> Self {
+        SinkEnd::Thread {
+            tx,
+            wait,
+            home: bounded(RETURNED_PER_WORKER),
+        }
+    }
+
     fn deliver(&mut self, out: &mut Outbox, counters: &Counters) -> Result<(), PipelineError> {
         if out.exchanges.is_empty() {
             return Ok(());
@@ -282,9 +300,20 @@ impl SinkEnd {
                     Err(PipelineError::Sink(e.to_string()))
                 }
             },
-            SinkEnd::Thread { tx, wait } => {
-                let batch = std::mem::replace(&mut out.exchanges, Vec::with_capacity(SINK_BATCH));
-                let weight = bytes + batch.capacity() * size_of::<Exchange>();
+            SinkEnd::Thread { tx, wait, home } => {
+                let next = match home.1.try_recv() {
+                    Ok(mut written) => {
+                        written.clear();
+                        written
+                    }
+                    Err(_) => Vec::with_capacity(SINK_BATCH),
+                };
+                let exchanges = std::mem::replace(&mut out.exchanges, next);
+                let weight = bytes + exchanges.capacity() * size_of::<Exchange>();
+                let batch = SinkBatch {
+                    exchanges,
+                    home: home.0.clone(),
+                };
                 if tx.send(batch, weight, *wait).is_err() {
                     counters.dropped(DropReason::SinkQueueFull, n);
                 }
@@ -392,14 +421,27 @@ fn write_all(sink: &mut dyn Sink, batch: &mut Vec<Exchange>) -> Result<(), SinkE
 
 fn run_sink(
     mut sink: Box<dyn Sink>,
-    rx: Arc<QueueReceiver<Vec<Exchange>>>,
+    rx: Arc<QueueReceiver<SinkBatch>>,
     counters: Arc<Counters>,
 ) -> Result<(), PipelineError> {
     let mut result = Ok(());
-    for (mut batch, bytes) in rx.iter() {
-        let n = batch.len() as u64;
-        let written = write_all(sink.as_mut(), &mut batch);
-        drop(batch);
+    for (
+        SinkBatch {
+            mut exchanges,
+            home,
+        },
+        bytes,
+    ) in rx.iter()
+    {
+        let n = exchanges.len() as u64;
+        let written = sink.write(&mut exchanges);
+        // Back to the worker, which empties it; freed here only when the
+        // worker is gone or has enough waiting.
+        if let Err(TrySendError::Full(mut left) | TrySendError::Disconnected(mut left)) =
+            home.try_send(exchanges)
+        {
+            left.clear();
+        }
         rx.release(bytes);
         match written {
             Ok(()) => counters.add(Counter::ExchangesDelivered, n),

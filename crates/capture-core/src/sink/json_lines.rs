@@ -59,7 +59,9 @@ impl<W: Write + Send> JsonLinesSink<W> {
 
 impl<W: Write + Send> Sink for JsonLinesSink<W> {
     fn write(&mut self, batch: &mut Vec<Exchange>) -> Result<(), SinkError> {
-        for ex in batch.drain(..) {
+        // Read, not drained: the pipeline empties the batch, on the
+        // thread that made the exchanges when this sink has its own.
+        for ex in batch.iter() {
             ex.write_json(&mut self.buf);
             self.buf.push(b'\n');
             if self.buf.len() >= FLUSH_AT {
