@@ -12,9 +12,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use backend_ebpf::EbpfConfig;
-use capture_core::model::{CaptureSource, TlsLibrary, TrafficDirection};
+use capture_core::model::{CaptureSource, Direction, TlsLibrary, TrafficDirection};
 use common::tls_programs::*;
 use common::*;
+use common::{Stream, browser};
 
 /// No periodic scan during the test: what is captured was probed at start.
 /// Only the test's programs, by name, are traced: other load on the host
@@ -566,4 +567,164 @@ fn short_lived_clients_are_captured_from_their_first_request() {
             "{tool}: server side"
         );
     }
+}
+
+/// The TLS streams of `pid` on `port`, per connection: (request, response).
+fn tls_streams_on(cap: &Capture, pid: u32, port: u16) -> Vec<(Stream, Stream)> {
+    let mut streams = cap.streams();
+    let keys: Vec<_> = streams
+        .iter()
+        .filter(|((_, dir, src), s)| {
+            *dir == Direction::ClientToServer
+                && *src == CaptureSource::EbpfTls
+                && s.key
+                    .is_some_and(|k| k.pid == Some(pid) && k.server.port() == port)
+        })
+        .map(|(k, _)| k.clone())
+        .collect();
+    keys.into_iter()
+        .filter_map(|(key, _, src)| {
+            let req = streams.remove(&(key.clone(), Direction::ClientToServer, src))?;
+            let resp = streams
+                .remove(&(key, Direction::ServerToClient, src))
+                .unwrap_or_default();
+            Some((req, resp))
+        })
+        .collect()
+}
+
+#[test]
+fn firefox_fetches_a_page_over_nss() {
+    let name = "firefox";
+    if !can_run(name) || !have_tools(name, &["firefox-esr", "nginx", "openssl", "certutil"]) {
+        return;
+    }
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = browser::ca_signed_server_cert(dir.path());
+    let profile = browser::firefox_profile(dir.path(), &ca);
+    let root = dir.path().join("www");
+    std::fs::create_dir_all(&root).unwrap();
+    // 200 kB in a comment: sent, not drawn (a page that wide or tall is
+    // past what --screenshot draws, and it then exits 0 without a file).
+    let mut page = b"<!doctype html><html><body><!-- ".to_vec();
+    page.extend(pattern_file(&dir.path().join("filler"), 200_000));
+    page.extend_from_slice(b" --><p>cleartap firefox page end</p></body></html>\n");
+    std::fs::write(root.join("index.html"), &page).unwrap();
+    let (port, nginx) = nginx_files(dir.path(), &root);
+    // Firefox carries its own NSS (libssl3.so under /usr/lib/firefox-esr,
+    // not a standard place): its SSL layer is registered when a scan finds
+    // it mapped, so scan often while it starts.
+    let cfg = EbpfConfig {
+        rescan_interval: Duration::from_millis(50),
+        comms: vec!["firefox-esr".into(), "nginx".into()],
+        ..Default::default()
+    };
+    let Some(mut src) = open(cfg, name) else {
+        return;
+    };
+    let url = format!("https://127.0.0.1:{port}/");
+    let mut firefox = browser::firefox_screenshot(dir.path(), &profile, &url)
+        .stdout(std::fs::File::create(dir.path().join("firefox.out")).unwrap())
+        .stderr(std::fs::File::create(dir.path().join("firefox.err")).unwrap())
+        .spawn()
+        .expect("firefox-esr");
+    let ff_pid = firefox.id();
+    let mut cap = Capture::default();
+    let end = std::time::Instant::now() + Duration::from_secs(60);
+    while firefox.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > end {
+            let _ = firefox.kill();
+            let _ = firefox.wait();
+            panic!("firefox-esr did not finish its screenshot in 60 s");
+        }
+        poll_until(&mut src, &mut cap, Duration::from_millis(50), |_| true);
+    }
+    let status = firefox.wait().unwrap();
+    assert!(
+        status.success() && dir.path().join("shot.png").exists(),
+        "firefox-esr: {status}, no screenshot; it said: {}",
+        std::fs::read_to_string(dir.path().join("firefox.err")).unwrap_or_default()
+    );
+    let worker = children_named(nginx.0.id(), "nginx")[0];
+    let tail: &[u8] = b"cleartap firefox page end</p></body></html>\n";
+    poll_until(&mut src, &mut cap, Duration::from_secs(5), |c| {
+        c.of_pid(ff_pid).any(|g| g.data.ends_with(tail))
+            && c.of_pid(worker).any(|g| g.data.ends_with(tail))
+    });
+    let layer = src
+        .attached()
+        .iter()
+        .find(|t| t.library == Some(TlsLibrary::Nss) && t.path.contains("firefox"))
+        .map(ToString::to_string);
+    println!("Firefox's NSS: {layer:?}");
+
+    // Firefox may open more than one connection (speculative ones): the
+    // one that carried GET / has the page.
+    let conns = tls_streams_on(&cap, ff_pid, port);
+    let (req, resp) = conns
+        .iter()
+        .find(|(req, _)| req.assemble().0.starts_with(b"GET / HTTP/1.1\r\n"))
+        .unwrap_or_else(|| {
+            panic!(
+                "firefox: no GET / in its TLS plaintext; {} connections; chunks {:?}",
+                conns.len(),
+                cap.of_pid(ff_pid)
+                    .map(|g| (g.source, g.key, g.data.len()))
+                    .collect::<Vec<_>>()
+            )
+        });
+    let (req_bytes, gaps) = req.assemble();
+    assert!(
+        gaps.is_empty() && req.pieces[0].0 == 0,
+        "request from byte 0, whole"
+    );
+    let head = String::from_utf8_lossy(&req_bytes);
+    assert!(
+        head.contains(&format!("Host: 127.0.0.1:{port}\r\n")),
+        "{head}"
+    );
+    assert!(head.contains("User-Agent: Mozilla/5.0"), "{head}");
+    assert_eq!(count(&req_bytes, b"GET / HTTP/1.1\r\n"), 1, "request once");
+    let (resp_bytes, gaps) = resp.assemble();
+    assert!(gaps.is_empty(), "response gaps {gaps:?}");
+    assert!(
+        resp_bytes.starts_with(b"HTTP/1.1 200 OK\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&resp_bytes[..resp_bytes.len().min(200)])
+    );
+    assert_eq!(count(&resp_bytes, &page), 1, "the page, once, whole");
+    let key = req.key.unwrap();
+    assert_eq!(key.client.ip().to_string(), "127.0.0.1");
+    for g in cap.of_pid(ff_pid).filter(|g| g.key == key) {
+        assert_eq!(
+            (g.source, g.tls_library, g.traffic),
+            (
+                CaptureSource::EbpfTls,
+                Some(TlsLibrary::Nss),
+                Some(TrafficDirection::Outbound)
+            )
+        );
+    }
+    assert_eq!(
+        assert_no_ciphertext(&cap, ff_pid, port),
+        0,
+        "firefox: its TLS connections also appeared at the syscall layer"
+    );
+    // nginx's side of the same connection read the same request bytes.
+    let served = tls_streams_on(&cap, worker, port)
+        .into_iter()
+        .find(|(r, _)| r.key.is_some_and(|k| k.client == key.client))
+        .expect("nginx's side of Firefox's connection");
+    assert_eq!(
+        served.0.assemble().0,
+        req_bytes,
+        "nginx read what Firefox wrote"
+    );
+    println!(
+        "firefox-esr: pid {ff_pid} {key:?}: request {} bytes, response {} bytes, once, in plaintext ({} TLS connections)",
+        req_bytes.len(),
+        resp_bytes.len(),
+        conns.len()
+    );
 }

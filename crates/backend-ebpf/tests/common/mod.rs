@@ -6,6 +6,7 @@
     unreachable_pub
 )]
 
+pub mod browser;
 pub mod go;
 pub mod tls_programs;
 
