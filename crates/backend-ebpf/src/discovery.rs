@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 
 use capture_core::model::TlsLibrary;
 
-use crate::elf::{self, FoundSymbol};
+use crate::elf;
+pub use crate::elf::FoundSymbol;
 use crate::go::{self, GoTlsTarget};
 use crate::library::{self, Classified, TlsApi};
 

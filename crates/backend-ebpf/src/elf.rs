@@ -59,6 +59,7 @@ pub fn find_functions(path: &Path, wanted: &[&str]) -> Result<Vec<FoundSymbol>, 
 }
 
 /// Looks up `wanted` function symbols in ELF bytes (tests, fuzzing).
+#[cfg(any(test, feature = "testkit"))]
 pub fn find_functions_in(bytes: &[u8], wanted: &[&str]) -> Result<Vec<FoundSymbol>, ElfError> {
     let file = object::File::parse(bytes).map_err(|e| ElfError::NotElf(e.to_string()))?;
     Ok(functions(&file, wanted))
@@ -113,6 +114,7 @@ fn take<'d, R: ReadRef<'d>>(
 }
 
 /// True if any symbol (exported or not) is named one of `names`.
+#[cfg(any(test, feature = "testkit"))]
 pub fn has_any_symbol<'d, R: ReadRef<'d>>(file: &object::File<'d, R>, names: &[&str]) -> bool {
     let hit = |sym: object::Symbol<'d, '_, R>| {
         !sym.is_undefined()

@@ -34,6 +34,8 @@ pub(crate) mod field {
     pub(crate) const RPORT: Range<usize> = 8..10;
     pub(crate) const TLS_LIBRARY: usize = 10;
     pub(crate) const PID: Range<usize> = 12..16;
+    // Read by tests only: the BPF side pairs calls with their threads itself.
+    #[cfg(any(test, feature = "testkit"))]
     pub(crate) const TID: Range<usize> = 16..20;
     pub(crate) const FD: Range<usize> = 20..24;
     pub(crate) const CHUNK_LEN: Range<usize> = 24..28;
@@ -231,6 +233,7 @@ impl<'a> EventView<'a> {
         u32_at(self.header, field::PID)
     }
     /// Thread id.
+    #[cfg(any(test, feature = "testkit"))]
     pub fn tid(&self) -> u32 {
         u32_at(self.header, field::TID)
     }
@@ -315,11 +318,13 @@ fn u64_at(h: &[u8; HEADER_LEN], r: std::ops::Range<usize>) -> u64 {
 }
 
 /// Builds event bytes the way the BPF side lays them out (tests and fuzzing).
+#[cfg(any(test, feature = "testkit"))]
 #[derive(Clone, Debug)]
 pub struct EventBuilder {
     bytes: Vec<u8>,
 }
 
+#[cfg(any(test, feature = "testkit"))]
 impl EventBuilder {
     /// A data event of `source` (1 syscall, 2 TLS), `dir` (0 egress, 1 ingress), `role` (0, 1 client, 2 server).
     pub fn new(kind: u8, source: u8, dir: u8, role: u8) -> Self {

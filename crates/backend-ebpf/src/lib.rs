@@ -15,16 +15,21 @@
 //!   shared with user space, checked against it by the `layout` test.
 //! - [`features`]: what the kernel offers and which program variants follow.
 //! - `loader` (feature `bpf`): loading, configuring and attaching them.
-//! - [`discovery`], [`library`], [`ldcache`] and [`elf`]: which libraries
-//!   and binaries to probe (by their symbols; the system's standard places
-//!   at start, every process's mappings periodically), and which TLS
-//!   implementation each holds.
+//! - [`discovery`], [`library`] and [`ldcache`] (and `elf`, reading
+//!   symbol tables): which libraries and binaries to probe (by their
+//!   symbols; the system's standard places at start, every process's
+//!   mappings periodically), and which TLS implementation each holds.
 //! - [`go`]: Go programs — release, functions (also in stripped
 //!   binaries), the RETs of `Read`, the socket layout.
-//! - [`event`]: the ring-buffer event layout, as a view that never panics.
-//! - [`translate`]: events to pipeline inputs (connection keys, directions),
-//!   I/O-free; [`proc_net`] is what it learns from `/proc`.
+//! - `event`: the ring-buffer event layout, as a view that never panics.
+//! - `translate`: events to pipeline inputs (connection keys, directions),
+//!   I/O-free; `proc_net` is what it learns from `/proc`.
 //! - [`EbpfSource`] (feature `bpf`): the [`Source`](capture_core::stage::Source).
+//!
+//! `elf`, `event`, `translate` and `proc_net` are the source's insides:
+//! public only with the feature `testkit`, which this crate's tests and the
+//! fuzz targets turn on (as quinn-proto does with `cfg(fuzzing)`); they are
+//! not a stable API.
 //!
 //! How an SSL object is tied to its socket: no struct offsets. While an
 //! `SSL_*` call runs on a thread, the socket syscall it makes on that thread
@@ -90,9 +95,7 @@
 mod cgroup_filter;
 mod config;
 pub mod discovery;
-pub mod elf;
 mod error;
-pub mod event;
 pub mod features;
 pub mod go;
 #[cfg(all(test, feature = "bpf"))]
@@ -101,10 +104,31 @@ pub mod ldcache;
 pub mod library;
 #[cfg(feature = "bpf")]
 mod loader;
-pub mod proc_net;
 #[cfg(feature = "bpf")]
 mod source;
+
+// The source's insides, public for tests and fuzz targets only (feature
+// `testkit`); without it their `pub` items reach no user, hence the allow.
+#[cfg(feature = "testkit")]
+pub mod elf;
+#[cfg(not(feature = "testkit"))]
+#[allow(unreachable_pub)]
+mod elf;
+#[cfg(feature = "testkit")]
+pub mod event;
+#[cfg(all(feature = "bpf", not(feature = "testkit")))]
+#[allow(unreachable_pub)]
+mod event;
+#[cfg(feature = "testkit")]
+pub mod proc_net;
+#[cfg(all(feature = "bpf", not(feature = "testkit")))]
+#[allow(unreachable_pub)]
+mod proc_net;
+#[cfg(feature = "testkit")]
 pub mod translate;
+#[cfg(all(feature = "bpf", not(feature = "testkit")))]
+#[allow(unreachable_pub)]
+mod translate;
 
 #[cfg(feature = "bpf")]
 pub use cgroup_filter::CgroupFilter;

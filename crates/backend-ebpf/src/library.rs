@@ -17,7 +17,7 @@
 
 use capture_core::model::TlsLibrary;
 
-use crate::elf::FoundSymbol;
+use crate::discovery::FoundSymbol;
 
 /// The function family whose uprobes carry a file's plaintext.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

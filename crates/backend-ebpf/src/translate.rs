@@ -35,9 +35,11 @@ pub trait ListenerTable: Send {
 }
 
 /// A listener table that never changes: only what was inserted.
+#[cfg(any(test, feature = "testkit"))]
 #[derive(Clone, Debug, Default)]
 pub struct FixedListeners(HashMap<u64, HashSet<u16>>);
 
+#[cfg(any(test, feature = "testkit"))]
 impl FixedListeners {
     /// Records that `netns` listens on `ports`.
     pub fn insert(&mut self, netns: u64, ports: impl IntoIterator<Item = u16>) {
@@ -45,6 +47,7 @@ impl FixedListeners {
     }
 }
 
+#[cfg(any(test, feature = "testkit"))]
 impl ListenerTable for FixedListeners {
     fn listening(&mut self, netns: u64, _pid: u32) -> Option<HashSet<u16>> {
         Some(self.0.get(&netns).cloned().unwrap_or_default())
@@ -260,6 +263,7 @@ impl Translator {
     }
 
     /// TLS plaintext bytes currently held for sockets not known yet.
+    #[cfg(any(test, feature = "testkit"))]
     pub fn held_bytes(&self) -> usize {
         self.held_bytes
     }

@@ -3,7 +3,7 @@
 //!
 //! - [`buildinfo`]: the Go release, from the build information every Go
 //!   binary carries.
-//! - functions from `.symtab` when present ([`crate::elf`]), else from the
+//! - functions from `.symtab` when present (the crate's ELF reader), else from the
 //!   Go function table ([`pclntab`]), which `-ldflags=-s -w` keeps.
 //! - [`disasm`]: the RET instructions of `Read`, each probed.
 //! - [`layout`]: offsets to the socket, from DWARF ([`dwarf`]) or a table

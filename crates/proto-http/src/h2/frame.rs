@@ -127,7 +127,9 @@ impl FrameHeader {
         Ok(Self { bytes: *bytes })
     }
 
-    /// The header as bytes (for writing frames in tests and benches).
+    /// A header with these fields (for writing frames in tests and benches;
+    /// feature `testkit`).
+    #[cfg(any(test, feature = "testkit"))]
     pub fn new(ty: u8, flags: u8, stream_id: u32, len: u32) -> Self {
         let l = len.to_be_bytes();
         let s = (stream_id & 0x7fff_ffff).to_be_bytes();
@@ -488,7 +490,9 @@ pub fn frames(buf: &[u8]) -> impl Iterator<Item = (FrameHeader, &[u8])> {
     })
 }
 
-/// Appends a frame (header and payload) to `out`; for tests, benches and seeds.
+/// Appends a frame (header and payload) to `out`; for tests, benches and
+/// the hostile-input generator (feature `testkit`).
+#[cfg(any(test, feature = "testkit"))]
 pub fn write_frame(ty: FrameType, flags: u8, stream_id: u32, payload: &[u8], out: &mut Vec<u8>) {
     let ty = match ty {
         FrameType::Data => 0,

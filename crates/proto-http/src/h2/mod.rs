@@ -34,12 +34,13 @@
 //! use proto_http::h2::{H2Config, H2Parser, frame};
 //!
 //! let meta = ConnMeta::new(ConnKey::new("10.0.0.1:40000".parse().unwrap(), "10.0.0.2:80".parse().unwrap(), NetnsId::UNKNOWN), CaptureSource::Pcap, Timestamp(0));
+//! // A frame: payload length (3 bytes), type (1 HEADERS), flags (5:
+//! // END_STREAM | END_HEADERS), stream id (4 bytes), then the payload.
 //! let mut client = frame::PREFACE.to_vec();
-//! // HEADERS on stream 1: GET / (static indexes 2 and 4), END_STREAM | END_HEADERS.
-//! frame::write_frame(frame::FrameType::Headers, 0x5, 1, &[0x82, 0x84], &mut client);
-//! let mut server = Vec::new();
-//! // HEADERS on stream 1: :status 200 (static index 8), END_STREAM | END_HEADERS.
-//! frame::write_frame(frame::FrameType::Headers, 0x5, 1, &[0x88], &mut server);
+//! // GET / (HPACK static indexes 2 and 4) on stream 1.
+//! client.extend_from_slice(&[0, 0, 2, 1, 5, 0, 0, 0, 1, 0x82, 0x84]);
+//! // :status 200 (static index 8) on stream 1.
+//! let server = [0, 0, 1, 1, 5, 0, 0, 0, 1, 0x88];
 //!
 //! let (mut exchanges, counters) = (Vec::new(), Counters::default());
 //! let mut out = Output::new(&mut exchanges, &counters);
