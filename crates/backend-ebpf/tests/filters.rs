@@ -38,12 +38,7 @@ impl Scene {
 /// Starts a plain server, then the source (configured by `cfg` once the
 /// pids are known), then runs curl (through `wrap`, a shell prefix).
 fn scene(name: &str, cfg: impl FnOnce(u32, u16) -> EbpfConfig, wrap: &str) -> Option<Scene> {
-    if !can_run(name) {
-        return None;
-    }
-    if !have_tools(name, &["python3", "curl"]) {
-        return None;
-    }
+    let _root = RootScenario::require_bpf(name, &["python3", "curl"])?;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("f.txt"), b"filtered body\n").unwrap();
     let port = free_port();

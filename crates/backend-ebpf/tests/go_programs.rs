@@ -107,10 +107,9 @@ fn go_client(bin: &Path, url: &str, args: &[&str]) -> (u32, Vec<String>) {
 #[test]
 fn caddy_serves_https_to_curl_and_to_the_go_client() {
     let name = "go_caddy";
-    if !can_run(name) || !have_tools(name, &["caddy", "curl", "openssl"]) {
+    let Some(_scenario) = Scenario::require(name, &["caddy", "curl", "openssl"]) else {
         return;
-    }
-    let _g = serial();
+    };
     let dir = tempfile::tempdir().unwrap();
     // Caddy picks a certificate by name: curl and Go send no SNI for an IP.
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
@@ -230,10 +229,9 @@ fn caddy_serves_https_to_curl_and_to_the_go_client() {
 #[test]
 fn a_go_server_started_after_the_source_is_found_by_the_rescan() {
     let name = "go_late_server";
-    if !can_run(name) || !have_tools(name, &["openssl"]) {
+    let Some(_scenario) = Scenario::require(name, &["openssl"]) else {
         return;
-    }
-    let _g = serial();
+    };
     let dir = tempfile::tempdir().unwrap();
     self_signed(dir.path()).expect("openssl req");
     let Some(bin) = one_binary(name, dir.path(), None, Mode::Stripped) else {
@@ -306,10 +304,9 @@ fn workload(client: &Path, url: &str, proto: &str) -> Vec<String> {
 #[test]
 fn traced_programs_answer_exactly_as_untraced_ones() {
     let name = "go_no_harm";
-    if !can_run(name) || !have_tools(name, &["openssl"]) {
+    let Some(_scenario) = Scenario::require(name, &["openssl"]) else {
         return;
-    }
-    let _g = serial();
+    };
     let dir = tempfile::tempdir().unwrap();
     self_signed(dir.path()).expect("openssl req");
     let Some(bin) = one_binary(name, dir.path(), None, Mode::Normal) else {
@@ -409,10 +406,9 @@ fn relabelled(bin: &Path, version: &str, dir: &Path) -> PathBuf {
 #[test]
 fn an_unprobeable_go_program_is_reported_once_and_the_others_work() {
     let name = "go_unprobeable";
-    if !can_run(name) || !have_tools(name, &["openssl"]) {
+    let Some(_scenario) = Scenario::require(name, &["openssl"]) else {
         return;
-    }
-    let _g = serial();
+    };
     let _ = log::set_logger(&LOG).map(|()| log::set_max_level(log::LevelFilter::Warn));
     let dir = tempfile::tempdir().unwrap();
     self_signed(dir.path()).expect("openssl req");

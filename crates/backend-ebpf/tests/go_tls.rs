@@ -240,16 +240,15 @@ fn check(what: &str, seen: &[Seen], pid: u32, port: u16, proto: &str) {
 #[test]
 fn go_matrix_every_release_and_build_mode_both_sides_h1_and_h2() {
     let name = "go_matrix";
-    if !can_run(name) || !have_tools(name, &["openssl", "sha256sum"]) {
+    let Some(_scenario) = Scenario::require(name, &["openssl", "sha256sum"]) else {
         return;
-    }
+    };
     let Some(mut chains) = toolchains(name) else {
         return;
     };
     if let Ok(only) = std::env::var("CLEARTAP_GO_VERSIONS") {
         chains.retain(|(v, _)| only.split(',').any(|o| v.starts_with(o)));
     }
-    let _g = serial();
     let t0 = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     self_signed(dir.path()).expect("openssl req");

@@ -46,12 +46,7 @@ fn exchange(name: &str, cfg: EbpfConfig) -> Option<Run> {
 
 /// With `poll_during` false the ring buffer is only read after the transfer.
 fn exchange_polling(name: &str, cfg: EbpfConfig, poll_during: bool) -> Option<Run> {
-    if !can_run(name) {
-        return None;
-    }
-    if !have_tools(name, &["python3", "openssl"]) {
-        return None;
-    }
+    let _root = RootScenario::require_bpf(name, &["python3", "openssl"])?;
     let dir = tempfile::tempdir().unwrap();
     let req = pseudo_random(MB5, 0x1234_5678_9abc_def1);
     let resp = pseudo_random(MB5, 0x0fed_cba9_8765_4321);

@@ -55,12 +55,9 @@ fn node_exports_ssl() -> Option<bool> {
 #[test]
 fn node_client_and_late_node_server() {
     let name = "node_tls";
-    if !can_run(name) {
+    let Some(_scenario) = Scenario::require(name, &["node", "openssl"]) else {
         return;
-    }
-    if !have_tools(name, &["node", "openssl"]) {
-        return;
-    }
+    };
     match node_exports_ssl() {
         Some(true) => eprintln!(
             "[{name}] node carries OpenSSL statically (SSL_read/SSL_write in its symbol tables)"
@@ -72,7 +69,6 @@ fn node_client_and_late_node_server() {
             return;
         }
     }
-    let _g = serial();
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = self_signed(dir.path()).expect("openssl req");
     std::fs::write(dir.path().join("server.js"), NODE_SERVER).unwrap();

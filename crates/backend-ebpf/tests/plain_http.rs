@@ -14,10 +14,9 @@ use common::*;
 #[test]
 fn plain_http_seen_at_syscalls_from_both_sides() {
     let name = "plain_http";
-    if !can_run(name) || !have_tools(name, &["python3", "curl"]) {
+    let Some(_scenario) = Scenario::require(name, &["python3", "curl"]) else {
         return;
-    }
-    let _g = serial();
+    };
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("hello.txt"),
@@ -140,14 +139,13 @@ fn plain_http_seen_at_syscalls_from_both_sides() {
 #[test]
 fn plain_http_over_ipv6_loopback() {
     let name = "plain_http_v6";
-    if !can_run(name) || !have_tools(name, &["python3", "curl"]) {
+    let Some(_scenario) = Scenario::require(name, &["python3", "curl"]) else {
         return;
-    }
+    };
     if std::net::TcpListener::bind("[::1]:0").is_err() {
         eprintln!("SKIP {name}: no IPv6 loopback");
         return;
     }
-    let _g = serial();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("six.txt"), b"hello over ipv6\n").unwrap();
     let port = std::net::TcpListener::bind("[::1]:0")

@@ -65,10 +65,9 @@ fn listening_script(script: &str) -> (Kid, u16) {
 #[test]
 fn socket_opened_before_the_capture() {
     let name = "preexisting_socket";
-    if !can_run(name) || !have_tools(name, &["python3"]) {
+    let Some(_scenario) = Scenario::require(name, &["python3"]) else {
         return;
-    }
-    let _g = serial();
+    };
     let (server, port) = listening_script(SERVER);
     let mut client = Kid(Command::new("python3")
         .args(["-c", CLIENT, &port.to_string()])
@@ -151,9 +150,9 @@ fn unprivileged_gets_a_clear_error() {
         }
         return;
     }
-    if !can_run(name) {
+    let Some(_root) = RootScenario::require_bpf(name, &[]) else {
         return;
-    }
+    };
     let exe = std::env::current_exe().unwrap();
     let mut cmd = Command::new(exe);
     cmd.args(["--exact", "unprivileged_gets_a_clear_error", "--nocapture"])
@@ -201,10 +200,9 @@ fn own_bpf_fds(kind: &str) -> usize {
 #[test]
 fn dropping_the_source_unloads_everything() {
     let name = "load_unload";
-    if !can_run(name) {
+    let Some(_scenario) = Scenario::require(name, &[]) else {
         return;
-    }
-    let _g = serial();
+    };
     let before = (own_bpf_fds("bpf-prog"), own_bpf_fds("bpf_link"));
     let t0 = std::time::Instant::now();
     let Some(src) = open(EbpfConfig::default(), name) else {
@@ -261,10 +259,9 @@ sys.stdin.read()
 #[test]
 fn killed_process_socket_is_closed_by_the_tcp_hook() {
     let name = "killed_close";
-    if !can_run(name) || !have_tools(name, &["python3"]) {
+    let Some(_scenario) = Scenario::require(name, &["python3"]) else {
         return;
-    }
-    let _g = serial();
+    };
     let (_server, port) = listening_script(CLOSING_SERVER);
     let Some(mut src) = open(EbpfConfig::default(), name) else {
         return;

@@ -5,66 +5,21 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use backend_ebpf::EbpfConfig;
 use capture_core::model::{CaptureSource, Direction, TlsLibrary, TrafficDirection};
 use common::*;
 
-fn nginx_conf(
-    dir: &std::path::Path,
-    port: u16,
-    cert: &std::path::Path,
-    key: &std::path::Path,
-) -> String {
-    let d = dir.display();
-    format!(
-        "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
-         events {{ worker_connections 64; }}\n\
-         http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
-           fastcgi_temp_path {d}/fcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
-           client_max_body_size 64m;\n\
-           server {{\n    listen 127.0.0.1:{port} ssl;\n    ssl_certificate {};\n    ssl_certificate_key {};\n\
-             location /hello {{ return 200 \"hello from nginx tls\\n\"; }}\n  }}\n}}\n",
-        cert.display(),
-        key.display()
-    )
-}
-
 #[test]
 fn nginx_and_curl_plaintext_once_from_each_side() {
     let name = "nginx_curl_tls";
-    if !can_run(name) {
+    let Some(_scenario) = Scenario::require(name, &["nginx", "curl", "openssl"]) else {
         return;
-    }
-    if !have_tools(name, &["nginx", "curl", "openssl"]) {
-        return;
-    }
-    let _g = serial();
+    };
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = self_signed(dir.path()).expect("openssl req");
-    let port = free_port();
-    std::fs::write(
-        dir.path().join("nginx.conf"),
-        nginx_conf(dir.path(), port, &cert, &key),
-    )
-    .unwrap();
-    let nginx = Kid(Command::new("nginx")
-        .arg("-p")
-        .arg(dir.path())
-        .arg("-c")
-        .arg(dir.path().join("nginx.conf"))
-        .arg("-e")
-        .arg(dir.path().join("error.log"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap());
-    assert!(
-        wait_port(port, Duration::from_secs(10)),
-        "nginx did not start"
-    );
+    let (port, nginx) = nginx(dir.path(), "tls-hello.conf", dir.path());
     let Some(mut src) = open(EbpfConfig::default(), name) else {
         return;
     };
@@ -149,13 +104,9 @@ fn nginx_and_curl_plaintext_once_from_each_side() {
 #[test]
 fn python_ssl_ex_functions() {
     let name = "python_tls";
-    if !can_run(name) {
+    let Some(_scenario) = Scenario::require(name, &["python3", "openssl"]) else {
         return;
-    }
-    if !have_tools(name, &["python3", "openssl"]) {
-        return;
-    }
-    let _g = serial();
+    };
     let dir = tempfile::tempdir().unwrap();
     let (port, server) = listening_python_server(dir.path(), &[]);
     let Some(mut src) = open(EbpfConfig::default(), name) else {
@@ -201,13 +152,9 @@ fn python_ssl_ex_functions() {
 #[test]
 fn pid_filter_limits_uprobes_to_that_process() {
     let name = "tls_pid_filter";
-    if !can_run(name) {
+    let Some(_scenario) = Scenario::require(name, &["python3", "openssl"]) else {
         return;
-    }
-    if !have_tools(name, &["python3", "openssl"]) {
-        return;
-    }
-    let _g = serial();
+    };
     let dir = tempfile::tempdir().unwrap();
     let (port, server) = listening_python_server(dir.path(), &[]);
     let server_pid = server.0.id();
@@ -266,13 +213,9 @@ sys.stdout.buffer.write(data.split(b"\r\n\r\n", 1)[1])
 #[test]
 fn buffered_ssl_reads_without_syscalls_keep_their_socket() {
     let name = "tls_buffered_reads";
-    if !can_run(name) {
+    let Some(_scenario) = Scenario::require(name, &["python3", "openssl"]) else {
         return;
-    }
-    if !have_tools(name, &["python3", "openssl"]) {
-        return;
-    }
-    let _g = serial();
+    };
     let dir = tempfile::tempdir().unwrap();
     let (port, _server) = listening_python_server(dir.path(), &[]);
     let Some(mut src) = open(EbpfConfig::default(), name) else {

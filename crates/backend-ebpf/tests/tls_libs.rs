@@ -131,15 +131,12 @@ fn attached_library(src: &backend_ebpf::EbpfSource, library: TlsLibrary) -> bool
 #[test]
 fn gnutls_client_and_server() {
     let name = "gnutls";
-    if !can_run(name)
-        || !have_tools(
-            name,
-            &["gnutls-serv", "gnutls-cli", "wget", "openssl", "python3"],
-        )
-    {
+    let Some(_scenario) = Scenario::require(
+        name,
+        &["gnutls-serv", "gnutls-cli", "wget", "openssl", "python3"],
+    ) else {
         return;
-    }
-    let _g = serial();
+    };
     let dir = tempfile::tempdir().unwrap();
     let (gnutls_dir, py_dir) = (dir.path().join("gnutls"), dir.path().join("py"));
     std::fs::create_dir_all(&gnutls_dir).unwrap();
@@ -261,17 +258,14 @@ fn gnutls_client_and_server() {
 #[test]
 fn nss_client_and_server() {
     let name = "nss";
-    if !can_run(name)
-        || !have_tools(
-            name,
-            &[
-                "selfserv", "tstclnt", "certutil", "pk12util", "openssl", "python3",
-            ],
-        )
-    {
+    let Some(_scenario) = Scenario::require(
+        name,
+        &[
+            "selfserv", "tstclnt", "certutil", "pk12util", "openssl", "python3",
+        ],
+    ) else {
         return;
-    }
-    let _g = serial();
+    };
     let dir = tempfile::tempdir().unwrap();
     let (nss_dir, py_dir) = (dir.path().join("nss"), dir.path().join("py"));
     std::fs::create_dir_all(&nss_dir).unwrap();
@@ -388,13 +382,12 @@ fn nss_client_and_server() {
 #[test]
 fn openssl_1_1_vendored_in_a_wheel_is_found_at_the_next_rescan() {
     let name = "openssl_1_1_vendored";
-    if !can_run(name) || !have_tools(name, &["nginx", "openssl", "python3"]) {
+    let Some(_scenario) = Scenario::require(name, &["nginx", "openssl", "python3"]) else {
         return;
-    }
+    };
     let Some(libssl) = vendored_libssl_1_1(name) else {
         return;
     };
-    let _g = serial();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("www");
     std::fs::create_dir_all(&root).unwrap();
@@ -519,13 +512,12 @@ fn short_lived(tool: &str, port: u16, dir: &std::path::Path, db: &std::path::Pat
 fn short_lived_clients_are_captured_from_their_first_request() {
     let name = "short_lived";
     let tools = ["wget", "gnutls-cli", "tstclnt", "curl"];
-    if !can_run(name)
-        || !have_tools(name, &tools)
-        || !have_tools(name, &["python3", "openssl", "certutil", "pk12util"])
-    {
+    let Some(_scenario) = Scenario::require(
+        name,
+        &[&tools[..], &["python3", "openssl", "certutil", "pk12util"]].concat(),
+    ) else {
         return;
-    }
-    let _g = serial();
+    };
     let dir = tempfile::tempdir().unwrap();
     let db = nss_db(dir.path());
     let (port, server) = listening_python_server(dir.path(), &[]);

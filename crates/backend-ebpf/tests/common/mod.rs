@@ -20,6 +20,8 @@ use backend_ebpf::{EbpfConfig, EbpfSource, Error};
 use capture_core::model::{CaptureSource, ConnKey, Direction, Input, TlsLibrary, TrafficDirection};
 use capture_core::stage::Source;
 use capture_core::stats::Counters;
+pub use capture_core::testkit::RootScenario;
+use capture_core::testkit::filled_config;
 
 /// A chunk, owned.
 #[derive(Clone, Debug)]
@@ -124,37 +126,23 @@ impl Stream {
     }
 }
 
-/// True when every one of `tools` is installed; prints why not otherwise.
-pub fn have_tools(name: &str, tools: &[&str]) -> bool {
-    let missing: Vec<&str> = tools.iter().copied().filter(|t| !have(t)).collect();
-    if missing.is_empty() {
-        return true;
-    }
-    eprintln!("SKIP {name}: needs {} (not found)", missing.join(", "));
-    false
+/// One root eBPF test, held for its whole run: `None`, with the reason
+/// printed, without root, the kernel's BTF or one of `tools`; while it
+/// lives no other test of this binary loads BPF programs (they would see
+/// each other's traffic).
+pub struct Scenario {
+    _root: RootScenario,
+    _serial: std::sync::MutexGuard<'static, ()>,
 }
 
-/// True when the test may run; prints why not otherwise.
-pub fn can_run(name: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIP {name}: needs root (BPF programs)");
-        return false;
+impl Scenario {
+    pub fn require(name: &str, tools: &[&str]) -> Option<Self> {
+        let root = RootScenario::require_bpf(name, tools)?;
+        Some(Self {
+            _root: root,
+            _serial: serial(),
+        })
     }
-    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
-        eprintln!("SKIP {name}: kernel has no BTF");
-        return false;
-    }
-    true
-}
-
-pub fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {cmd}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// Only one test at a time loads BPF programs (they see each other's traffic otherwise).
@@ -318,6 +306,46 @@ pub fn self_signed(dir: &Path) -> Option<(std::path::PathBuf, std::path::PathBuf
         .status()
         .is_ok_and(|s| s.success());
     ok.then_some((cert, key))
+}
+
+/// nginx on a free loopback port, configured by `testdata/nginx/<conf>`
+/// (`root`: the files it serves, where the configuration has them), with
+/// the self-signed certificate in `dir` (made if absent), once it accepts
+/// connections: the port and the master process.
+pub fn nginx(dir: &Path, conf: &str, root: &Path) -> (u16, Kid) {
+    let (cert, key) = match (dir.join("cert.pem"), dir.join("key.pem")) {
+        (c, k) if c.exists() && k.exists() => (c, k),
+        _ => self_signed(dir).expect("openssl req"),
+    };
+    let port = free_port();
+    let text = filled_config(
+        &format!("nginx/{conf}"),
+        &[
+            ("dir", dir.display().to_string()),
+            ("port", port.to_string()),
+            ("cert", cert.display().to_string()),
+            ("key", key.display().to_string()),
+            ("root", root.display().to_string()),
+        ],
+    );
+    let conf_path = dir.join(conf);
+    std::fs::write(&conf_path, text).unwrap();
+    let kid = Kid(Command::new("nginx")
+        .arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(&conf_path)
+        .arg("-e")
+        .arg(dir.join("error.log"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx"));
+    assert!(
+        wait_port(port, Duration::from_secs(10)),
+        "nginx did not start"
+    );
+    (port, kid)
 }
 
 /// The pids of processes named `comm` whose parent is `ppid`.

@@ -176,41 +176,7 @@ print(len(body), body[:32].decode("latin-1"), flush=True)
 
 /// nginx serving the files of `root` over TLS (certificate in `dir`).
 pub fn nginx_files(dir: &Path, root: &Path) -> (u16, Kid) {
-    let (cert, key) = match (dir.join("cert.pem"), dir.join("key.pem")) {
-        (c, k) if c.exists() && k.exists() => (c, k),
-        _ => self_signed(dir).expect("openssl req"),
-    };
-    let port = free_port();
-    let d = dir.display();
-    let conf = format!(
-        "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
-         events {{ worker_connections 64; }}\n\
-         http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
-           fastcgi_temp_path {d}/fcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
-           server {{\n    listen 127.0.0.1:{port} ssl;\n    ssl_certificate {};\n    ssl_certificate_key {};\n\
-             root {};\n  }}\n}}\n",
-        cert.display(),
-        key.display(),
-        root.display()
-    );
-    let conf_path = dir.join("nginx-files.conf");
-    std::fs::write(&conf_path, conf).unwrap();
-    let kid = Kid(Command::new("nginx")
-        .arg("-p")
-        .arg(dir)
-        .arg("-c")
-        .arg(&conf_path)
-        .arg("-e")
-        .arg(dir.join("error.log"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nginx"));
-    assert!(
-        wait_port(port, Duration::from_secs(10)),
-        "nginx did not start"
-    );
-    (port, kid)
+    super::nginx(dir, "tls-files.conf", root)
 }
 
 /// `len` bytes of a repeating, position-dependent pattern (so a missing or

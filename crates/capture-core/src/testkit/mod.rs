@@ -8,12 +8,16 @@
 //!   handlers that record ([`Recorder`]) or count ([`Tally`]).
 //! - [`replay`]: [`Replay`], a source of owned segments, file-like or live.
 //! - [`root`]: [`RootScenario`], a guard for tests that need root.
+//! - [`config`]: configuration files under `testdata/` with placeholders
+//!   a test fills in ([`filled_config`]).
 
+pub mod config;
 pub mod replay;
 pub mod root;
 pub mod shared;
 pub mod stream;
 
+pub use config::filled_config;
 pub use replay::{OwnedSegment, Replay};
 pub use root::RootScenario;
 pub use shared::{SharedFiles, bundled};

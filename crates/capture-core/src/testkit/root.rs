@@ -1,5 +1,6 @@
 //! A guard for tests that need root and some programs.
 
+use std::path::Path;
 use std::process::Command;
 
 /// A test that needs root and some programs: `None`, with the reason
@@ -21,6 +22,26 @@ impl RootScenario {
                 #[allow(clippy::print_stdout)]
                 {
                     println!("skipped: {why}");
+                }
+                None
+            }
+            None => Some(Self(())),
+        }
+    }
+
+    /// [`require`](Self::require) for the test `test`, which loads BPF
+    /// programs: it also needs the kernel's BTF. The printed reason names
+    /// the test.
+    pub fn require_bpf(test: &str, tools: &[&str]) -> Option<Self> {
+        let why = Self::missing(tools).or_else(|| {
+            (!Path::new("/sys/kernel/btf/vmlinux").exists())
+                .then(|| "the kernel has no BTF (/sys/kernel/btf/vmlinux)".to_owned())
+        });
+        match why {
+            Some(why) => {
+                #[allow(clippy::print_stdout)]
+                {
+                    println!("{test}: skipped: {why}");
                 }
                 None
             }
