@@ -588,10 +588,10 @@ fn tls_streams_on(cap: &Capture, pid: u32, port: u16) -> Vec<(Stream, Stream)> {
 #[test]
 fn firefox_fetches_a_page_over_nss() {
     let name = "firefox";
-    if !can_run(name) || !have_tools(name, &["firefox-esr", "nginx", "openssl", "certutil"]) {
+    let Some(_scenario) = Scenario::require(name, &["firefox-esr", "nginx", "openssl", "certutil"])
+    else {
         return;
-    }
-    let _g = serial();
+    };
     let dir = tempfile::tempdir().unwrap();
     let ca = browser::ca_signed_server_cert(dir.path());
     let profile = browser::firefox_profile(dir.path(), &ca);
