@@ -154,12 +154,12 @@ mkdir -p "$tmp/flows"
 for run in $(seq "$runs"); do
     echo "run $run/$runs" >&2
     measure h1_cleartap_1t "$replay" --workers 1 --single-thread --output /dev/null "$h1"
-    measure h1_cleartap "$replay" --workers 1 --output /dev/null "$h1"
+    measure h1_cleartap "$replay" --workers 1 --sink-thread --output /dev/null "$h1"
     rm -rf "$tmp/flows"/*
     measure h1_tcpflow tcpflow -r "$h1" -o "$tmp/flows" "tcp port $port"
     measure h1_httpry httpry -r "$h1" -o /dev/null "tcp port $port"
     measure h2_cleartap_1t "$replay" --workers 1 --single-thread --output /dev/null "$h2"
-    measure h2_cleartap "$replay" --workers 1 --output /dev/null "$h2"
+    measure h2_cleartap "$replay" --workers 1 --sink-thread --output /dev/null "$h2"
     rm -rf "$tmp/flows"/*
     measure h2_tcpflow tcpflow -r "$h2" -o "$tmp/flows" "tcp port $h2port"
     rm -rf "$tmp/flows"/*
@@ -196,7 +196,7 @@ verdict() { # verdict NAME VALUE MIN
 echo
 echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "cleartap-1t: replay --workers 1 --single-thread (decode, reassembly, HTTP and JSON on one thread)"
-echo "cleartap:    replay --workers 1 (JSON written on a sink thread)"
+echo "cleartap:    replay --workers 1 --sink-thread (JSON written on a thread of its own)"
 echo "peak_MB is the peak RSS, which includes the pages of cleartap's mapped capture"
 printf '\nHTTP/1.1 %s: %.1f MB, %s exchanges (cleartap), %s responses (tshark)\n' \
     "$(basename "$h1")" "$(echo "$(stat -c %s "$h1") / 1000000" | bc -l)" "$h1_exchanges" "$tshark_h1"
