@@ -12,7 +12,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
@@ -197,6 +197,8 @@ struct ErrorLog {
 
 impl ClientContext for ErrorLog {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        // A close right after setup is logged at debug level when no
+        // request was waiting for an answer: keep that one too.
         if matches!(
             level,
             RDKafkaLogLevel::Emerg
@@ -204,7 +206,8 @@ impl ClientContext for ErrorLog {
                 | RDKafkaLogLevel::Critical
                 | RDKafkaLogLevel::Error
                 | RDKafkaLogLevel::Warning
-        ) {
+        ) || closed_after_setup(message)
+        {
             self.push(format!("{fac}: {message}"));
         }
     }
@@ -242,17 +245,23 @@ pub enum BrokerCheck {
 
 /// Connects to the brokers of `config` and asks for metadata, waiting at
 /// most `timeout`. A TLS or SASL failure (wrong CA, wrong password, wrong
-/// mechanism) is an [`Error::Broker`] saying which setting to check; an
-/// unreachable broker is reported as [`BrokerCheck::Unreachable`].
+/// mechanism) is an [`Error::Broker`] saying which setting to check, and so
+/// is a broker that keeps closing a connection without SASL at its first
+/// request, as a listener that demands SASL does; an unreachable broker is
+/// reported as [`BrokerCheck::Unreachable`].
 pub fn check_broker(config: &KafkaConfig, timeout: Duration) -> Result<BrokerCheck, Error> {
     let log = ErrorLog::default();
     let errors = log.errors.clone();
     // A TLS client talking to a plaintext listener waits in the handshake
     // until the connection setup times out: let that happen within `timeout`.
     let setup_ms = (timeout.as_millis() * 4 / 5).clamp(1000, 300_000);
+    // Broker debug logs carry the closes librdkafka deems idle (see
+    // `closed_after_setup`); `ErrorLog` keeps only those of them.
     let producer: BaseProducer<ErrorLog> = config
         .client_config()
         .set("socket.connection.setup.timeout.ms", setup_ms.to_string())
+        .set("debug", "broker")
+        .set_log_level(RDKafkaLogLevel::Debug)
         .create_with_context(log)
         .map_err(|source| sink_kafka::Error::Producer {
             brokers: config.brokers.clone(),
@@ -260,8 +269,10 @@ pub fn check_broker(config: &KafkaConfig, timeout: Duration) -> Result<BrokerChe
         })?;
     // librdkafka hands its errors (TLS handshake, SASL) to the context when
     // the client is polled: poll while asking for metadata.
-    let deadline = std::time::Instant::now() + timeout;
+    let deadline = Instant::now() + timeout;
     let mut last = String::from("no answer");
+    let sasl = config.properties.contains_key("sasl.mechanism");
+    let mut closed_since = None;
     loop {
         producer.poll(Duration::from_millis(100));
         let seen = errors.lock().map(|v| v.clone()).unwrap_or_default();
@@ -272,7 +283,29 @@ pub fn check_broker(config: &KafkaConfig, timeout: Duration) -> Result<BrokerChe
                 reason,
             });
         }
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        // A listener that demands SASL answers ApiVersions, then closes the
+        // connection at the next request; librdkafka only says it was
+        // closed once set up. Once only, it could be a broker restarting:
+        // an error only when metadata still fails a while later (or when
+        // the time is up, as librdkafka may report the close late).
+        let closed = (!sasl)
+            .then(|| seen.iter().find(|e| closed_after_setup(e)))
+            .flatten();
+        if let Some(since) = closed.map(|_| *closed_since.get_or_insert_with(Instant::now)) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if since.elapsed() >= CLOSED_AFTER_SETUP_GRACE || left.is_zero() {
+                return Err(Error::Broker {
+                    brokers: config.brokers.clone(),
+                    reason: closed.cloned().unwrap_or_default(),
+                    hint: "the broker closes the connection at the first request after \
+                           connecting, as a listener that demands SASL does: set \
+                           IS_AUTH_IMPLEMENTED=true with KAFKA_USERNAME and KAFKA_PASSWORD \
+                           (and KAFKA_SASL_MECHANISM)"
+                        .into(),
+                });
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Ok(BrokerCheck::Unreachable(
                 seen.first().cloned().unwrap_or(last),
@@ -294,8 +327,22 @@ pub fn check_broker(config: &KafkaConfig, timeout: Duration) -> Result<BrokerChe
     }
 }
 
+/// How long a broker may keep closing set-up connections before the check
+/// calls it a listener that demands SASL.
+const CLOSED_AFTER_SETUP_GRACE: Duration = Duration::from_secs(2);
+
+/// librdkafka's report of a connection the broker closed after the
+/// connection was set up (ApiVersions answered): `…: Disconnected:
+/// connection closed by peer: receive 0 after POLLIN (after 0ms in state
+/// UP)`, or `Send failed: Broken pipe (after 0ms in state UP)` when the
+/// close met the next request. A request that timed out is no such close.
+fn closed_after_setup(e: &str) -> bool {
+    let e = text(e);
+    e.contains("ms in state up)") && !e.contains("timed out")
+}
+
 fn is_security_error(e: &str) -> bool {
-    let e = e.to_ascii_lowercase();
+    let e = text(e);
     [
         "sasl",
         "authentication",
@@ -308,8 +355,20 @@ fn is_security_error(e: &str) -> bool {
     .any(|w| e.contains(w))
 }
 
+/// A librdkafka message in lower case without the security protocol that
+/// names each broker (`ssl://host:port/1: …`, `[thrd:sasl_ssl://…]`): a
+/// refused connection to a TLS listener is no TLS error, and a certificate
+/// refused on a SASL_SSL listener no SASL error.
+fn text(e: &str) -> String {
+    let mut e = e.to_ascii_lowercase();
+    for scheme in ["sasl_plaintext://", "sasl_ssl://", "ssl://", "plaintext://"] {
+        e = e.replace(scheme, "");
+    }
+    e
+}
+
 fn hint(reason: &str) -> &'static str {
-    let r = reason.to_ascii_lowercase();
+    let r = text(reason);
     if r.contains("sasl") || r.contains("authentication") {
         "check KAFKA_USERNAME, KAFKA_PASSWORD and KAFKA_SASL_MECHANISM (IS_AUTH_IMPLEMENTED=true)"
     } else {
@@ -321,6 +380,45 @@ fn hint(reason: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// librdkafka names each broker with its security protocol; that name
+    /// says nothing about what went wrong.
+    #[test]
+    fn the_protocol_in_a_broker_name_classifies_nothing() {
+        let refused = "FAIL: [thrd:ssl://127.0.0.1:1/bootstrap]: ssl://127.0.0.1:1/bootstrap: \
+                       Connect to ipv4#127.0.0.1:1 failed: Connection refused (after 0ms in state CONNECT)";
+        assert!(!is_security_error(refused));
+        let cert = "FAIL: [thrd:sasl_ssl://b:9093/bootstrap]: sasl_ssl://b:9093/bootstrap: SSL \
+                    handshake failed: certificate verify failed (after 4ms in state SSL_HANDSHAKE)";
+        assert!(is_security_error(cert));
+        assert!(hint(cert).contains("TLS_CA_CERT_PATH"), "{}", hint(cert));
+        let scram = "sasl_ssl://b:9093/bootstrap: SASL authentication error: SASL SCRAM \
+                     authentication failed (after 40ms in state AUTH_REQ)";
+        assert!(hint(scram).contains("KAFKA_PASSWORD"));
+    }
+
+    #[test]
+    fn a_close_after_setup_is_told_from_other_failures_in_state_up() {
+        for closed in [
+            "FAIL: b:9092/bootstrap: Disconnected: connection closed by peer: receive 0 after \
+             POLLIN (after 0ms in state UP)",
+            "FAIL: [thrd:ssl://b:9093/bootstrap]: ssl://b:9093/bootstrap: Send failed: Broken \
+             pipe (after 0ms in state UP)",
+        ] {
+            assert!(closed_after_setup(closed), "{closed}");
+            assert!(!is_security_error(closed), "{closed}");
+        }
+        for other in [
+            "TERM: [thrd:ssl://b:9093/bootstrap]: ssl://b:9093/bootstrap: Received TERMINATE op \
+             in state UP: 5 refcnts, 0 toppar(s)",
+            "REQTMOUT: b:9092/1: Timed out MetadataRequest in flight (after 60001ms, timeout #0)",
+            "FAIL: b:9092/1: 1 request(s) timed out: disconnect (after 61000ms in state UP)",
+            "FAIL: b:9092/bootstrap: Disconnected while requesting ApiVersion (after 1ms in \
+             state APIVERSION_QUERY)",
+        ] {
+            assert!(!closed_after_setup(other), "{other}");
+        }
+    }
 
     #[test]
     fn nothing_set_is_plaintext() {

@@ -393,6 +393,52 @@ fn a_refused_sasl_login_is_a_clear_startup_error() {
     }
 }
 
+/// Akto's `IS_AUTH_IMPLEMENTED` left unset against a broker that demands
+/// SASL: the broker answers ApiVersions and closes the connection at the
+/// next request. Without the check the agent would wait for it forever.
+#[test]
+fn a_broker_that_demands_sasl_from_an_agent_without_it_is_a_clear_startup_error() {
+    let Some(bin) = tansu() else {
+        return eprintln!("SKIP: no tansu broker");
+    };
+    let port = free_port();
+    let _broker = start_tansu(&bin, port, port, &["--authentication"]);
+    let brokers = format!("127.0.0.1:{port}");
+    let config = agent_config(&[("AKTO_KAFKA_BROKER_MAL", &brokers)]).unwrap();
+    let e = check_broker(&config.kafka_config(), Duration::from_secs(10))
+        .unwrap_err()
+        .to_string();
+    eprintln!("{e}");
+    assert!(
+        e.contains(&brokers) && e.contains("IS_AUTH_IMPLEMENTED=true"),
+        "{e}"
+    );
+
+    // The same broker without `--authentication` is simply reachable.
+    let open_port = free_port();
+    let _open = start_tansu(&bin, open_port, open_port, &[]);
+    let open =
+        agent_config(&[("AKTO_KAFKA_BROKER_MAL", &format!("127.0.0.1:{open_port}"))]).unwrap();
+    assert_eq!(
+        check_broker(&open.kafka_config(), Duration::from_secs(10)).unwrap(),
+        BrokerCheck::Reachable
+    );
+}
+
+/// `USE_TLS=true` and nothing listening: not reachable yet, as Akto's
+/// collector would see it, not a TLS error (librdkafka names the broker
+/// `ssl://…` in its connection errors).
+#[test]
+fn a_tls_broker_not_up_yet_is_unreachable_not_a_tls_error() {
+    let port = free_port();
+    let brokers = format!("127.0.0.1:{port}");
+    let config = agent_config(&[("AKTO_KAFKA_BROKER_MAL", &brokers), ("USE_TLS", "true")]).unwrap();
+    match check_broker(&config.kafka_config(), Duration::from_secs(3)) {
+        Ok(BrokerCheck::Unreachable(why)) => eprintln!("{why}"),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn heartbeats_arrive_on_their_topic_at_akto_interval() {
     let Some(b) = tls_broker() else { return };
