@@ -305,6 +305,89 @@ fn the_sink_queue_holds_at_most_its_bytes_with_60_kb_bodies_and_a_slow_sink() {
     assert!(peak < 16 * MB, "peak heap {peak} bytes for 8 MB of queues");
 }
 
+/// A parser that makes `per_call` small exchanges of each piece of bytes
+/// it is handed, like a segment of pipelined responses.
+struct Chatty {
+    per_call: usize,
+}
+
+impl Parser for Chatty {
+    fn data(
+        &mut self,
+        meta: &ConnMeta,
+        _: Direction,
+        ts: Timestamp,
+        _: &[u8],
+        out: &mut Output<'_>,
+    ) {
+        for _ in 0..self.per_call {
+            let mut ex = Exchange::new(Protocol::Http11, meta, Roles::CONFIRMED);
+            ex.response = Some(
+                Response::builder(200)
+                    .header("content-length", "2")
+                    .build_response(ts),
+            );
+            ex.flag(Flag::NoRequest);
+            out.exchange(ex);
+        }
+    }
+    fn gap(&mut self, _: &ConnMeta, _: Direction, _: Timestamp, _: u64, _: &mut Output<'_>) {}
+    fn close(&mut self, _: &ConnMeta, _: Timestamp, _: CloseReason, _: &mut Output<'_>) {}
+}
+
+struct Chatter(usize);
+
+impl capture_core::stage::ParserFactory for Chatter {
+    type Parser = Chatty;
+    fn parser(&self, _: &ConnMeta) -> Chatty {
+        Chatty { per_call: self.0 }
+    }
+}
+
+#[test]
+fn exchanges_made_by_a_batch_of_inputs_go_on_within_the_sink_queue_bytes() {
+    let payload = Arc::new(vec![b'z'; 64]);
+    // 512 connections × 8 segments, each segment 100 exchanges: 410k
+    // exchanges, and a poll (a segment on each connection) makes 51k of
+    // them at once. Sent on only after each batch of inputs, they would
+    // take ~25 MB whatever the queue's bound; by the sink batch, the
+    // queue's 4 MB.
+    // One worker hands batches to the sink itself or to a sink thread.
+    for (workers, sink_thread) in [(1, false), (1, true), (2, true)] {
+        let (stats, peak) = peak_of(|| {
+            Pipeline::builder(Chatter(100))
+                .workers(workers)
+                .sink_thread(sink_thread)
+                .limits(limits(4 * MB))
+                .source(Segments {
+                    payload: payload.clone(),
+                    conns: 512,
+                    per_conn: 8,
+                    at: 0,
+                    live: false,
+                })
+                .sink(SlowSink(Duration::from_micros(200)))
+                .build()
+                .unwrap()
+                .run()
+                .unwrap()
+        });
+        eprintln!(
+            "{workers} workers, sink thread {sink_thread}: peak heap {:.1} MB for 4 MB of queues",
+            peak as f64 / MB as f64
+        );
+        assert_eq!(
+            stats.exchanges_delivered,
+            512 * 8 * 100,
+            "a file source waits, loses nothing"
+        );
+        assert!(
+            peak < 12 * MB,
+            "{workers} workers: peak heap {peak} bytes for 4 MB of queues"
+        );
+    }
+}
+
 #[test]
 fn an_idle_connection_costs_at_most_1_kib() {
     const CONNS: u32 = 100_000;

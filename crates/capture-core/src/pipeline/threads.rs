@@ -355,6 +355,9 @@ impl<P: ParserFactory, R: Reassembler> Inline<P, R> {
 impl<P: ParserFactory, R: Reassembler> Feed for Inline<P, R> {
     fn input(&mut self, input: Input<'_>) {
         self.worker.push(input);
+        if self.worker.produced_at_least(SINK_BATCH, SINK_BATCH_BYTES) {
+            self.deliver();
+        }
     }
 
     fn polled(&mut self, poll: Poll, live: bool) {
@@ -384,6 +387,16 @@ fn run_worker<P: ParserFactory, R: Reassembler>(
             Msg::Inputs(mut batch) => {
                 for input in batch.iter() {
                     worker.push(input);
+                    // A batch of inputs can make thousands of exchanges:
+                    // they go on by the sink batch, within the sink queue's
+                    // bytes, not all at once after the batch.
+                    if worker.produced_at_least(SINK_BATCH, SINK_BATCH_BYTES) {
+                        out.take_from(&mut worker);
+                        if out.full() {
+                            sink.deliver(&mut out, &counters)?;
+                            last_send = Instant::now();
+                        }
+                    }
                 }
                 worker.advance(None);
                 // Batches that grew for large payloads are freed, not kept.

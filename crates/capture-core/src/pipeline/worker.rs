@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::ExchangeRecorder;
+use super::weight::exchange_bytes;
 use crate::enrich::Enricher;
 use crate::filter::ExchangeFilter;
 use crate::model::{CloseReason, ConnMeta, Direction, Exchange, Flag, Input, Timestamp};
@@ -103,6 +104,10 @@ pub(crate) struct Worker<P: ParserFactory, R: Reassembler> {
     counters: Arc<Counters>,
     latest: Timestamp,
     recorders: Vec<Box<dyn ExchangeRecorder>>,
+    /// Produced exchanges weighed so far by [`Self::produced_at_least`],
+    /// and their weight; both reset when they are taken.
+    weighed: usize,
+    weight: usize,
 }
 
 impl<P: ParserFactory, R: Reassembler> Worker<P, R> {
@@ -126,7 +131,27 @@ impl<P: ParserFactory, R: Reassembler> Worker<P, R> {
             counters,
             latest: Timestamp::default(),
             recorders,
+            weighed: 0,
+            weight: 0,
         }
+    }
+
+    /// True once the exchanges produced and not yet taken number `items`
+    /// or weigh `bytes`: a batch of inputs can produce many thousands, and
+    /// they are sent on as they come rather than all after the batch.
+    #[inline]
+    pub(crate) fn produced_at_least(&mut self, items: usize, bytes: usize) -> bool {
+        let produced = &self.driver.exchanges;
+        if produced.len() >= items {
+            return true;
+        }
+        if let Some(new) = produced.get(self.weighed..)
+            && !new.is_empty()
+        {
+            self.weight += new.iter().map(exchange_bytes).sum::<usize>();
+            self.weighed = produced.len();
+        }
+        self.weight >= bytes
     }
 
     /// Feeds one input.
@@ -153,6 +178,8 @@ impl<P: ParserFactory, R: Reassembler> Worker<P, R> {
     /// Moves the exchanges produced so far into `out`, after the enrichers
     /// and filters, and shows them to the recorders.
     pub(crate) fn take_exchanges(&mut self, out: &mut Vec<Exchange>) {
+        self.weighed = 0;
+        self.weight = 0;
         let start = out.len();
         self.filter_into(out);
         if !self.recorders.is_empty()
