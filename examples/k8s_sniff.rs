@@ -32,7 +32,7 @@ use cleartap::core::stage::Source;
 use cleartap::ebpf::{EbpfConfig, EbpfSource};
 use cleartap::http::HttpProtocol;
 use cleartap::k8s::{Attributor, Glob, K8sConfig, LabelSelector, PodFilter, PodSelector};
-use cleartap::metrics::{Metrics, MetricsConfig};
+use cleartap::metrics::{MetricsConfig, MetricsEndpoint};
 use cleartap::pcap::netns::{PodConfig, PodSource};
 
 #[derive(Parser, Debug)]
@@ -113,23 +113,12 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         Box::new(PodSource::new(pods)?)
     };
     let started = Instant::now();
-    let metrics = args.metrics.map(|_| Metrics::new(MetricsConfig::default()));
-    let _server = match (&metrics, args.metrics) {
-        (Some(m), Some(addr)) => {
-            let server = m.serve(addr)?;
-            eprintln!(
-                "k8s_sniff: metrics at http://{0}/metrics, service map at http://{0}/map",
-                server.local_addr()
-            );
-            Some(server)
-        }
-        _ => None,
-    };
-    let mut builder = Pipeline::builder(HttpProtocol::default());
-    if let Some(m) = &metrics {
-        builder = m.instrument(builder);
+    let metrics = MetricsEndpoint::start(args.metrics, MetricsConfig::default())?;
+    if metrics.is_serving() {
+        eprintln!("k8s_sniff: {metrics}");
     }
-    let running = builder
+    let running = metrics
+        .instrument(Pipeline::builder(HttpProtocol::default()))
         .workers(2)
         .enricher(Box::new(names.clone()))
         .filter(Box::new(PodFilter::new(select)))
@@ -139,9 +128,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         .stop_after(args.duration.map(|d| Duration::from_secs_f64(d.max(0.0))))
         .build()?
         .spawn()?;
-    if let Some(m) = &metrics {
-        m.watch_queues(running.queue_depths());
-    }
+    metrics.watch(&running);
     let stats = running.join()?;
     let k = names.stats();
     eprintln!(

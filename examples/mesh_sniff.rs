@@ -28,7 +28,7 @@ use cleartap::core::pipeline::Pipeline;
 use cleartap::core::sink::JsonLinesSink;
 use cleartap::core::stage::{Sink, SinkError};
 use cleartap::http::{HttpConfig, HttpProtocol};
-use cleartap::metrics::{Metrics, MetricsConfig};
+use cleartap::metrics::{MetricsConfig, MetricsEndpoint};
 use cleartap::pcap::cidr::CidrFilter;
 use cleartap::pcap::netns::{PodConfig, PodSource};
 
@@ -118,28 +118,20 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let source = PodSource::new(config)?;
 
     let started = Instant::now();
-    let metrics = args.metrics.map(|_| {
-        Metrics::new(MetricsConfig {
+    let metrics = MetricsEndpoint::start(
+        args.metrics,
+        MetricsConfig {
             path_templates: args.path_templates,
             ..MetricsConfig::default()
-        })
-    });
-    let _server = match (&metrics, args.metrics) {
-        (Some(m), Some(addr)) => {
-            let server = m.serve(addr)?;
-            eprintln!(
-                "mesh_sniff: metrics at http://{0}/metrics, service map at http://{0}/map",
-                server.local_addr()
-            );
-            Some(server)
-        }
-        _ => None,
-    };
-    let mut builder = Pipeline::builder(HttpProtocol::try_new(HttpConfig::default())?);
-    if let Some(m) = &metrics {
-        builder = m.instrument(builder);
+        },
+    )?;
+    if metrics.is_serving() {
+        eprintln!("mesh_sniff: {metrics}");
     }
-    let running = builder
+    let running = metrics
+        .instrument(Pipeline::builder(HttpProtocol::try_new(
+            HttpConfig::default(),
+        )?))
         .workers(args.workers.max(1))
         .source(source)
         .sink(LiveLines(JsonLinesSink::stdout()))
@@ -147,9 +139,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         .stop_after(args.duration.map(|s| Duration::from_secs_f64(s.max(0.0))))
         .build()?
         .spawn()?;
-    if let Some(m) = &metrics {
-        m.watch_queues(running.queue_depths());
-    }
+    metrics.watch(&running);
     let stats = running.join()?;
     summary(&stats, started.elapsed());
     Ok(())

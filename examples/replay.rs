@@ -24,7 +24,7 @@ use cleartap::core::pipeline::Pipeline;
 use cleartap::core::sink::JsonLinesSink;
 use cleartap::core::stage::Sink;
 use cleartap::http::{HttpConfig, HttpProtocol};
-use cleartap::metrics::{Metrics, MetricsConfig};
+use cleartap::metrics::{MetricsConfig, MetricsEndpoint};
 use cleartap::pcap::{Corruptions, FileSource};
 
 // Exchanges are many small allocations: a faster allocator is the
@@ -112,37 +112,25 @@ fn run(args: &Args) -> Result<Corruptions, Box<dyn std::error::Error>> {
         ..HttpConfig::default()
     };
     let started = Instant::now();
-    let metrics = args.metrics.map(|_| {
-        Metrics::new(MetricsConfig {
+    let metrics = MetricsEndpoint::start(
+        args.metrics,
+        MetricsConfig {
             path_templates: args.path_templates,
             ..MetricsConfig::default()
-        })
-    });
-    let server = match (&metrics, args.metrics) {
-        (Some(m), Some(addr)) => {
-            let server = m.serve(addr)?;
-            eprintln!(
-                "replay: metrics at http://{0}/metrics, service map at http://{0}/map",
-                server.local_addr()
-            );
-            Some(server)
-        }
-        _ => None,
-    };
-    let mut builder = Pipeline::builder(HttpProtocol::try_new(config)?);
-    if let Some(m) = &metrics {
-        builder = m.instrument(builder);
+        },
+    )?;
+    if metrics.is_serving() {
+        eprintln!("replay: {metrics}");
     }
-    let running = builder
+    let running = metrics
+        .instrument(Pipeline::builder(HttpProtocol::try_new(config)?))
         .workers(args.workers)
         .sink_thread(args.sink_thread || (!args.single_thread && sink_thread_pays()))
         .source(source)
         .sink(sink)
         .build()?
         .spawn()?;
-    if let Some(m) = &metrics {
-        m.watch_queues(running.queue_depths());
-    }
+    metrics.watch(&running);
 
     let bar = (total >= PROGRESS_FROM_BYTES
         && std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -164,10 +152,10 @@ fn run(args: &Args) -> Result<Corruptions, Box<dyn std::error::Error>> {
     }
     let stats = running.join()?;
     summary(&stats, total, started.elapsed());
-    if server.is_some() && args.metrics_linger > 0.0 {
+    if metrics.is_serving() && args.metrics_linger > 0.0 {
         std::thread::sleep(Duration::from_secs_f64(args.metrics_linger));
     }
-    drop(server);
+    drop(metrics);
     Ok(corruptions)
 }
 

@@ -21,7 +21,7 @@ use cleartap::core::sink::JsonLinesSink;
 use cleartap::core::stage::Sink;
 use cleartap::ebpf::{EbpfConfig, EbpfSource};
 use cleartap::http::{HttpConfig, HttpProtocol};
-use cleartap::metrics::{Metrics, MetricsConfig};
+use cleartap::metrics::{MetricsConfig, MetricsEndpoint};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -112,28 +112,18 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         body_limit: args.body_limit,
         ..HttpConfig::default()
     };
-    let metrics = args.metrics.map(|_| {
-        Metrics::new(MetricsConfig {
+    let metrics = MetricsEndpoint::start(
+        args.metrics,
+        MetricsConfig {
             path_templates: args.path_templates,
             ..MetricsConfig::default()
-        })
-    });
-    let _server = match (&metrics, args.metrics) {
-        (Some(m), Some(addr)) => {
-            let server = m.serve(addr)?;
-            eprintln!(
-                "tls_sniff: metrics at http://{0}/metrics, service map at http://{0}/map",
-                server.local_addr()
-            );
-            Some(server)
-        }
-        _ => None,
-    };
-    let mut builder = Pipeline::builder(HttpProtocol::try_new(config)?);
-    if let Some(m) = &metrics {
-        builder = m.instrument(builder);
+        },
+    )?;
+    if metrics.is_serving() {
+        eprintln!("tls_sniff: {metrics}");
     }
-    let running = builder
+    let running = metrics
+        .instrument(Pipeline::builder(HttpProtocol::try_new(config)?))
         .workers(1)
         .source(source)
         .sink(sink)
@@ -141,9 +131,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         .stop_after(args.duration.map(secs))
         .build()?
         .spawn()?;
-    if let Some(m) = &metrics {
-        m.watch_queues(running.queue_depths());
-    }
+    metrics.watch(&running);
     let stats = running.join()?;
     eprintln!(
         "tls_sniff: {:.1} s  events {}  connections {}  exchanges {}  drops: {}",

@@ -24,7 +24,9 @@
 //!   inside.
 //!
 //! Exposition uses the official `prometheus-client` crate; [`Metrics::serve`]
-//! answers `/metrics`, `/map` and `/map.json` with `hyper`.
+//! answers `/metrics`, `/map` and `/map.json` with `hyper`. A collector's
+//! `--metrics ADDR` option is one [`MetricsEndpoint`]: served and wired into
+//! the pipeline when an address was given, nothing otherwise.
 //!
 //! Exchanges are watched through the pipeline's
 //! [`ExchangeObserver`] hook: each worker records
@@ -61,6 +63,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod endpoint;
 mod error;
 mod exposition;
 pub mod labels;
@@ -78,6 +81,7 @@ use capture_core::stage::{ParserFactory, Reassembler};
 use capture_core::stats::StatsRegistry;
 use prometheus_client::registry::Registry;
 
+pub use endpoint::MetricsEndpoint;
 pub use error::Error;
 pub use map::{MapEdge, MapNode, ServiceMap};
 pub use record::{DURATION_BUCKETS, FOLD_SERIES, Recorder};
