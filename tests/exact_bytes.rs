@@ -7,9 +7,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use cleartap::core::DropReason;
-use cleartap::core::model::{
-    CaptureSource, CloseReason, ConnKey, ConnMeta, Direction, Exchange, NetnsId, Timestamp,
-};
+use cleartap::core::model::{CloseReason, ConnMeta, Direction, Exchange, Timestamp};
 use cleartap::core::stage::{Output, Parser, ParserFactory as _};
 use cleartap::core::stats::Counters;
 use cleartap::http::HttpProtocol;
@@ -36,12 +34,7 @@ const SENT: Sent = Sent {
 };
 
 fn meta() -> ConnMeta {
-    let key = ConnKey::new(
-        "10.0.0.1:40000".parse().unwrap(),
-        "10.0.0.2:80".parse().unwrap(),
-        NetnsId::UNKNOWN,
-    );
-    ConnMeta::new(key, CaptureSource::Pcap, Timestamp(0))
+    capture_core::testkit::meta("10.0.0.1:40000", "10.0.0.2:80")
 }
 
 /// Runs the HTTP parser over one connection's two directions.

@@ -45,15 +45,7 @@ fn messages() -> Vec<(Direction, Vec<u8>)> {
 }
 
 fn meta() -> ConnMeta {
-    ConnMeta::new(
-        ConnKey::new(
-            "10.0.0.1:40000".parse().unwrap(),
-            "10.0.0.2:80".parse().unwrap(),
-            NetnsId::UNKNOWN,
-        ),
-        CaptureSource::Pcap,
-        Timestamp(0),
-    )
+    capture_core::testkit::meta("10.0.0.1:40000", "10.0.0.2:80")
 }
 
 /// Exchanges handed to the sink at once, as the pipeline does: the sink

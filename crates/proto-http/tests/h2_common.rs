@@ -18,16 +18,7 @@ pub const C2S: Direction = Direction::ClientToServer;
 pub const S2C: Direction = Direction::ServerToClient;
 
 pub fn meta(mid_stream: bool) -> ConnMeta {
-    ConnMeta::new(
-        ConnKey::new(
-            "10.0.0.1:40000".parse().unwrap(),
-            "10.0.0.2:8080".parse().unwrap(),
-            NetnsId::UNKNOWN,
-        ),
-        CaptureSource::Pcap,
-        Timestamp(0),
-    )
-    .joined_mid_stream(mid_stream)
+    capture_core::testkit::meta("10.0.0.1:40000", "10.0.0.2:8080").joined_mid_stream(mid_stream)
 }
 
 /// A header block of literals without indexing (no table effect).

@@ -304,15 +304,7 @@ fn expected(log: &str) -> Expected {
 }
 
 fn meta() -> ConnMeta {
-    ConnMeta::new(
-        ConnKey::new(
-            "10.0.0.1:40000".parse().unwrap(),
-            "10.0.0.2:80".parse().unwrap(),
-            NetnsId::UNKNOWN,
-        ),
-        CaptureSource::Pcap,
-        Timestamp(0),
-    )
+    capture_core::testkit::meta("10.0.0.1:40000", "10.0.0.2:80")
 }
 
 /// cleartap's messages for one case: the requests, or the responses.

@@ -25,16 +25,7 @@ enum Ev<'a> {
 }
 
 fn meta(mid_stream: bool) -> ConnMeta {
-    ConnMeta::new(
-        ConnKey::new(
-            "10.0.0.1:40000".parse().unwrap(),
-            "10.0.0.2:80".parse().unwrap(),
-            NetnsId::UNKNOWN,
-        ),
-        CaptureSource::Pcap,
-        Timestamp(0),
-    )
-    .joined_mid_stream(mid_stream)
+    capture_core::testkit::meta("10.0.0.1:40000", "10.0.0.2:80").joined_mid_stream(mid_stream)
 }
 
 #[derive(Debug, PartialEq)]
