@@ -7,35 +7,12 @@ use std::sync::Arc;
 use backend_pcap::decode_packet;
 use backend_pcap::file::Packets;
 use capture_core::Limits;
-use capture_core::model::{CloseReason, ConnMeta, Direction, Input, NetnsId, Timestamp};
+use capture_core::model::{Input, NetnsId, Timestamp};
 use capture_core::reassembly::TcpReassembler;
-use capture_core::stage::{ConnId, Reassembler, StreamHandler};
+use capture_core::stage::Reassembler;
 use capture_core::stats::Counters;
+use capture_core::testkit::Tally;
 use libfuzzer_sys::fuzz_target;
-
-/// Counts what the reassembler delivers.
-#[derive(Default)]
-struct Tally {
-    bytes: u64,
-    gaps: u64,
-    opened: u64,
-    closed: u64,
-}
-
-impl StreamHandler for Tally {
-    fn open(&mut self, _: ConnId, _: &ConnMeta) {
-        self.opened += 1;
-    }
-    fn data(&mut self, _: ConnId, _: &ConnMeta, _: Direction, _: Timestamp, bytes: &[u8]) {
-        self.bytes += bytes.len() as u64;
-    }
-    fn gap(&mut self, _: ConnId, _: &ConnMeta, _: Direction, _: Timestamp, len: u64) {
-        self.gaps = self.gaps.saturating_add(len);
-    }
-    fn close(&mut self, _: ConnId, _: &ConnMeta, _: Timestamp, _: CloseReason) {
-        self.closed += 1;
-    }
-}
 
 fuzz_target!(|data: &[u8]| {
     let Ok(packets) = Packets::new(data) else {

@@ -22,11 +22,9 @@ use backend_pcap::live::{LiveConfig, LiveSource};
 use backend_pcap::netns::{PodConfig, PodSource};
 use capture_core::DropReason;
 use capture_core::model::{Exchange, Input};
-use capture_core::pipeline::Pipeline;
-use capture_core::sink::MemorySink;
 use capture_core::stage::Source;
 use capture_core::stats::{Counters, Stats};
-use capture_core::testkit::RootScenario;
+use capture_core::testkit::{RootScenario, exchanges_while};
 use mesh_support::{Scenario, http_from, https};
 use proto_http::{HttpConfig, HttpProtocol};
 
@@ -56,24 +54,14 @@ fn any_device(dedup: bool) -> LiveConfig {
     c
 }
 
-/// Runs a pipeline over `source` while `f` sends traffic.
+/// Runs the HTTP parser over `source` while `f` sends traffic.
 fn exchanges(source: Box<dyn Source>, expected: usize, f: impl FnOnce()) -> (Vec<Exchange>, Stats) {
-    let sink = MemorySink::new(10_000);
-    let running = Pipeline::builder(HttpProtocol::new(HttpConfig::default()))
-        .workers(1)
-        .source(source)
-        .sink(sink.clone())
-        .build()
-        .unwrap()
-        .spawn()
-        .unwrap();
-    f();
-    sink.wait_for(expected, Duration::from_secs(10));
-    std::thread::sleep(Duration::from_millis(500));
-    running.stop();
-    let stats = running.join().unwrap();
-    println!("stats: {}", serde_json::to_string(&stats).unwrap());
-    (sink.drain(), stats)
+    exchanges_while(
+        HttpProtocol::new(HttpConfig::default()),
+        source,
+        expected,
+        f,
+    )
 }
 
 fn paths(got: &[Exchange]) -> BTreeMap<String, usize> {

@@ -22,7 +22,7 @@ use capture_core::pipeline::Pipeline;
 use capture_core::sink::MemorySink;
 use capture_core::stage::Source;
 use capture_core::stats::Counters;
-use capture_core::testkit::RootScenario;
+use capture_core::testkit::{RootScenario, exchanges_while};
 use mesh_support::{Pod, Scenario, https};
 use proto_http::{HttpConfig, HttpProtocol};
 
@@ -70,23 +70,13 @@ fn traffic(pod: &Pod, tag: &str, n: usize) -> Vec<(String, String)> {
 
 /// Runs `source` in a pipeline while `f` sends traffic; returns the exchanges.
 fn capture(source: PodSource, expected: usize, f: impl FnOnce()) -> Vec<Exchange> {
-    let sink = MemorySink::new(10_000);
-    let running = Pipeline::builder(HttpProtocol::new(HttpConfig::default()))
-        .workers(1)
-        .source(source)
-        .sink(sink.clone())
-        .build()
-        .unwrap()
-        .spawn()
-        .unwrap();
-    f();
-    sink.wait_for(expected, Duration::from_secs(10));
-    // Anything unexpected would arrive right behind.
-    std::thread::sleep(Duration::from_millis(500));
-    running.stop();
-    let stats = running.join().unwrap();
-    println!("stats: {}", serde_json::to_string(&stats).unwrap());
-    sink.drain()
+    exchanges_while(
+        HttpProtocol::new(HttpConfig::default()),
+        source,
+        expected,
+        f,
+    )
+    .0
 }
 
 /// Checks that `got` holds exactly the exchanges `sent` to `pod`, in plaintext.

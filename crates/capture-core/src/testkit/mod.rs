@@ -7,17 +7,21 @@
 //! - [`stream`]: connection metadata, TCP segments ([`Wire`]), and stream
 //!   handlers that record ([`Recorder`]) or count ([`Tally`]).
 //! - [`replay`]: [`Replay`], a source of owned segments, file-like or live.
+//! - [`live`]: [`exchanges_while`], a live source through a pipeline while
+//!   the test makes traffic.
 //! - [`root`]: [`RootScenario`], a guard for tests that need root.
 //! - [`config`]: configuration files under `testdata/` with placeholders
 //!   a test fills in ([`filled_config`]).
 
 pub mod config;
+pub mod live;
 pub mod replay;
 pub mod root;
 pub mod shared;
 pub mod stream;
 
 pub use config::filled_config;
+pub use live::exchanges_while;
 pub use replay::{OwnedSegment, Replay};
 pub use root::RootScenario;
 pub use shared::{SharedFiles, bundled};
