@@ -33,18 +33,52 @@ struct {
 	__type(value, struct sys_call);
 } sys_calls SEC(".maps");
 
-static __always_inline int sys_enter(__u32 fd, __u64 buf, __u64 cnt, __u32 kind)
+/* Whether a read or write of fd on this thread is worth recording, decided
+ * before any per-socket work: every one of a traced process when syscall
+ * plaintext is captured. In SSL-only mode only those that tie a TLS object
+ * to its socket: inside a TLS call whose object is not yet tied to this fd
+ * (the entry looked it up), a write after a TLS call that found no socket
+ * (pending_ssl), a read of a process with memory-BIO objects (bio_pids:
+ * last_read). Everything else, other processes' syscalls above all, costs
+ * a lookup or two and nothing more. */
+static __always_inline int sys_wanted(__u32 pid, __u32 tid, __u32 fd, __u8 dir)
+{
+	struct ct_config *cf = cfg();
+	if (!cf)
+		return 0;
+	if (cf->capture_syscall)
+		return traced(pid);
+	struct ssl_call *call = bpf_map_lookup_elem(&ssl_calls, &tid);
+	if (call)
+		return call->fd != fd;
+	if (dir == CT_DIR_EGRESS)
+		return bpf_map_lookup_elem(&pending_ssl, &tid) != 0;
+	return bpf_map_lookup_elem(&bio_pids, &pid) != 0;
+}
+
+/* A read or write (kind SYS_BUF or SYS_IOV) of fd is entered. */
+static __always_inline int sys_enter_io(__u32 fd, __u64 buf, __u64 cnt, __u32 kind, __u8 dir)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 pid = id >> 32, tid = (__u32)id;
+	if (!sys_wanted(pid, tid, fd, dir))
+		return 0;
+	struct conn *c = conn_of(pid, fd);
+	if (!c || !c->tcp)
+		return 0;
+	struct sys_call sc = { .buf = buf, .cnt = cnt, .fd = fd, .kind = kind };
+	bpf_map_update_elem(&sys_calls, &tid, &sc, BPF_ANY);
+	return 0;
+}
+
+/* An accept or connect (kind SYS_ACCEPT or SYS_CONNECT) on fd is entered. */
+static __always_inline int sys_enter_conn(__u32 fd, __u32 kind)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32, tid = (__u32)id;
 	if (!traced(pid))
 		return 0;
-	if (kind == SYS_BUF || kind == SYS_IOV) {
-		struct conn *c = conn_of(pid, fd);
-		if (!c || !c->tcp)
-			return 0;
-	}
-	struct sys_call sc = { .buf = buf, .cnt = cnt, .fd = fd, .kind = kind };
+	struct sys_call sc = { .fd = fd, .kind = kind };
 	bpf_map_update_elem(&sys_calls, &tid, &sc, BPF_ANY);
 	return 0;
 }
@@ -155,7 +189,7 @@ static __always_inline int sys_exit(long ret, __u8 dir)
 SEC("tracepoint/syscalls/sys_enter_read")
 int tp_enter_read(struct trace_event_raw_sys_enter *ctx)
 {
-	return sys_enter(ARG(0), ARG(1), 0, SYS_BUF);
+	return sys_enter_io(ARG(0), ARG(1), 0, SYS_BUF, CT_DIR_INGRESS);
 }
 SEC("tracepoint/syscalls/sys_exit_read")
 int tp_exit_read(struct trace_event_raw_sys_exit *ctx)
@@ -168,7 +202,7 @@ int tp_enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
 	/* A peek consumes nothing: the bytes come again in a later read. */
 	if (ARG(3) & CT_MSG_PEEK)
 		return 0;
-	return sys_enter(ARG(0), ARG(1), 0, SYS_BUF);
+	return sys_enter_io(ARG(0), ARG(1), 0, SYS_BUF, CT_DIR_INGRESS);
 }
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
 int tp_exit_recvfrom(struct trace_event_raw_sys_exit *ctx)
@@ -178,7 +212,7 @@ int tp_exit_recvfrom(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_readv")
 int tp_enter_readv(struct trace_event_raw_sys_enter *ctx)
 {
-	return sys_enter(ARG(0), ARG(1), ARG(2), SYS_IOV);
+	return sys_enter_io(ARG(0), ARG(1), ARG(2), SYS_IOV, CT_DIR_INGRESS);
 }
 SEC("tracepoint/syscalls/sys_exit_readv")
 int tp_exit_readv(struct trace_event_raw_sys_exit *ctx)
@@ -188,7 +222,7 @@ int tp_exit_readv(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_write")
 int tp_enter_write(struct trace_event_raw_sys_enter *ctx)
 {
-	return sys_enter(ARG(0), ARG(1), 0, SYS_BUF);
+	return sys_enter_io(ARG(0), ARG(1), 0, SYS_BUF, CT_DIR_EGRESS);
 }
 SEC("tracepoint/syscalls/sys_exit_write")
 int tp_exit_write(struct trace_event_raw_sys_exit *ctx)
@@ -198,7 +232,7 @@ int tp_exit_write(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_sendto")
 int tp_enter_sendto(struct trace_event_raw_sys_enter *ctx)
 {
-	return sys_enter(ARG(0), ARG(1), 0, SYS_BUF);
+	return sys_enter_io(ARG(0), ARG(1), 0, SYS_BUF, CT_DIR_EGRESS);
 }
 SEC("tracepoint/syscalls/sys_exit_sendto")
 int tp_exit_sendto(struct trace_event_raw_sys_exit *ctx)
@@ -208,7 +242,7 @@ int tp_exit_sendto(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_writev")
 int tp_enter_writev(struct trace_event_raw_sys_enter *ctx)
 {
-	return sys_enter(ARG(0), ARG(1), ARG(2), SYS_IOV);
+	return sys_enter_io(ARG(0), ARG(1), ARG(2), SYS_IOV, CT_DIR_EGRESS);
 }
 SEC("tracepoint/syscalls/sys_exit_writev")
 int tp_exit_writev(struct trace_event_raw_sys_exit *ctx)
@@ -217,19 +251,22 @@ int tp_exit_writev(struct trace_event_raw_sys_exit *ctx)
 }
 
 /* recvmsg/sendmsg: the iovec array is read from the user msghdr at entry. */
-static __always_inline int msg_enter(struct trace_event_raw_sys_enter *ctx)
+static __always_inline int msg_enter(struct trace_event_raw_sys_enter *ctx, __u8 dir)
 {
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!sys_wanted(id >> 32, (__u32)id, ARG(0), dir))
+		return 0;
 	struct user_msghdr m = {};
 	if (bpf_probe_read_user(&m, sizeof(m), (void *)ARG(1)))
 		return 0;
-	return sys_enter(ARG(0), (__u64)m.msg_iov, m.msg_iovlen, SYS_IOV);
+	return sys_enter_io(ARG(0), (__u64)m.msg_iov, m.msg_iovlen, SYS_IOV, dir);
 }
 SEC("tracepoint/syscalls/sys_enter_recvmsg")
 int tp_enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
 {
 	if (ARG(2) & CT_MSG_PEEK)
 		return 0;
-	return msg_enter(ctx);
+	return msg_enter(ctx, CT_DIR_INGRESS);
 }
 SEC("tracepoint/syscalls/sys_exit_recvmsg")
 int tp_exit_recvmsg(struct trace_event_raw_sys_exit *ctx)
@@ -239,7 +276,7 @@ int tp_exit_recvmsg(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_sendmsg")
 int tp_enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
 {
-	return msg_enter(ctx);
+	return msg_enter(ctx, CT_DIR_EGRESS);
 }
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
 int tp_exit_sendmsg(struct trace_event_raw_sys_exit *ctx)
@@ -250,7 +287,7 @@ int tp_exit_sendmsg(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_accept4")
 int tp_enter_accept4(struct trace_event_raw_sys_enter *ctx)
 {
-	return sys_enter(ARG(0), 0, 0, SYS_ACCEPT);
+	return sys_enter_conn(ARG(0), SYS_ACCEPT);
 }
 SEC("tracepoint/syscalls/sys_exit_accept4")
 int tp_exit_accept4(struct trace_event_raw_sys_exit *ctx)
@@ -260,7 +297,7 @@ int tp_exit_accept4(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_accept")
 int tp_enter_accept(struct trace_event_raw_sys_enter *ctx)
 {
-	return sys_enter(ARG(0), 0, 0, SYS_ACCEPT);
+	return sys_enter_conn(ARG(0), SYS_ACCEPT);
 }
 SEC("tracepoint/syscalls/sys_exit_accept")
 int tp_exit_accept(struct trace_event_raw_sys_exit *ctx)
@@ -270,7 +307,7 @@ int tp_exit_accept(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_connect")
 int tp_enter_connect(struct trace_event_raw_sys_enter *ctx)
 {
-	return sys_enter(ARG(0), 0, 0, SYS_CONNECT);
+	return sys_enter_conn(ARG(0), SYS_CONNECT);
 }
 SEC("tracepoint/syscalls/sys_exit_connect")
 int tp_exit_connect(struct trace_event_raw_sys_exit *ctx)

@@ -24,7 +24,7 @@ struct ssl_call {
 	__u64 buf;
 	__u64 len_ptr; /* size_t * of the _ex variants, else 0 */
 	__u32 is_read;
-	__u32 fd; /* set by the nested socket syscall */
+	__u32 fd; /* the object's socket as known at entry, or set by the nested syscall */
 	__u32 lib; /* CT_LIB_* */
 	__u32 iov_cnt; /* PRIOVecs at buf (PR_Writev, nspr_iov.h), else 0 */
 };
@@ -73,6 +73,16 @@ struct {
 	__type(value, __u32);
 } last_read SEC(".maps");
 
+/* Processes holding a TLS object that no nested syscall tied to a socket
+ * (memory BIO): in SSL-only mode only their socket reads are remembered in
+ * last_read; other processes' syscalls outside TLS calls are not looked at. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} bio_pids SEC(".maps");
+
 /* Ties a TLS object to fd (from a nested or following syscall). */
 static __always_inline void tls_bind(__u32 pid, __u32 tid, __u64 ssl, __u32 fd, struct conn *c)
 {
@@ -119,12 +129,16 @@ static __always_inline int tls_enter(void *ctx, void *ssl, const void *buf, void
 	if (outer && outer->ssl == (__u64)ssl && outer->buf == (__u64)buf)
 		return 0;
 	__u32 lib = (__u32)bpf_get_attach_cookie(ctx);
+	/* The socket the object is tied to already: a nested syscall on it
+	 * then needs no work (syscalls.h, sys_wanted). */
+	struct ssl_key k = { .pid = pid, .ssl = (__u64)ssl };
+	struct ssl_state *st = bpf_map_lookup_elem(&ssl_states, &k);
 	struct ssl_call sc = {
 		.ssl = (__u64)ssl,
 		.buf = (__u64)buf,
 		.len_ptr = (__u64)len_ptr,
 		.is_read = is_read,
-		.fd = CT_FD_UNKNOWN,
+		.fd = st ? st->fd : CT_FD_UNKNOWN,
 		.lib = lib,
 	};
 	bpf_map_update_elem(&ssl_calls, &tid, &sc, BPF_ANY);
@@ -188,6 +202,8 @@ static __always_inline int tls_return(long ret, int shape)
 		/* The next socket write of this thread will tell. */
 		__u64 s = sc.ssl;
 		bpf_map_update_elem(&pending_ssl, &tid, &s, BPF_ANY);
+		__u8 one = 1;
+		bpf_map_update_elem(&bio_pids, &pid, &one, BPF_ANY);
 	}
 
 	__u8 dir = sc.is_read ? CT_DIR_INGRESS : CT_DIR_EGRESS;
