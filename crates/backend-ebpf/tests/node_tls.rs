@@ -54,7 +54,18 @@ fn node_exports_ssl() -> Option<bool> {
 
 #[test]
 fn node_client_and_late_node_server() {
-    let name = "node_tls";
+    node_client_and_server("node_tls", false);
+}
+
+/// Node's memory BIOs in SSL-only mode, where a process's socket reads
+/// outside TLS calls are remembered only once it showed an object no
+/// nested syscall tied: the exchange still comes with its addresses.
+#[test]
+fn ssl_only_node_client_and_late_node_server() {
+    node_client_and_server("ssl_only_node_tls", true);
+}
+
+fn node_client_and_server(name: &str, ssl_only: bool) {
     let Some(_scenario) = Scenario::require(name, &["node", "openssl"]) else {
         return;
     };
@@ -75,6 +86,7 @@ fn node_client_and_late_node_server() {
     std::fs::write(dir.path().join("client.js"), NODE_CLIENT).unwrap();
     let cfg = EbpfConfig {
         rescan_interval: Duration::from_secs(1),
+        ssl_only,
         ..Default::default()
     };
     let Some(mut src) = open(cfg, name) else {
