@@ -77,7 +77,7 @@ impl StreamHandler for ParseStreams {
 }
 
 /// A segment with its acknowledgment number.
-fn acking(input: Input<'static>, ack: u32) -> Input<'static> {
+fn acking(input: Input<'_>, ack: u32) -> Input<'_> {
     match input {
         Input::Segment(s) => Input::Segment(Segment {
             ack,
@@ -138,6 +138,51 @@ fn a_request_after_a_response_it_acknowledged_gets_its_own_response() {
     assert!(exchanges[0].has_flag(Flag::NoRequest));
     assert!(!exchanges[1].has_flag(Flag::NoRequest));
     assert!(!exchanges[1].has_flag(Flag::NoResponse));
+    assert_eq!(counters.drops(DropReason::Gap), 0, "nothing was lost");
+}
+
+#[test]
+fn a_long_connection_joined_at_a_response_pairs_every_later_request() {
+    // The same join, followed by 100 more exchanges: the directions are
+    // released by the reordering window while the capture goes on, not
+    // at the close, and every request still meets its own response.
+    const OLD: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nold";
+    let (mut c, mut s) = (7000u32, 9000u32);
+    let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+    let requests: Vec<Vec<u8>> = (0..100)
+        .map(|i| format!("GET /{i} HTTP/1.1\r\nHost: a\r\n\r\n").into_bytes())
+        .collect();
+    let responses: Vec<Vec<u8>> = (0..100)
+        .map(|i| format!("HTTP/1.1 {} OK\r\nContent-Length: 0\r\n\r\n", 200 + i).into_bytes())
+        .collect();
+    let mut inputs = vec![acking(w.seg(false, s, TcpFlags::ACK, OLD), c)];
+    s += OLD.len() as u32;
+    for (req, resp) in requests.iter().zip(&responses) {
+        inputs.push(acking(w.seg(true, c, TcpFlags::ACK, req), s));
+        c += req.len() as u32;
+        inputs.push(acking(w.seg(false, s, TcpFlags::ACK, resp), c));
+        s += resp.len() as u32;
+    }
+    let counters = Arc::new(Counters::default());
+    let mut reassembler = TcpReassembler::new(Limits::default(), counters.clone());
+    let mut streams = ParseStreams {
+        protocol: HttpProtocol::new(HttpConfig::default()),
+        parser: None,
+        exchanges: Vec::new(),
+        counters: counters.clone(),
+    };
+    for input in inputs {
+        reassembler.push(input, &mut streams);
+    }
+    let before_close = streams.exchanges.len();
+    assert!(
+        before_close >= 50,
+        "released during the capture: {before_close} exchanges before the close"
+    );
+    reassembler.flush(w.now(), &mut streams);
+    let mut want = vec![(String::new(), 200)];
+    want.extend((0..100).map(|i| (format!("/{i}"), 200 + i as u16)));
+    assert_eq!(pairs(&streams.exchanges), want);
     assert_eq!(counters.drops(DropReason::Gap), 0, "nothing was lost");
 }
 
