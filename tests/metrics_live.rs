@@ -64,28 +64,7 @@ fn live_tls_requests_move_the_counters_by_exactly_the_requests_made() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(made.success(), "openssl req");
+    let (cert, key) = capture_core::testkit::self_signed(dir.path(), "localhost");
     let script = dir.path().join("server.py");
     std::fs::write(&script, SERVER).unwrap();
     let port = free_port();

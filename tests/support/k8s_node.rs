@@ -188,25 +188,7 @@ impl Node {
     }
 
     fn make_certificate(&self) {
-        let d = self.dir.path();
-        run(
-            "openssl",
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "1",
-                "-subj",
-                "/CN=pod",
-                "-keyout",
-                d.join("key.pem").to_str().unwrap(),
-                "-out",
-                d.join("cert.pem").to_str().unwrap(),
-            ],
-        );
+        capture_core::testkit::self_signed(self.dir.path(), "pod");
     }
 
     /// Starts containerd (again); waits until it answers.

@@ -112,25 +112,7 @@ fn caddy_serves_https_to_curl_and_to_the_go_client() {
     };
     let dir = tempfile::tempdir().unwrap();
     // Caddy picks a certificate by name: curl and Go send no SNI for an IP.
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let made = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args([
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(made, "openssl req");
+    let (cert, key) = capture_core::testkit::self_signed(dir.path(), "127.0.0.1");
     let Some(client) = one_binary(name, dir.path(), None, Mode::Normal) else {
         return;
     };

@@ -283,29 +283,7 @@ pub fn run(cmd: &mut Command, limit: Duration) -> (u32, Vec<u8>) {
 
 /// A self-signed certificate and key in `dir` (openssl), as (cert, key).
 pub fn self_signed(dir: &Path) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
-    let cert = dir.join("cert.pem");
-    let key = dir.join("key.pem");
-    let ok = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    ok.then_some((cert, key))
+    Some(capture_core::testkit::self_signed(dir, "localhost"))
 }
 
 /// nginx on a free loopback port, configured by `testdata/nginx/<conf>`

@@ -10,9 +10,11 @@
 //! - [`live`]: [`exchanges_while`], a live source through a pipeline while
 //!   the test makes traffic.
 //! - [`root`]: [`RootScenario`], a guard for tests that need root.
+//! - [`certificate`]: [`self_signed`], a certificate for test servers.
 //! - [`config`]: configuration files under `testdata/` with placeholders
 //!   a test fills in ([`filled_config`]).
 
+pub mod certificate;
 pub mod config;
 pub mod live;
 pub mod replay;
@@ -20,6 +22,7 @@ pub mod root;
 pub mod shared;
 pub mod stream;
 
+pub use certificate::self_signed;
 pub use config::filled_config;
 pub use live::exchanges_while;
 pub use replay::{OwnedSegment, Replay};
