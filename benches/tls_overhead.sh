@@ -11,6 +11,7 @@
 #   SERVER_ONLY=1 ...                        # the same for either server (the Go server's pid)
 #   SERVER=go benches/tls_overhead.sh        # a Go net/http HTTPS server instead of nginx
 #   SERVER=go GO_VERSION=1.19 benches/tls_overhead.sh
+#   RUNS=5 benches/tls_overhead.sh           # floor and tls_sniff alternated 5 times: the median ratio
 #
 # The floor: bpftrace with bare uprobes on the same functions, merely
 # counting hits, in the same run; tls_sniff is reported against it too.
@@ -18,9 +19,15 @@
 # forms. For Go: uprobes on the entries of crypto/tls.(*Conn).Read and
 # Write (never uretprobes on Go; bpftrace 0.17 cannot probe inside a
 # function, so the floor has no probe on Read's RETs, which tls_sniff has:
-# the floor is lower than what the same probes would cost).
+# the floor is lower than what the same probes would cost). With
+# SERVER_ONLY=1 the floor's uprobes go on the server's process only too
+# (for nginx: perf's uprobe events, see below), so both trap in the same
+# processes. BPF run-time
+# statistics (kernel.bpf_stats_enabled) are on during both the floor's and
+# tls_sniff's runs: they cost each BPF program run the same.
 #
-# Needs root, nginx, wrk, openssl, bpftrace (installed here when missing);
+# Needs root, nginx, wrk, openssl, bpftrace (installed here when missing),
+# perf for SERVER_ONLY=1 on nginx;
 # for SERVER=go the Go toolchains of scripts/go-toolchains.sh. Builds
 # tls_sniff in release mode if TLS_SNIFF does not point at a binary.
 set -euo pipefail
@@ -102,19 +109,34 @@ for _ in $(seq 50); do
     sleep 0.1
 done
 
+floor_pids=""
 if [ "${NGINX_ONLY:-${SERVER_ONLY:-0}}" = 1 ]; then
     if [ "$SERVER" = go ]; then
-        SNIFF_ARGS="$SNIFF_ARGS --pid $nginx_pid"
+        floor_pids=$nginx_pid
     else
-        for w in $(pgrep -P "$nginx_pid"); do SNIFF_ARGS="$SNIFF_ARGS --pid $w"; done
+        floor_pids=$(pgrep -P "$nginx_pid" | paste -sd,)
     fi
+    for w in ${floor_pids//,/ }; do SNIFF_ARGS="$SNIFF_ARGS --pid $w"; done
 fi
 
 url="https://127.0.0.1:$port/bench"
 [ "$SERVER" = go ] && url="https://127.0.0.1:$port/hello"
-run_wrk() {
-    wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$url" > "$tmp/wrk-$1.txt"
+# The server's CPU time (user + system, clock ticks) over its processes.
+server_ticks() {
+    local pids=$nginx_pid
+    [ "$SERVER" = go ] || pids=$(pgrep -P "$nginx_pid")
+    for p in $pids; do awk '{ print $14 + $15 }' "/proc/$p/stat"; done | awk '{ t += $1 } END { print t }'
 }
+run_wrk() {
+    local t0
+    t0=$(server_ticks)
+    wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$url" > "$tmp/wrk-$1.txt"
+    echo $(($(server_ticks) - t0)) > "$tmp/ticks-$1"
+}
+# Microseconds of server CPU per request of a run: less disturbed than
+# requests/s by other load on a shared machine (it leaves out the
+# collector's own CPU).
+cpu_per_req() { awk -v t="$(cat "$tmp/ticks-$1")" -v n="$(reqs "$1")" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }'; }
 rps() { awk '/^Requests\/sec:/ {print $2}' "$tmp/wrk-$1.txt"; }
 reqs() { awk '/requests in/ {print $1}' "$tmp/wrk-$1.txt"; }
 pct() { awk -v p="$2" '$1 == p {print $2}' "$tmp/wrk-$1.txt"; }
@@ -137,53 +159,114 @@ else
         probes="$probes${probes:+,}uprobe:$libssl:$f,uretprobe:$libssl:$f"
     done
 fi
-bpftrace -e "$probes { @hits = count(); }" > "$tmp/bpftrace.out" 2>&1 &
-floor_pid=$!
-for _ in $(seq 100); do grep -q "Attaching" "$tmp/bpftrace.out" 2>/dev/null && break; sleep 0.1; done
-sleep 1
-run_wrk floor
-kill -INT "$floor_pid"; wait "$floor_pid" 2>/dev/null || true
-floor_hits=$(sed -nE 's/^@hits: ([0-9]+)/\1/p' "$tmp/bpftrace.out")
-
-# shellcheck disable=SC2086
-"$BIN" --duration $((DURATION + 30)) --output "$tmp/exchanges.jsonl" $SNIFF_ARGS 2> "$tmp/sniff.err" &
-sniff_pid=$!
-for _ in $(seq 100); do
-    grep -q "probing" "$tmp/sniff.err" 2>/dev/null && break
-    sleep 0.1
-done
-sleep 1
 stats_was=$(cat /proc/sys/kernel/bpf_stats_enabled 2>/dev/null || echo 0)
-echo 1 > /proc/sys/kernel/bpf_stats_enabled 2>/dev/null || true
-run_wrk sniff
-# CPU of the collector process (user, system) and of its BPF programs.
-read -r -a st < "/proc/$sniff_pid/stat"
-hz=$(getconf CLK_TCK)
-sniff_cpu=$(awk -v u="${st[13]}" -v s="${st[14]}" -v hz="$hz" 'BEGIN { printf "%.2f s user, %.2f s system", u / hz, s / hz }')
-bpf_ms=$(bpftool prog show 2>/dev/null | grep -E "name (tp_|ssl_|go_tls_|kprobe_|fentry_)" \
-    | sed -nE 's/.*run_time_ns ([0-9]+).*/\1/p' | awk '{ t += $1 } END { printf "%.0f", t / 1e6 }')
-echo "$stats_was" > /proc/sys/kernel/bpf_stats_enabled 2>/dev/null || true
-kill -INT "$sniff_pid"
-wait "$sniff_pid" || true
-sniff_pid=""
+restore_stats() { echo "$stats_was" > /proc/sys/kernel/bpf_stats_enabled 2>/dev/null || true; }
+trap 'restore_stats; cleanup' EXIT
+
+# With SERVER_ONLY=1 on nginx, the floor's uprobes must trap in the server
+# only, as tls_sniff's do with --pid; bpftrace 0.17 cannot (its -p does not
+# restrict uprobes), so the floor is then perf's uprobe events counted by
+# `perf stat -p` (the kernel inserts the breakpoints in the server's memory
+# only). The Go server's binary is its own: bpftrace's probes on it trap
+# nowhere else.
+perf_floor=""
+if [ -n "$floor_pids" ] && [ "$SERVER" != go ]; then
+    command -v perf >/dev/null || { echo "tls_overhead: SERVER_ONLY=1 needs perf for the per-process floor" >&2; exit 1; }
+    perf_floor="ctfloor$$"
+    trap 'restore_stats; perf probe -q -d "$perf_floor:*" 2>/dev/null; cleanup' EXIT
+    for f in SSL_read SSL_write SSL_read_ex SSL_write_ex; do
+        perf probe -q -x "$libssl" --add "$perf_floor:$f=$f" >&2
+        perf probe -q -x "$libssl" --add "$perf_floor:${f}_ret=$f%return" >&2
+    done
+fi
+
+run_floor() { # $1: run name
+    if [ -n "$perf_floor" ]; then
+        perf stat -x, -e "$perf_floor:*" -p "$floor_pids" -o "$tmp/floor.out" &
+    else
+        bpftrace -e "$probes { @hits = count(); }" > "$tmp/floor.out" 2>&1 &
+    fi
+    floor_pid=$!
+    if [ -z "$perf_floor" ]; then
+        for _ in $(seq 100); do grep -q "Attaching" "$tmp/floor.out" 2>/dev/null && break; sleep 0.1; done
+    fi
+    sleep 1
+    echo 1 > /proc/sys/kernel/bpf_stats_enabled 2>/dev/null || true
+    run_wrk "$1"
+    restore_stats
+    kill -INT "$floor_pid"; wait "$floor_pid" 2>/dev/null || true
+    if [ -n "$perf_floor" ]; then
+        awk -F, '/ctfloor/ { t += $1 } END { print t }' "$tmp/floor.out" > "$tmp/hits-$1"
+    else
+        sed -nE 's/^@hits: ([0-9]+)/\1/p' "$tmp/floor.out" > "$tmp/hits-$1"
+    fi
+}
+
+run_sniff() { # $1: run name
+    # shellcheck disable=SC2086
+    "$BIN" --duration $((DURATION + 30)) --output "$tmp/exchanges-$1.jsonl" $SNIFF_ARGS 2> "$tmp/sniff-$1.err" &
+    sniff_pid=$!
+    for _ in $(seq 100); do
+        grep -q "probing" "$tmp/sniff-$1.err" 2>/dev/null && break
+        sleep 0.1
+    done
+    sleep 1
+    echo 1 > /proc/sys/kernel/bpf_stats_enabled 2>/dev/null || true
+    run_wrk "$1"
+    # CPU of the collector process (user, system) and of its BPF programs.
+    read -r -a st < "/proc/$sniff_pid/stat"
+    hz=$(getconf CLK_TCK)
+    sniff_cpu=$(awk -v u="${st[13]}" -v s="${st[14]}" -v hz="$hz" 'BEGIN { printf "%.2f s user, %.2f s system", u / hz, s / hz }')
+    # Only this tls_sniff's programs: those attached by its process.
+    prog_ids=$(bpftool perf list 2>/dev/null | awk -v p="$sniff_pid" '$2 == p {print $6}' | sort -u)
+    bpf_ms=$(for id in $prog_ids; do bpftool prog show id "$id" 2>/dev/null; done \
+        | sed -nE 's/.*run_time_ns ([0-9]+).*/\1/p' | awk '{ t += $1 } END { printf "%.0f", t / 1e6 }')
+    restore_stats
+    kill -INT "$sniff_pid"
+    wait "$sniff_pid" || true
+    sniff_pid=""
+}
+
+RUNS=${RUNS:-1}
+for i in $(seq "$RUNS"); do
+    run_floor "floor$i"
+    run_sniff "sniff$i"
+    awk -v a="$(rps "sniff$i")" -v f="$(rps "floor$i")" 'BEGIN { printf "%.3f\n", a / f }' >> "$tmp/ratios"
+done
+# The reported runs: the pair whose ratio is the median.
+median_ratio=$(sort -n "$tmp/ratios" | awk '{ r[NR] = $1 } END { print r[int((NR + 1) / 2)] }')
+for i in $(seq "$RUNS"); do
+    [ "$(sed -n "${i}p" "$tmp/ratios")" = "$median_ratio" ] && { m=$i; break; }
+done
+cp "$tmp/wrk-floor$m.txt" "$tmp/wrk-floor.txt"
+cp "$tmp/wrk-sniff$m.txt" "$tmp/wrk-sniff.txt"
+cp "$tmp/exchanges-sniff$m.jsonl" "$tmp/exchanges.jsonl"
+cp "$tmp/sniff-sniff$m.err" "$tmp/sniff.err"
+cp "$tmp/ticks-floor$m" "$tmp/ticks-floor"
+cp "$tmp/ticks-sniff$m" "$tmp/ticks-sniff"
+floor_hits=$(cat "$tmp/hits-floor$m")
 
 base=$(rps base)
 with=$(rps sniff)
 server_label="nginx"
 [ "$SERVER" = go ] && server_label="Go $go_version net/http"
 echo "tls_overhead: $server_label TLS on loopback, wrk -t$THREADS -c$CONNS -d${DURATION}s, $(nproc) cores, tls_sniff ${SNIFF_ARGS:-(all processes)}"
-printf '%-22s %12s %10s %10s %10s %10s\n' run requests/s p50 p90 p99 requests
+printf '%-22s %12s %10s %10s %10s %10s %12s\n' run requests/s p50 p90 p99 requests "server us/req"
 for r in base floor sniff; do
-    case $r in base) label='without capture' ;; floor) label='bpftrace floor' ;; *) label='with tls_sniff' ;; esac
-    printf '%-22s %12s %10s %10s %10s %10s\n' "$label" \
-        "$(rps $r)" "$(pct $r 50%)" "$(pct $r 90%)" "$(pct $r 99%)" "$(reqs $r)"
+    case $r in base) label='without capture' ;; floor) label='bare-uprobe floor' ;; *) label='with tls_sniff' ;; esac
+    printf '%-22s %12s %10s %10s %10s %10s %12s\n' "$label" \
+        "$(rps $r)" "$(pct $r 50%)" "$(pct $r 90%)" "$(pct $r 99%)" "$(reqs $r)" "$(cpu_per_req $r)"
 done
 floor=$(rps floor)
 awk -v a="$with" -v b="$base" 'BEGIN { printf "throughput ratio (with/without): %.3f\n", a / b }'
 awk -v a="$with" -v f="$floor" 'BEGIN { printf "tls_sniff vs the bare-uprobe floor: %.3f\n", a / f }'
-echo "bpftrace floor: ${floor_hits:-?} probe hits on $libssl"
-kernel_lost=$(grep -oE 'ring_buffer_full[^,]*' "$tmp/sniff.err" | head -1 || true)
-echo "lost events (kernel ring buffer): ${kernel_lost:-none reported}"
+awk -v f="$(cpu_per_req floor)" -v w="$(cpu_per_req sniff)" 'BEGIN { printf "server CPU per request, floor/tls_sniff: %.3f\n", f / w }'
+[ "$RUNS" -gt 1 ] && echo "tls_sniff vs floor per run: $(tr '\n' ' ' < "$tmp/ratios")(median above: run $m)"
+floor_tool="bpftrace"
+[ -n "$perf_floor" ] && floor_tool="perf stat -p $floor_pids"
+echo "floor ($floor_tool): ${floor_hits:-?} probe hits on $libssl (median run)"
+kernel_lost=$(cat "$tmp"/sniff-sniff*.err | grep -oE 'ring_buffer_full[^,]*' || true)
+echo "lost events (kernel ring buffer, all runs): ${kernel_lost:-none reported}"
 if [ "$SERVER" = go ]; then
     captured=$(grep -c '"source":"ebpf-go-tls"' "$tmp/exchanges.jsonl" || true)
     server_side=$(grep -c '"comm":"gotls"' "$tmp/exchanges.jsonl" || true)
@@ -192,5 +275,5 @@ else
     server_side=$(grep -c '"comm":"nginx"' "$tmp/exchanges.jsonl" || true)
 fi
 echo "exchanges captured: $captured (server side: $server_side of $(reqs sniff) requests sent)"
-echo "capture summary: $(grep 'tls_sniff: [0-9.]* s' "$tmp/sniff.err" | sed 's/^tls_sniff: //')"
-echo "tls_sniff CPU during the run: $sniff_cpu; BPF programs: ${bpf_ms:-?} ms (kernel.bpf_stats_enabled)"
+echo "capture summary (median run): $(grep 'tls_sniff: [0-9.]* s' "$tmp/sniff.err" | sed 's/^tls_sniff: //')"
+echo "tls_sniff CPU during the run: $sniff_cpu; its BPF programs: ${bpf_ms:-?} ms (kernel.bpf_stats_enabled; last run)"
