@@ -188,27 +188,55 @@ fn uint(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
+/// Each byte value's decimal digits, then a dot, in four bytes, and how
+/// many of them to keep with the dot: an address octet is one store.
+// Built at compile time: an index past the table fails the build.
+#[allow(clippy::indexing_slicing)]
+const OCTETS: [([u8; 4], u8); 256] = {
+    let mut t = [([0u8; 4], 0u8); 256];
+    let mut i = 0;
+    while i < 256 {
+        let n = i as u8;
+        t[i] = if n >= 100 {
+            ([b'0' + n / 100, b'0' + n / 10 % 10, b'0' + n % 10, b'.'], 4)
+        } else if n >= 10 {
+            ([b'0' + n / 10, b'0' + n % 10, b'.', 0], 3)
+        } else {
+            ([b'0' + n, b'.', 0, 0], 2)
+        };
+        i += 1;
+    }
+    t
+};
+
 fn socket_addr(out: &mut Vec<u8>, addr: &SocketAddr) {
-    out.push(b'"');
     match addr {
         SocketAddr::V4(v4) => {
-            for (k, &octet) in v4.ip().octets().iter().enumerate() {
-                if k > 0 {
-                    out.push(b'.');
-                }
-                // Three digits at most: no loop, no buffer.
-                if octet >= 100 {
-                    out.push(b'0' + octet / 100);
-                }
-                if octet >= 10 {
-                    out.push(b'0' + octet / 10 % 10);
-                }
-                out.push(b'0' + octet % 10);
+            // `"255.255.255.255:` is 17 bytes; room for four whole stores.
+            let start = out.len();
+            out.resize(start + 20, 0);
+            let mut j = start + 1;
+            if let Some(quote) = out.get_mut(start) {
+                *quote = b'"';
             }
-            out.push(b':');
+            for octet in v4.ip().octets() {
+                let (digits, len) = OCTETS.get(usize::from(octet)).copied().unwrap_or_default();
+                if let Some(to) = out.get_mut(j..j + 4) {
+                    to.copy_from_slice(&digits);
+                }
+                j += usize::from(len);
+            }
+            // The last dot becomes the colon.
+            if let Some(colon) = out.get_mut(j - 1) {
+                *colon = b':';
+            }
+            out.truncate(j);
             uint(out, u64::from(v4.port()));
         }
-        SocketAddr::V6(_) => out.extend_from_slice(addr.to_string().as_bytes()),
+        SocketAddr::V6(_) => {
+            out.push(b'"');
+            out.extend_from_slice(addr.to_string().as_bytes());
+        }
     }
     out.push(b'"');
 }
