@@ -49,7 +49,7 @@ static __always_inline int sys_wanted(__u32 pid, __u32 tid, __u32 fd, __u8 dir)
 	if (cf->capture_syscall)
 		return traced(pid);
 	struct ssl_call *call = bpf_map_lookup_elem(&ssl_calls, &tid);
-	if (call)
+	if (call && call->ssl)
 		return call->fd != fd;
 	if (dir == CT_DIR_EGRESS)
 		return bpf_map_lookup_elem(&pending_ssl, &tid) != 0;
@@ -131,7 +131,7 @@ static __always_inline int sys_exit(long ret, __u8 dir)
 
 	/* Inside a TLS library call: these are the TLS records of its object. */
 	struct ssl_call *ssl = bpf_map_lookup_elem(&ssl_calls, &tid);
-	if (ssl) {
+	if (ssl && ssl->ssl) {
 		ssl->fd = sc.fd;
 		tls_bind(pid, tid, ssl->ssl, sc.fd, c);
 	} else {

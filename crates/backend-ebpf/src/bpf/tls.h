@@ -18,9 +18,12 @@
 #ifndef CT_TLS_H
 #define CT_TLS_H
 
-/* A TLS read or write between its entry and its return, per thread. */
+/* A TLS read or write between its entry and its return, per thread. The
+ * entry stays in the map after the return, with ssl set to 0: the thread's
+ * next call writes it in place, so a call costs two lookups instead of an
+ * insertion and a deletion in an LRU map (each takes the map's locks). */
 struct ssl_call {
-	__u64 ssl; /* SSL *, gnutls_session_t or NSPR PRFileDesc * */
+	__u64 ssl; /* SSL *, gnutls_session_t or NSPR PRFileDesc *; 0: no call */
 	__u64 buf;
 	__u64 len_ptr; /* size_t * of the _ex variants, else 0 */
 	__u32 is_read;
@@ -120,13 +123,13 @@ static __always_inline int tls_enter(void *ctx, void *ssl, const void *buf, void
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32, tid = (__u32)id;
-	if (!traced(pid))
+	if (!ssl || !traced(pid))
 		return 0;
 	/* A TLS call inside another on the same object (a library's public
 	 * function calling another public one) is the same bytes: keep the
 	 * outer call. */
-	struct ssl_call *outer = bpf_map_lookup_elem(&ssl_calls, &tid);
-	if (outer && outer->ssl == (__u64)ssl && outer->buf == (__u64)buf)
+	struct ssl_call *cur = bpf_map_lookup_elem(&ssl_calls, &tid);
+	if (cur && cur->ssl == (__u64)ssl && cur->buf == (__u64)buf)
 		return 0;
 	__u32 lib = (__u32)bpf_get_attach_cookie(ctx);
 	/* The socket the object is tied to already: a nested syscall on it
@@ -141,7 +144,10 @@ static __always_inline int tls_enter(void *ctx, void *ssl, const void *buf, void
 		.fd = st ? st->fd : CT_FD_UNKNOWN,
 		.lib = lib,
 	};
-	bpf_map_update_elem(&ssl_calls, &tid, &sc, BPF_ANY);
+	if (cur)
+		*cur = sc;
+	else
+		bpf_map_update_elem(&ssl_calls, &tid, &sc, BPF_ANY);
 	return 0;
 }
 
@@ -157,10 +163,10 @@ static __always_inline int tls_return(long ret, int shape)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32, tid = (__u32)id;
 	struct ssl_call *scp = bpf_map_lookup_elem(&ssl_calls, &tid);
-	if (!scp)
+	if (!scp || !scp->ssl)
 		return 0;
 	struct ssl_call sc = *scp;
-	bpf_map_delete_elem(&ssl_calls, &tid);
+	scp->ssl = 0;
 
 	__u64 n = 0;
 	if (shape == TLS_RET_EX) {
