@@ -162,10 +162,11 @@ fn run(args: &Args) -> Result<Corruptions, Box<dyn std::error::Error>> {
 /// Whether JSON on a thread of its own is the faster choice: it takes the
 /// JSON (about 40 % of replay's work) off the worker's core, so it shortens
 /// a replay when another core is free to run it. It costs about as many
-/// instructions (written batches go back to the worker to be freed) but a
-/// few percent more CPU time (the exchanges cross cores); on a busy machine
-/// the two threads share one core and it is only that much slower. So: a
-/// second core, and the 1-minute load average leaving one idle.
+/// instructions (written batches go back to the worker to be freed) but
+/// more CPU time (the exchanges cross cores: 2-28 % in `benches/compare.sh`
+/// runs on a busy 2-core machine); there the two threads share one core
+/// and it is only slower. So: a second core, and the 1-minute load
+/// average leaving one idle.
 fn sink_thread_pays() -> bool {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let load = std::fs::read_to_string("/proc/loadavg")
