@@ -63,6 +63,16 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# Waits until something accepts connections on 127.0.0.1:$1.
+wait_port() {
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "compare.sh: nothing listens on port $1" >&2
+    return 1
+}
+
 # Starts tcpdump on lo for one port into $1; waits until it listens.
 start_tcpdump() {
     local file=$1 port=$2
@@ -100,6 +110,7 @@ NGINX
 nginx -c "$out/nginx.conf" -p "$out" &
 nginx_pid=$!
 pids+=("$nginx_pid")
+wait_port "$port"
 h1=$out/keepalive-json.pcap
 start_tcpdump "$h1" "$port"
 wrk -t 1 -c "$conns" -d "${seconds}s" "http://127.0.0.1:$port/api/items/42" > "$out/wrk.txt"
@@ -114,7 +125,7 @@ python3 -c 'import json,sys; body=json.dumps({"id":42,"items":[{"n":i,"name":"wi
 nghttpd --no-tls -a 127.0.0.1 -d "$tmp/htdocs" "$h2port" > /dev/null 2>&1 &
 nghttpd_pid=$!
 pids+=("$nghttpd_pid")
-sleep 0.5
+wait_port "$h2port"
 h2=$out/h2load-nghttpd.pcap
 start_tcpdump "$h2" "$h2port"
 h2load -n "$h2_requests" -c 8 -m 10 "http://127.0.0.1:$h2port/item.json" > "$out/h2load.txt"
