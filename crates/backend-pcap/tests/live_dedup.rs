@@ -24,7 +24,7 @@ use capture_core::DropReason;
 use capture_core::model::{Exchange, Input};
 use capture_core::stage::Source;
 use capture_core::stats::{Counters, Stats};
-use capture_core::testkit::{RootScenario, exchanges_while};
+use capture_core::testkit::exchanges_while;
 use mesh_support::{Scenario, http_from, https};
 use proto_http::{HttpConfig, HttpProtocol};
 
@@ -80,10 +80,9 @@ fn paths(got: &[Exchange]) -> BTreeMap<String, usize> {
 
 #[test]
 fn any_device_on_a_bridge_yields_every_exchange_once() {
-    let Some(_root) = RootScenario::require(&["ip", "curl", "python3"]) else {
+    let Some(sc) = Scenario::require("bridge", &["ip", "curl", "python3"]) else {
         return;
     };
-    let sc = Scenario::new("bridge");
     let (prefix, server) = sc.bridge();
     let client = format!("{prefix}-c");
 
@@ -145,10 +144,10 @@ fn any_device_on_a_bridge_yields_every_exchange_once() {
 
 #[test]
 fn pod_captured_on_lo_and_any_yields_every_exchange_once() {
-    let Some(_root) = RootScenario::require(&["ip", "nginx", "openssl", "curl", "python3"]) else {
+    let Some(sc) = Scenario::require("loany", &["ip", "nginx", "openssl", "curl", "python3"])
+    else {
         return;
     };
-    let sc = Scenario::new("loany");
     let pod = sc.pod(0);
     let mut config = PodConfig::default();
     config

@@ -18,17 +18,15 @@ use backend_pcap::netns::{PodConfig, PodSource, enter_netns};
 use capture_core::model::{Input, NetnsId};
 use capture_core::stage::Source;
 use capture_core::stats::Counters;
-use capture_core::testkit::RootScenario;
 use mesh_support::{Pod, Scenario, https};
 
 const TOOLS: &[&str] = &["ip", "nginx", "openssl", "curl", "python3"];
 
 #[test]
 fn a_pod_that_cannot_be_captured_is_reported_and_the_others_keep_running() {
-    let Some(_root) = RootScenario::require(TOOLS) else {
+    let Some(sc) = Scenario::require("broken", TOOLS) else {
         return;
     };
-    let sc = Scenario::new("broken");
     let (a, b) = (sc.pod(0), sc.pod(1));
     // libpcap refuses an interface that is down: pod B's capture fails.
     let down = Command::new("ip")
@@ -131,10 +129,9 @@ fn drop_capabilities() {
 
 #[test]
 fn without_capabilities_the_error_says_what_to_grant() {
-    let Some(_root) = RootScenario::require(TOOLS) else {
+    let Some(sc) = Scenario::require("nocap", TOOLS) else {
         return;
     };
-    let sc = Scenario::new("nocap");
     let a = sc.pod(0);
     let pid = proxy_pid(&a);
     let (enter, open) = std::thread::spawn(move || {

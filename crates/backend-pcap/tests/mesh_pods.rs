@@ -22,7 +22,7 @@ use capture_core::pipeline::Pipeline;
 use capture_core::sink::MemorySink;
 use capture_core::stage::Source;
 use capture_core::stats::Counters;
-use capture_core::testkit::{RootScenario, exchanges_while};
+use capture_core::testkit::exchanges_while;
 use mesh_support::{Pod, Scenario, https};
 use proto_http::{HttpConfig, HttpProtocol};
 
@@ -117,10 +117,9 @@ fn assert_exchanges(got: &[Exchange], pod: &Pod, sent: &[(String, String)]) {
 
 #[test]
 fn sniffing_one_pod_ip_captures_that_pod_only() {
-    let Some(_root) = RootScenario::require(TOOLS) else {
+    let Some(sc) = Scenario::require("one", TOOLS) else {
         return;
     };
-    let sc = Scenario::new("one");
     let (a, b) = (sc.pod(0), sc.pod(1));
     let source = capturing_source(config(&[&a]), &[&a]);
     let mut sent_a = Vec::new();
@@ -141,10 +140,9 @@ fn sniffing_one_pod_ip_captures_that_pod_only() {
 
 #[test]
 fn sniffing_both_pod_ips_captures_both_pods_apart() {
-    let Some(_root) = RootScenario::require(TOOLS) else {
+    let Some(sc) = Scenario::require("both", TOOLS) else {
         return;
     };
-    let sc = Scenario::new("both");
     let (a, b) = (sc.pod(0), sc.pod(1));
     assert_ne!(a.netns, b.netns);
     let source = capturing_source(config(&[&a, &b]), &[&a, &b]);
@@ -161,10 +159,9 @@ fn sniffing_both_pod_ips_captures_both_pods_apart() {
 
 #[test]
 fn pods_started_later_are_picked_up_and_deleted_pods_end_cleanly() {
-    let Some(_root) = RootScenario::require(TOOLS) else {
+    let Some(sc) = Scenario::require("life", TOOLS) else {
         return;
     };
-    let sc = Scenario::new("life");
     let a = sc.pod(0);
     // The source is told the third pod's IP before that pod exists.
     let later_ip = format!(
@@ -247,10 +244,9 @@ fn pods_started_later_are_picked_up_and_deleted_pods_end_cleanly() {
 
 #[test]
 fn a_pod_whose_proxy_is_gone_has_its_open_connections_flushed() {
-    let Some(_root) = RootScenario::require(TOOLS) else {
+    let Some(sc) = Scenario::require("flush", TOOLS) else {
         return;
     };
-    let sc = Scenario::new("flush");
     let a = sc.pod(0);
     let source = capturing_source(config(&[&a]), &[&a]);
     let sink = MemorySink::new(1000);

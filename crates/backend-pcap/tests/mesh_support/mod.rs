@@ -14,6 +14,7 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use capture_core::model::NetnsId;
+use capture_core::testkit::RootScenario;
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pod-scenario.sh")
@@ -60,6 +61,13 @@ pub struct Scenario {
 static TAKEN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
 impl Scenario {
+    /// [`Scenario::new`] once root and `tools` are there; `None`, with the
+    /// reason printed, otherwise ([`RootScenario::require`]).
+    pub fn require(tag: &str, tools: &[&str]) -> Option<Self> {
+        RootScenario::require(tools)?;
+        Some(Self::new(tag))
+    }
+
     /// A scenario named `tag` (unique per test), with up to 5 pods.
     pub fn new(tag: &str) -> Self {
         let pid = std::process::id();
