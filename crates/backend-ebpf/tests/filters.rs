@@ -6,7 +6,7 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use backend_ebpf::EbpfConfig;
@@ -41,21 +41,7 @@ fn scene(name: &str, cfg: impl FnOnce(u32, u16) -> EbpfConfig, wrap: &str) -> Op
     let _root = RootScenario::require_bpf(name, &["python3", "curl"])?;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("f.txt"), b"filtered body\n").unwrap();
-    let port = free_port();
-    let server = Kid(Command::new("python3")
-        .args([
-            "-m",
-            "http.server",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-        ])
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap());
-    assert!(wait_port(port, Duration::from_secs(10)));
+    let (port, server) = python_file_server(dir.path(), [127, 0, 0, 1].into());
     let server_pid = server.0.id();
     let mut src = open(cfg(server_pid, port), name)?;
     let script = format!("{wrap} exec curl -s http://127.0.0.1:{port}/f.txt");

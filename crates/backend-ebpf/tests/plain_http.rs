@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use backend_ebpf::EbpfConfig;
@@ -23,25 +23,8 @@ fn plain_http_seen_at_syscalls_from_both_sides() {
         b"hello from the plain server\n",
     )
     .unwrap();
-    let port = free_port();
     // The server starts before the source: its listening socket predates the capture.
-    let server = Kid(Command::new("python3")
-        .args([
-            "-m",
-            "http.server",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-        ])
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap());
-    assert!(
-        wait_port(port, Duration::from_secs(10)),
-        "http.server did not start"
-    );
+    let (port, server) = python_file_server(dir.path(), [127, 0, 0, 1].into());
     let Some(mut src) = open(EbpfConfig::default(), name) else {
         return;
     };
@@ -148,22 +131,7 @@ fn plain_http_over_ipv6_loopback() {
     }
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("six.txt"), b"hello over ipv6\n").unwrap();
-    let port = std::net::TcpListener::bind("[::1]:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let server = Kid(Command::new("python3")
-        .args(["-m", "http.server", &port.to_string(), "--bind", "::1"])
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap());
-    let end = std::time::Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("::1", port)).is_err() && std::time::Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (port, server) = python_file_server(dir.path(), std::net::Ipv6Addr::LOCALHOST.into());
     let Some(mut src) = open(EbpfConfig::default(), name) else {
         return;
     };

@@ -6,10 +6,11 @@
 
 use std::process::{Command, Stdio};
 
-use capture_core::model::{Input, NetnsId, Segment, TcpFlags, Timestamp};
+use capture_core::model::TcpFlags;
 use capture_core::pipeline::Pipeline;
 use capture_core::stage::{InputSink, Poll, Source, SourceError};
 use capture_core::stats::{Counter, Counters};
+use capture_core::testkit::segment;
 use capture_metrics::{Metrics, MetricsConfig};
 use proto_http::HttpProtocol;
 
@@ -42,18 +43,9 @@ impl Source for Attack {
                 "HTTP/1.1 {} X\r\nContent-Length: 0\r\n\r\n",
                 200 + (i % 4) * 100
             );
-            let ts = Timestamp(u64::from(i) * 1_000_000);
+            let ts = u64::from(i) * 1_000_000;
             let mut seg = |src, dst, seq, flags, payload: &[u8]| {
-                out.input(Input::Segment(Segment {
-                    ts,
-                    src,
-                    dst,
-                    netns: NetnsId::UNKNOWN,
-                    seq,
-                    ack: 0,
-                    flags,
-                    payload,
-                }));
+                out.input(segment(ts, src, dst, seq, flags, payload));
             };
             let (c, s) = (101 + request.len() as u32, 901 + response.len() as u32);
             seg(client, server, 100, TcpFlags::SYN, b"");

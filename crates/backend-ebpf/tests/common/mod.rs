@@ -231,6 +231,31 @@ pub fn wait_port(port: u16, limit: Duration) -> bool {
     false
 }
 
+/// python's `http.server` serving the files of `dir` on a free port of
+/// `ip` (a loopback address), once it accepts connections: the port and
+/// the process.
+pub fn python_file_server(dir: &Path, ip: std::net::IpAddr) -> (u16, Kid) {
+    let port = TcpListener::bind((ip, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = Kid(Command::new("python3")
+        .args(["-m", "http.server", &port.to_string(), "--bind"])
+        .arg(ip.to_string())
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap());
+    let end = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect((ip, port)).is_err() {
+        assert!(Instant::now() < end, "http.server did not start on {ip}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (port, server)
+}
+
 /// A child killed on drop.
 pub struct Kid(pub Child);
 impl Drop for Kid {
