@@ -12,6 +12,9 @@
 #   SERVER=go benches/tls_overhead.sh        # a Go net/http HTTPS server instead of nginx
 #   SERVER=go GO_VERSION=1.19 benches/tls_overhead.sh
 #   RUNS=5 benches/tls_overhead.sh           # floor and tls_sniff alternated 5 times: the median ratio
+#   SERVER=gnutls ...                        # gnutls-serv --echo (GnuTLS), driven by benches/tls_load
+#   SERVER=nss ...                           # NSS's selfserv (one answer per connection), by tls_load
+#   SERVER=all SERVER_ONLY=1 RUNS=3 ...      # each of nginx, gnutls, nss, go in turn: a row per library
 #
 # The floor: bpftrace with bare uprobes on the same functions, merely
 # counting hits, in the same run; tls_sniff is reported against it too.
@@ -26,8 +29,19 @@
 # statistics (kernel.bpf_stats_enabled) are on during both the floor's and
 # tls_sniff's runs: they cost each BPF program run the same.
 #
+# GnuTLS and NSS servers: wrk needs HTTP keep-alive, which gnutls-serv
+# --http and selfserv do not keep, so benches/tls_load (Go, crypto/tls)
+# drives them: echo round trips on kept connections for gnutls-serv, and
+# for selfserv one request per connection (resumed sessions: its rate is
+# bound by handshakes, so its ratio says less about per-call cost). The
+# floor is then on the functions tls_sniff probes in that library:
+# gnutls_record_send2 (or _send), gnutls_record_recv and _recv_seq;
+# NSPR's PR_Write, PR_Send, PR_Writev, PR_Read, PR_Recv; entries and
+# returns.
+#
 # Needs root, nginx, wrk, openssl, bpftrace (installed here when missing),
-# perf for SERVER_ONLY=1 on nginx;
+# perf for SERVER_ONLY=1 on a shared library, gnutls-bin / libnss3-tools
+# and a Go toolchain for those servers;
 # for SERVER=go the Go toolchains of scripts/go-toolchains.sh. Builds
 # tls_sniff in release mode if TLS_SNIFF does not point at a binary.
 set -euo pipefail
@@ -38,6 +52,29 @@ THREADS=${THREADS:-2}
 SNIFF_ARGS=${SNIFF_ARGS:-}
 SERVER=${SERVER:-nginx}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+
+if [ "$SERVER" = all ]; then
+    # One row per library, each against its own floor.
+    rows=""
+    for server in nginx gnutls nss go; do
+        out=$(SERVER=$server "$0" 2>&1) || { echo "$out" >&2; echo "tls_overhead: SERVER=$server failed" >&2; exit 1; }
+        echo "$out"
+        echo
+        rows="$rows$(printf '%-28s %10s %10s %10s %8s %8s %s' \
+            "$(echo "$out" | sed -nE 's/^tls_overhead: (.*) TLS on loopback.*/\1/p')" \
+            "$(echo "$out" | awk '/^without capture/ {print $3}')" \
+            "$(echo "$out" | awk '/^bare-uprobe floor/ {print $3}')" \
+            "$(echo "$out" | awk '/^with tls_sniff/ {print $4}')" \
+            "$(echo "$out" | sed -nE 's/^tls_sniff vs the bare-uprobe floor: //p')" \
+            "$(echo "$out" | sed -nE 's/^server CPU per request, floor\/tls_sniff: //p')" \
+            "$(echo "$out" | sed -nE 's/^lost events \(kernel ring buffer, all runs\): //p')")
+"
+    done
+    echo "per library (requests/s; ratios to the bare-uprobe floor of the same functions, same run):"
+    printf '%-28s %10s %10s %10s %8s %8s %s\n' server without floor with vs-floor cpu-ratio lost
+    printf '%s' "$rows"
+    exit 0
+fi
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=${TLS_SNIFF:-$TARGET/release/examples/tls_sniff}
 
@@ -100,37 +137,57 @@ if [ "$SERVER" = go ]; then
     nginx_pid=$!
     for _ in $(seq 100); do grep -q '^port ' "$tmp/go/port" 2>/dev/null && break; sleep 0.1; done
     port=$(sed -nE 's/^port ([0-9]+)/\1/p' "$tmp/go/port")
+elif [ "$SERVER" = gnutls ]; then
+    command -v gnutls-serv >/dev/null || { echo "tls_overhead: gnutls-serv not found (gnutls-bin)" >&2; exit 1; }
+    gnutls-serv --echo -p "$port" --x509certfile "$tmp/cert.pem" --x509keyfile "$tmp/key.pem" >/dev/null 2>&1 &
+    nginx_pid=$!
+elif [ "$SERVER" = nss ]; then
+    command -v selfserv >/dev/null || { echo "tls_overhead: selfserv not found (libnss3-tools)" >&2; exit 1; }
+    mkdir -p "$tmp/nssdb"
+    certutil -N --empty-password -d "sql:$tmp/nssdb"
+    openssl pkcs12 -export -name server -passout pass: -in "$tmp/cert.pem" -inkey "$tmp/key.pem" -out "$tmp/server.p12"
+    pk12util -i "$tmp/server.p12" -d "sql:$tmp/nssdb" -W "" >/dev/null
+    selfserv -d "sql:$tmp/nssdb" -n server -p "$port" >/dev/null 2>&1 &
+    nginx_pid=$!
 else
     nginx -p "$tmp" -c "$tmp/nginx.conf" -e "$tmp/error.log" &
     nginx_pid=$!
+fi
+if [ "$SERVER" = gnutls ] || [ "$SERVER" = nss ]; then
+    read -r go_version goroot < <("$ROOT/scripts/go-toolchains.sh" | tail -1)
+    (cd "$ROOT/benches/tls_load" && GO111MODULE=off GOFLAGS= \
+        GOCACHE="${CLEARTAP_GO_CACHE:-$HOME/.cache/cleartap/go}/build-$go_version" \
+        "$goroot/bin/go" build -o "$tmp/tls_load" main.go)
 fi
 for _ in $(seq 50); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
     sleep 0.1
 done
 
+# The server's processes: nginx's worker, else the server itself.
+server_procs=$nginx_pid
+[ "$SERVER" = nginx ] && server_procs=$(pgrep -P "$nginx_pid")
+server_comm=$(cat "/proc/$(echo "$server_procs" | head -1)/comm")
 floor_pids=""
 if [ "${NGINX_ONLY:-${SERVER_ONLY:-0}}" = 1 ]; then
-    if [ "$SERVER" = go ]; then
-        floor_pids=$nginx_pid
-    else
-        floor_pids=$(pgrep -P "$nginx_pid" | paste -sd,)
-    fi
-    for w in ${floor_pids//,/ }; do SNIFF_ARGS="$SNIFF_ARGS --pid $w"; done
+    floor_pids=$(echo "$server_procs" | paste -sd,)
+    for w in $server_procs; do SNIFF_ARGS="$SNIFF_ARGS --pid $w"; done
 fi
 
 url="https://127.0.0.1:$port/bench"
 [ "$SERVER" = go ] && url="https://127.0.0.1:$port/hello"
 # The server's CPU time (user + system, clock ticks) over its processes.
 server_ticks() {
-    local pids=$nginx_pid
-    [ "$SERVER" = go ] || pids=$(pgrep -P "$nginx_pid")
-    for p in $pids; do awk '{ print $14 + $15 }' "/proc/$p/stat"; done | awk '{ t += $1 } END { print t }'
+    for p in $server_procs; do awk '{ print $14 + $15 }' "/proc/$p/stat"; done | awk '{ t += $1 } END { print t }'
 }
 run_wrk() {
     local t0
     t0=$(server_ticks)
-    wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$url" > "$tmp/wrk-$1.txt"
+    case $SERVER in
+        gnutls) "$tmp/tls_load" -addr "127.0.0.1:$port" -c "$CONNS" -d "${DURATION}s" -echo > "$tmp/wrk-$1.txt" ;;
+        nss) "$tmp/tls_load" -addr "127.0.0.1:$port" -c "$CONNS" -d "${DURATION}s" > "$tmp/wrk-$1.txt" ;;
+        *) wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$url" > "$tmp/wrk-$1.txt" ;;
+    esac
     echo $(($(server_ticks) - t0)) > "$tmp/ticks-$1"
 }
 # Microseconds of server CPU per request of a run: less disturbed than
@@ -142,7 +199,10 @@ reqs() { awk '/requests in/ {print $1}' "$tmp/wrk-$1.txt"; }
 pct() { awk -v p="$2" '$1 == p {print $2}' "$tmp/wrk-$1.txt"; }
 
 # Warm-up, then the baseline.
-wrk -t1 -c4 -d2s "$url" >/dev/null
+case $SERVER in
+    gnutls | nss) DURATION=2 CONNS=4 run_wrk warmup ;;
+    *) wrk -t1 -c4 -d2s "$url" >/dev/null ;;
+esac
 run_wrk base
 
 # The floor: bare uprobes on the same functions, counting hits.
@@ -154,8 +214,21 @@ if [ "$SERVER" = go ]; then
         probes="$probes${probes:+,}uprobe:$libssl:\"crypto/tls.(*Conn).$f\""
     done
 else
-    libssl=$(awk '/libssl\.so/ {print $6; exit}' "/proc/$(pgrep -P "$nginx_pid" | head -1)/maps")
-    for f in SSL_read SSL_write SSL_read_ex SSL_write_ex; do
+    # The library the server maps, and the functions tls_sniff probes in it.
+    case $SERVER in
+        gnutls) lib_re='libgnutls\.so'; funcs="gnutls_record_send2 gnutls_record_recv gnutls_record_recv_seq" ;;
+        nss) lib_re='libnspr4\.so'; funcs="PR_Write PR_Send PR_Writev PR_Read PR_Recv" ;;
+        *) lib_re='libssl\.so'; funcs="SSL_read SSL_write SSL_read_ex SSL_write_ex" ;;
+    esac
+    libssl=$(awk -v re="$lib_re" '$6 ~ re {print $6; exit}' "/proc/$(echo "$server_procs" | head -1)/maps")
+    nm -D --defined-only "$libssl" | sed -E 's/@.*//' > "$tmp/symbols"
+    if [ "$SERVER" = gnutls ] && ! grep -q ' gnutls_record_send2$' "$tmp/symbols"; then
+        funcs="gnutls_record_send gnutls_record_recv gnutls_record_recv_seq"
+    fi
+    floor_funcs=""
+    for f in $funcs; do
+        grep -q " $f\$" "$tmp/symbols" || continue
+        floor_funcs="$floor_funcs $f"
         probes="$probes${probes:+,}uprobe:$libssl:$f,uretprobe:$libssl:$f"
     done
 fi
@@ -174,9 +247,12 @@ if [ -n "$floor_pids" ] && [ "$SERVER" != go ]; then
     command -v perf >/dev/null || { echo "tls_overhead: SERVER_ONLY=1 needs perf for the per-process floor" >&2; exit 1; }
     perf_floor="ctfloor$$"
     trap 'restore_stats; perf probe -q -d "$perf_floor:*" 2>/dev/null; cleanup' EXIT
-    for f in SSL_read SSL_write SSL_read_ex SSL_write_ex; do
-        perf probe -q -x "$libssl" --add "$perf_floor:$f=$f" >&2
-        perf probe -q -x "$libssl" --add "$perf_floor:${f}_ret=$f%return" >&2
+    for f in $floor_funcs; do
+        # By address: by name perf also probes the function's PLT stub in
+        # the same file (libgnutls calls its own exports through it).
+        addr=0x$(awk -v f="$f" '$3 == f { print $1; exit }' "$tmp/symbols")
+        perf probe -q -x "$libssl" --add "$perf_floor:$f=$addr" >&2
+        perf probe -q -x "$libssl" --add "$perf_floor:${f}_ret=$addr%return" >&2
     done
 fi
 
@@ -248,9 +324,15 @@ floor_hits=$(cat "$tmp/hits-floor$m")
 
 base=$(rps base)
 with=$(rps sniff)
-server_label="nginx"
-[ "$SERVER" = go ] && server_label="Go $go_version net/http"
-echo "tls_overhead: $server_label TLS on loopback, wrk -t$THREADS -c$CONNS -d${DURATION}s, $(nproc) cores, tls_sniff ${SNIFF_ARGS:-(all processes)}"
+case $SERVER in
+    go) server_label="Go $go_version net/http" ;;
+    gnutls) server_label="gnutls-serv --echo (GnuTLS)" ;;
+    nss) server_label="NSS selfserv" ;;
+    *) server_label="nginx (OpenSSL)" ;;
+esac
+driver="wrk -t$THREADS -c$CONNS -d${DURATION}s"
+case $SERVER in gnutls | nss) driver="tls_load -c $CONNS -d ${DURATION}s" ;; esac
+echo "tls_overhead: $server_label TLS on loopback, $driver, $(nproc) cores, tls_sniff ${SNIFF_ARGS:-(all processes)}"
 printf '%-22s %12s %10s %10s %10s %10s %12s\n' run requests/s p50 p90 p99 requests "server us/req"
 for r in base floor sniff; do
     case $r in base) label='without capture' ;; floor) label='bare-uprobe floor' ;; *) label='with tls_sniff' ;; esac
@@ -267,13 +349,12 @@ floor_tool="bpftrace"
 echo "floor ($floor_tool): ${floor_hits:-?} probe hits on $libssl (median run)"
 kernel_lost=$(cat "$tmp"/sniff-sniff*.err | grep -oE 'ring_buffer_full[^,]*' || true)
 echo "lost events (kernel ring buffer, all runs): ${kernel_lost:-none reported}"
-if [ "$SERVER" = go ]; then
-    captured=$(grep -c '"source":"ebpf-go-tls"' "$tmp/exchanges.jsonl" || true)
-    server_side=$(grep -c '"comm":"gotls"' "$tmp/exchanges.jsonl" || true)
-else
-    captured=$(grep -c '"source":"ebpf-tls"' "$tmp/exchanges.jsonl" || true)
-    server_side=$(grep -c '"comm":"nginx"' "$tmp/exchanges.jsonl" || true)
-fi
+source_name=ebpf-tls
+[ "$SERVER" = go ] && source_name=ebpf-go-tls
+captured=$(grep -c "\"source\":\"$source_name\"" "$tmp/exchanges.jsonl" || true)
+server_side=$(grep -c "\"comm\":\"$server_comm\"" "$tmp/exchanges.jsonl" || true)
 echo "exchanges captured: $captured (server side: $server_side of $(reqs sniff) requests sent)"
+# An echo is no HTTP exchange: the events say what was captured.
+[ "$SERVER" = gnutls ] && echo "(gnutls-serv echoes: its bytes pair into no HTTP exchange; see the events in the summary)"
 echo "capture summary (median run): $(grep 'tls_sniff: [0-9.]* s' "$tmp/sniff.err" | sed 's/^tls_sniff: //')"
 echo "tls_sniff CPU during the run: $sniff_cpu; its BPF programs: ${bpf_ms:-?} ms (kernel.bpf_stats_enabled; last run)"
