@@ -64,7 +64,7 @@ if [ "$SERVER" = all ]; then
             "$(echo "$out" | sed -nE 's/^tls_overhead: (.*) TLS on loopback.*/\1/p')" \
             "$(echo "$out" | awk '/^without capture/ {print $3}')" \
             "$(echo "$out" | awk '/^bare-uprobe floor/ {print $3}')" \
-            "$(echo "$out" | awk '/^with tls_sniff/ {print $4}')" \
+            "$(echo "$out" | awk '/^with tls_sniff/ {print $3}')" \
             "$(echo "$out" | sed -nE 's/^tls_sniff vs the bare-uprobe floor: //p')" \
             "$(echo "$out" | sed -nE 's/^server CPU per request, floor\/tls_sniff: //p')" \
             "$(echo "$out" | sed -nE 's/^lost events \(kernel ring buffer, all runs\): //p')")

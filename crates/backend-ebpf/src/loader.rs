@@ -71,6 +71,18 @@ fn config_bytes(cfg: &EbpfConfig, self_pid: u32) -> Vec<u8> {
     b
 }
 
+/// Programs SSL-only mode leaves unattached: the exits of reads and writes.
+const SSL_ONLY_UNUSED: [&str; 8] = [
+    "tp_exit_read",
+    "tp_exit_recvfrom",
+    "tp_exit_readv",
+    "tp_exit_write",
+    "tp_exit_sendto",
+    "tp_exit_writev",
+    "tp_exit_recvmsg",
+    "tp_exit_sendmsg",
+];
+
 /// The attach cookie the BPF programs copy into each TLS event (CT_LIB_* of cleartap.h).
 fn library_cookie(library: Option<TlsLibrary>) -> u64 {
     library.map_or(0, |lib| u64::from(crate::event::library_code(lib)))
@@ -193,7 +205,7 @@ impl Probes {
             go_layouts: Vec::new(),
         };
         probes.configure(cfg)?;
-        probes.attach_kernel()?;
+        probes.attach_kernel(cfg.ssl_only)?;
         Ok(probes)
     }
 
@@ -267,13 +279,18 @@ impl Probes {
             .map_err(|e| load_error("opening the cgroup filter map", &e))
     }
 
-    fn attach_kernel(&mut self) -> Result<(), Error> {
+    /// Attaches the syscall tracepoints and the close hook; in SSL-only
+    /// mode without the exits of reads and writes, whose entries do all
+    /// that mode needs (syscalls.h, `ssl_only_io`): each attached
+    /// tracepoint costs every process's calls of that syscall.
+    fn attach_kernel(&mut self, ssl_only: bool) -> Result<(), Error> {
         for prog in self.obj.progs_mut() {
             let section = prog.section().to_string_lossy().into_owned();
             let name = prog.name().to_string_lossy().into_owned();
             if section.starts_with("uprobe")
                 || section.starts_with("uretprobe")
                 || !self.plan.keeps(&name)
+                || (ssl_only && SSL_ONLY_UNUSED.contains(&name.as_str()))
             {
                 continue;
             }

@@ -33,27 +33,52 @@ struct {
 	__type(value, struct sys_call);
 } sys_calls SEC(".maps");
 
-/* Whether a read or write of fd on this thread is worth recording, decided
- * before any per-socket work: every one of a traced process when syscall
- * plaintext is captured. In SSL-only mode only those that tie a TLS object
- * to its socket: inside a TLS call whose object is not yet tied to this fd
- * (the entry looked it up), a write after a TLS call that found no socket
- * (pending_ssl), a read of a process with memory-BIO objects (bio_pids:
- * last_read). Everything else, other processes' syscalls above all, costs
- * a lookup or two and nothing more. */
-static __always_inline int sys_wanted(__u32 pid, __u32 tid, __u32 fd, __u8 dir)
+/* SSL-only mode: reads and writes matter only as far as they tie a TLS
+ * object to its socket, and the fd, known at the syscall's entry, is all
+ * that takes. So the loader leaves their exit tracepoints unattached
+ * (loader.rs), and the entry does the work: inside a TLS call whose object
+ * is not yet tied to this fd (its entry looked the object up), tie it; a
+ * write after a TLS call that found no socket (pending_ssl) ties that
+ * object; a read of a process with memory-BIO objects (bio_pids) is
+ * remembered in last_read. Anything else, other processes' syscalls above
+ * all, costs a lookup or two. */
+static __always_inline void ssl_only_io(__u32 pid, __u32 tid, __u32 fd, __u8 dir)
+{
+	struct ssl_call *call = bpf_map_lookup_elem(&ssl_calls, &tid);
+	if (call && call->ssl) {
+		if (call->fd == fd)
+			return;
+		struct conn *c = conn_of(pid, fd);
+		if (!c || !c->tcp)
+			return;
+		call->fd = fd;
+		tls_bind(pid, tid, call->ssl, fd, c);
+		return;
+	}
+	if (dir == CT_DIR_EGRESS) {
+		__u64 *pending = bpf_map_lookup_elem(&pending_ssl, &tid);
+		if (!pending)
+			return;
+		__u64 ssl = *pending;
+		struct conn *c = conn_of(pid, fd);
+		if (!c || !c->tcp)
+			return;
+		tls_bind(pid, tid, ssl, fd, c);
+		bpf_map_delete_elem(&pending_ssl, &tid);
+		return;
+	}
+	if (!bpf_map_lookup_elem(&bio_pids, &pid))
+		return;
+	struct conn *c = conn_of(pid, fd);
+	if (c && c->tcp)
+		bpf_map_update_elem(&last_read, &tid, &fd, BPF_ANY);
+}
+
+/* Whether syscall plaintext is captured (else SSL-only mode, ssl_only_io). */
+static __always_inline int capture_syscall(void)
 {
 	struct ct_config *cf = cfg();
-	if (!cf)
-		return 0;
-	if (cf->capture_syscall)
-		return traced(pid);
-	struct ssl_call *call = bpf_map_lookup_elem(&ssl_calls, &tid);
-	if (call && call->ssl)
-		return call->fd != fd;
-	if (dir == CT_DIR_EGRESS)
-		return bpf_map_lookup_elem(&pending_ssl, &tid) != 0;
-	return bpf_map_lookup_elem(&bio_pids, &pid) != 0;
+	return cf && cf->capture_syscall;
 }
 
 /* A read or write (kind SYS_BUF or SYS_IOV) of fd is entered. */
@@ -61,7 +86,11 @@ static __always_inline int sys_enter_io(__u32 fd, __u64 buf, __u64 cnt, __u32 ki
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32, tid = (__u32)id;
-	if (!sys_wanted(pid, tid, fd, dir))
+	if (!capture_syscall()) {
+		ssl_only_io(pid, tid, fd, dir);
+		return 0;
+	}
+	if (!traced(pid))
 		return 0;
 	struct conn *c = conn_of(pid, fd);
 	if (!c || !c->tcp)
@@ -254,7 +283,12 @@ int tp_exit_writev(struct trace_event_raw_sys_exit *ctx)
 static __always_inline int msg_enter(struct trace_event_raw_sys_enter *ctx, __u8 dir)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	if (!sys_wanted(id >> 32, (__u32)id, ARG(0), dir))
+	__u32 pid = id >> 32, tid = (__u32)id;
+	if (!capture_syscall()) {
+		ssl_only_io(pid, tid, ARG(0), dir);
+		return 0;
+	}
+	if (!traced(pid))
 		return 0;
 	struct user_msghdr m = {};
 	if (bpf_probe_read_user(&m, sizeof(m), (void *)ARG(1)))

@@ -133,7 +133,7 @@ static __always_inline int tls_enter(void *ctx, void *ssl, const void *buf, void
 		return 0;
 	__u32 lib = (__u32)bpf_get_attach_cookie(ctx);
 	/* The socket the object is tied to already: a nested syscall on it
-	 * then needs no work (syscalls.h, sys_wanted). */
+	 * then needs no work (syscalls.h, ssl_only_io). */
 	struct ssl_key k = { .pid = pid, .ssl = (__u64)ssl };
 	struct ssl_state *st = bpf_map_lookup_elem(&ssl_states, &k);
 	struct ssl_call sc = {
