@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use capture_core::stage::{InputSink, Poll, Source, SourceError};
 use capture_core::stats::{Counter, Counters, DropReason, Gauge};
@@ -61,6 +61,15 @@ impl std::fmt::Display for AttachedTarget {
     }
 }
 
+/// A poll that took less than this from the ring buffer makes the next one
+/// wait [`GATHER_WAIT`] first (CT_WAKEUP_BYTES of emit.h: the size of
+/// batch the BPF side wakes the reader for).
+const GATHER_BYTES: usize = 256 << 10;
+/// How long events gather between polls below [`GATHER_BYTES`]: what a
+/// captured exchange may wait more, against a poll per few events under a
+/// steady load (at 20 MB/s, 100 KB gather; the ring buffer holds megabytes).
+const GATHER_WAIT: Duration = Duration::from_millis(5);
+
 /// Captures plaintext of TCP connections of the processes on this host:
 /// at SSL_read/SSL_write for TLS, at the socket syscalls otherwise.
 ///
@@ -75,6 +84,8 @@ pub struct EbpfSource {
     ring: libbpf_rs::RingBuffer<'static>,
     queue: Arc<Mutex<Vec<u8>>>,
     spare: Vec<u8>,
+    /// Bytes the last poll took from the ring buffer (see [`GATHER_WAIT`]).
+    last_drain: usize,
     probes: Probes,
     translator: Translator,
     discovery: Discovery,
@@ -133,6 +144,7 @@ impl EbpfSource {
             ring,
             queue,
             spare: Vec::new(),
+            last_drain: 0,
             probes,
             translator: Translator::new(
                 translate,
@@ -282,6 +294,13 @@ impl Source for EbpfSource {
         if Instant::now() >= self.next_scan {
             self.rescan();
         }
+        if self.last_drain < GATHER_BYTES {
+            // epoll reports the ring buffer readable while any byte is
+            // unread, whatever the BPF side's wakeup policy: at a steady
+            // event rate every poll would return at once with a handful
+            // of events, a wakeup and a hand-off each. Let them gather.
+            std::thread::sleep(GATHER_WAIT);
+        }
         if let Err(e) = self.ring.poll(self.cfg.poll_timeout)
             && e.kind() != libbpf_rs::ErrorKind::Interrupted
         {
@@ -305,6 +324,7 @@ impl Source for EbpfSource {
             };
             std::mem::swap(&mut *q, &mut self.spare);
         }
+        self.last_drain = self.spare.len();
         let mut rest = self.spare.as_slice();
         let mut any = false;
         while let Some((len, tail)) = rest.split_first_chunk::<4>() {
