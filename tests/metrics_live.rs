@@ -57,12 +57,9 @@ fn live_tls_requests_move_the_counters_by_exactly_the_requests_made() {
     if !have("curl") || !have("python3") || !have("openssl") {
         return;
     }
-    if !example("tls_sniff").is_file() {
-        println!(
-            "SKIP: examples/tls_sniff is not built (it needs --features ebpf; CI builds every feature)"
-        );
+    let Some(tls_sniff) = built_example("tls_sniff") else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = capture_core::testkit::self_signed(dir.path(), "localhost");
     let script = dir.path().join("server.py");
@@ -82,7 +79,7 @@ fn live_tls_requests_move_the_counters_by_exactly_the_requests_made() {
     }
 
     let collector = Collector::start(
-        Command::new(example("tls_sniff"))
+        Command::new(&tls_sniff)
             .args(["--metrics", "127.0.0.1:0", "--ssl-only", "--rescan", "1"])
             .arg("--pid")
             .arg(server.0.id().to_string())

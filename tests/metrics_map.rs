@@ -42,9 +42,13 @@ fn the_map_of_real_captures_shows_every_pair_with_its_count() {
     if !have("chromium") {
         return;
     }
+    let (Some(replay), Some(service_map)) = (built_example("replay"), built_example("service_map"))
+    else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let records_path = dir.path().join("records.jsonl");
-    let status = Command::new(example("replay"))
+    let status = Command::new(&replay)
         .arg("--output")
         .arg(&records_path)
         .args(&files)
@@ -73,7 +77,7 @@ fn the_map_of_real_captures_shows_every_pair_with_its_count() {
     }
 
     let page = dir.path().join("map.html");
-    let status = Command::new(example("service_map"))
+    let status = Command::new(&service_map)
         .arg(&records_path)
         .arg("-o")
         .arg(&page)

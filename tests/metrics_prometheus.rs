@@ -20,10 +20,13 @@ fn prometheus_reads_back_the_replay_summary_and_the_records() {
     if !have("prometheus") || !have("promtool") || !have("curl") {
         return;
     }
+    let Some(replay) = built_example("replay") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let records_path = dir.path().join("records.jsonl");
     let mut collector = Collector::start(
-        Command::new(example("replay"))
+        Command::new(&replay)
             .args(["--metrics", "127.0.0.1:0", "--metrics-linger", "120"])
             .arg("--output")
             .arg(&records_path)

@@ -32,6 +32,21 @@ pub fn example(name: &str) -> PathBuf {
     profile.join("examples").join(name)
 }
 
+/// The example binary `name` when it was built, or `None` with the reason
+/// printed: `cargo test --test X` alone builds no examples, and some need
+/// features (CI builds them all with `--all-features`).
+pub fn built_example(name: &str) -> Option<PathBuf> {
+    let exe = example(name);
+    if exe.is_file() {
+        Some(exe)
+    } else {
+        println!(
+            "SKIP: examples/{name} is not built (`cargo test --workspace --all-features` builds it; CI does)"
+        );
+        None
+    }
+}
+
 /// A capture from `../shared/pcaps`, or `None` with the reason printed.
 pub fn shared_pcap(name: &str) -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
