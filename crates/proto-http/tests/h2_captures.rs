@@ -7,15 +7,16 @@
 #![allow(clippy::indexing_slicing)]
 
 use std::collections::BTreeMap;
+
 use std::path::{Path, PathBuf};
 
-use backend_pcap::{CaptureFile, FileSource};
+use backend_pcap::CaptureFile;
+use capture_core::DropReason;
 use capture_core::model::{ByteStr, Exchange, Flag, Protocol};
-use capture_core::pipeline::Pipeline;
-use capture_core::sink::MemorySink;
 use capture_core::testkit::{SharedFiles, bundled};
-use capture_core::{DropReason, Stats};
-use proto_http::{HttpConfig, HttpProtocol};
+
+mod file_replay;
+use file_replay::replay;
 
 /// A capture bundled in testdata/, or else one of `../shared/pcaps/`;
 /// `None` (the skip printed) when it is in neither.
@@ -30,19 +31,6 @@ fn capture(test: &str, name: &str) -> Option<PathBuf> {
 /// tshark's view of a capture, made by scripts/h2-ground-truth.sh.
 fn truth_text(file: &str) -> String {
     std::fs::read_to_string(bundled(&format!("truth/{file}.http2.tsv"))).unwrap()
-}
-
-fn replay(path: &Path) -> (Vec<Exchange>, Stats) {
-    let sink = MemorySink::new(1 << 20);
-    let stats = Pipeline::builder(HttpProtocol::new(HttpConfig::default()))
-        .workers(1)
-        .source(FileSource::open(path).unwrap())
-        .sink(sink.clone())
-        .build()
-        .unwrap()
-        .run()
-        .unwrap();
-    (sink.drain(), stats)
 }
 
 /// (client, server, stream id) → (method, path, status); "" where tshark saw none.

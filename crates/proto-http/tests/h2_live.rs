@@ -9,16 +9,15 @@
 //! nghttp2-proxy, curl and tcpdump; skips with a printed reason otherwise.
 
 use std::collections::BTreeMap;
+
 use std::net::TcpListener;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use backend_pcap::FileSource;
 use capture_core::model::{Flag, Protocol};
-use capture_core::pipeline::Pipeline;
-use capture_core::sink::MemorySink;
-use proto_http::{HttpConfig, HttpProtocol};
+
+mod file_replay;
+use file_replay::replay;
 
 /// Kills (SIGINT, then SIGKILL) the child it holds when dropped.
 struct Running(Child);
@@ -226,7 +225,7 @@ fn live_h2c_clients_are_all_seen() {
     // Kept for inspection when the test fails.
     let kept = std::env::temp_dir().join("cleartap-h2-live.pcap");
     let _ = std::fs::copy(&pcap, &kept);
-    let exchanges = replay(&pcap);
+    let (exchanges, _) = replay(&pcap);
     let mut seen: BTreeMap<(u16, String), (usize, usize)> = BTreeMap::new();
     for e in &exchanges {
         let (Some(req), Some(resp)) = (&e.request, &e.response) else {
@@ -264,17 +263,4 @@ fn live_h2c_clients_are_all_seen() {
         );
     }
     assert_eq!(seen.len(), want.len(), "nothing else: {seen:?}");
-}
-
-fn replay(path: &Path) -> Vec<capture_core::model::Exchange> {
-    let sink = MemorySink::new(1 << 16);
-    Pipeline::builder(HttpProtocol::new(HttpConfig::default()))
-        .workers(1)
-        .source(FileSource::open(path).unwrap())
-        .sink(sink.clone())
-        .build()
-        .unwrap()
-        .run()
-        .unwrap();
-    sink.drain()
 }

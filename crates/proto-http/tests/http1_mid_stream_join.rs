@@ -13,16 +13,16 @@
 
 use std::sync::Arc;
 
-use backend_pcap::FileSource;
 use capture_core::Limits;
 use capture_core::model::*;
-use capture_core::pipeline::Pipeline;
 use capture_core::reassembly::TcpReassembler;
-use capture_core::sink::MemorySink;
 use capture_core::stage::{ConnId, Output, Parser, ParserFactory, Reassembler, StreamHandler};
 use capture_core::stats::{Counters, DropReason};
 use capture_core::testkit::{SharedFiles, Wire};
 use proto_http::{HttpConfig, HttpParser, HttpProtocol};
+
+mod file_replay;
+use file_replay::replay;
 
 /// (path, status) of each exchange in order; "" / 0 where a side is missing.
 fn pairs(exchanges: &[Exchange]) -> Vec<(String, u16)> {
@@ -47,6 +47,21 @@ struct ParseStreams {
     parser: Option<HttpParser>,
     exchanges: Vec<Exchange>,
     counters: Arc<Counters>,
+}
+
+impl ParseStreams {
+    /// A TCP reassembler and an HTTP parser behind it, sharing their counters.
+    fn with_reassembler() -> (TcpReassembler, Self, Arc<Counters>) {
+        let counters = Arc::new(Counters::default());
+        let reassembler = TcpReassembler::new(Limits::default(), counters.clone());
+        let streams = ParseStreams {
+            protocol: HttpProtocol::new(HttpConfig::default()),
+            parser: None,
+            exchanges: Vec::new(),
+            counters: counters.clone(),
+        };
+        (reassembler, streams, counters)
+    }
 }
 
 impl StreamHandler for ParseStreams {
@@ -116,14 +131,7 @@ fn a_request_after_a_response_it_acknowledged_gets_its_own_response() {
             s + (OLD.len() + NEW.len()) as u32,
         ),
     ];
-    let counters = Arc::new(Counters::default());
-    let mut reassembler = TcpReassembler::new(Limits::default(), counters.clone());
-    let mut streams = ParseStreams {
-        protocol: HttpProtocol::new(HttpConfig::default()),
-        parser: None,
-        exchanges: Vec::new(),
-        counters: counters.clone(),
-    };
+    let (mut reassembler, mut streams, counters) = ParseStreams::with_reassembler();
     for input in inputs {
         reassembler.push(input, &mut streams);
     }
@@ -163,14 +171,7 @@ fn a_long_connection_joined_at_a_response_pairs_every_later_request() {
         inputs.push(acking(w.seg(false, s, TcpFlags::ACK, resp), c));
         s += resp.len() as u32;
     }
-    let counters = Arc::new(Counters::default());
-    let mut reassembler = TcpReassembler::new(Limits::default(), counters.clone());
-    let mut streams = ParseStreams {
-        protocol: HttpProtocol::new(HttpConfig::default()),
-        parser: None,
-        exchanges: Vec::new(),
-        counters: counters.clone(),
-    };
+    let (mut reassembler, mut streams, counters) = ParseStreams::with_reassembler();
     for input in inputs {
         reassembler.push(input, &mut streams);
     }
@@ -193,16 +194,7 @@ fn start_from_response_capture_pairs_each_request_with_its_own_response() {
     else {
         return;
     };
-    let sink = MemorySink::new(1 << 10);
-    Pipeline::builder(HttpProtocol::new(HttpConfig::default()))
-        .workers(1)
-        .source(FileSource::open(path).unwrap())
-        .sink(sink.clone())
-        .build()
-        .unwrap()
-        .run()
-        .unwrap();
-    let exchanges = sink.drain();
+    let (exchanges, _) = replay(&path);
     // Wireshark agrees: the 200 answers a request before the capture
     // (no `http.request_in`), the 404 answers GET /favicon.ico.
     assert_eq!(
