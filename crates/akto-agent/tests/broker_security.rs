@@ -360,14 +360,23 @@ fn a_wrong_ca_is_a_clear_startup_error() {
     );
 }
 
-#[test]
-fn a_refused_sasl_login_is_a_clear_startup_error() {
+/// A tansu broker started with `--authentication` and its `host:port`, or
+/// `None` with the reason printed.
+fn tansu_demanding_sasl() -> Option<(Guard, String)> {
     let Some(bin) = tansu() else {
-        return eprintln!("SKIP: no tansu broker");
+        eprintln!("SKIP: no tansu broker");
+        return None;
     };
     let port = free_port();
-    let _broker = start_tansu(&bin, port, port, &["--authentication"]);
-    let brokers = format!("127.0.0.1:{port}");
+    let broker = start_tansu(&bin, port, port, &["--authentication"]);
+    Some((broker, format!("127.0.0.1:{port}")))
+}
+
+#[test]
+fn a_refused_sasl_login_is_a_clear_startup_error() {
+    let Some((_broker, brokers)) = tansu_demanding_sasl() else {
+        return;
+    };
     for mechanism in ["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] {
         let config = agent_config(&[
             ("AKTO_KAFKA_BROKER_MAL", &brokers),
@@ -398,12 +407,9 @@ fn a_refused_sasl_login_is_a_clear_startup_error() {
 /// next request. Without the check the agent would wait for it forever.
 #[test]
 fn a_broker_that_demands_sasl_from_an_agent_without_it_is_a_clear_startup_error() {
-    let Some(bin) = tansu() else {
-        return eprintln!("SKIP: no tansu broker");
+    let Some((_broker, brokers)) = tansu_demanding_sasl() else {
+        return;
     };
-    let port = free_port();
-    let _broker = start_tansu(&bin, port, port, &["--authentication"]);
-    let brokers = format!("127.0.0.1:{port}");
     let config = agent_config(&[("AKTO_KAFKA_BROKER_MAL", &brokers)]).unwrap();
     let e = check_broker(&config.kafka_config(), Duration::from_secs(10))
         .unwrap_err()
@@ -416,6 +422,7 @@ fn a_broker_that_demands_sasl_from_an_agent_without_it_is_a_clear_startup_error(
 
     // The same broker without `--authentication` is simply reachable.
     let open_port = free_port();
+    let bin = tansu().expect("found above");
     let _open = start_tansu(&bin, open_port, open_port, &[]);
     let open =
         agent_config(&[("AKTO_KAFKA_BROKER_MAL", &format!("127.0.0.1:{open_port}"))]).unwrap();

@@ -129,19 +129,15 @@ fn caddy_serves_https_to_curl_and_to_the_go_client() {
         ),
     )
     .unwrap();
-    let caddy = Kid(Command::new("caddy")
-        .args(["run", "--adapter", "caddyfile", "--config"])
-        .arg(&caddyfile)
-        .env("HOME", dir.path())
-        .env("XDG_DATA_HOME", dir.path())
-        .env("XDG_CONFIG_HOME", dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap());
-    assert!(
-        wait_port(port, Duration::from_secs(20)),
-        "caddy did not start"
+    let caddy = Kid::serving(
+        Command::new("caddy")
+            .args(["run", "--adapter", "caddyfile", "--config"])
+            .arg(&caddyfile)
+            .env("HOME", dir.path())
+            .env("XDG_DATA_HOME", dir.path())
+            .env("XDG_CONFIG_HOME", dir.path()),
+        port,
+        Duration::from_secs(20),
     );
     let caddy_pid = caddy.0.id();
     let Some(mut src) = source(name, &["caddy"], Duration::from_secs(3600)) else {

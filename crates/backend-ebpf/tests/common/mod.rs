@@ -258,6 +258,21 @@ pub fn python_file_server(dir: &Path, ip: std::net::IpAddr) -> (u16, Kid) {
 
 /// A child killed on drop.
 pub struct Kid(pub Child);
+
+impl Kid {
+    /// Starts `cmd` (output discarded) and waits until it accepts
+    /// connections on loopback `port`, for at most `limit`.
+    pub fn serving(cmd: &mut Command, port: u16, limit: Duration) -> Kid {
+        let what = cmd.get_program().to_string_lossy().into_owned();
+        let kid = Kid(cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what}: {e}")));
+        assert!(wait_port(port, limit), "{what} did not start");
+        kid
+    }
+}
 impl Drop for Kid {
     fn drop(&mut self) {
         // SIGTERM first: nginx's master then stops its workers too.
@@ -333,20 +348,16 @@ pub fn nginx(dir: &Path, conf: &str, root: &Path) -> (u16, Kid) {
     );
     let conf_path = dir.join(conf);
     std::fs::write(&conf_path, text).unwrap();
-    let kid = Kid(Command::new("nginx")
-        .arg("-p")
-        .arg(dir)
-        .arg("-c")
-        .arg(&conf_path)
-        .arg("-e")
-        .arg(dir.join("error.log"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nginx"));
-    assert!(
-        wait_port(port, Duration::from_secs(10)),
-        "nginx did not start"
+    let kid = Kid::serving(
+        Command::new("nginx")
+            .arg("-p")
+            .arg(dir)
+            .arg("-c")
+            .arg(&conf_path)
+            .arg("-e")
+            .arg(dir.join("error.log")),
+        port,
+        Duration::from_secs(10),
     );
     (port, kid)
 }

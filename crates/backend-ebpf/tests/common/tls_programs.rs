@@ -7,23 +7,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::{Kid, free_port, self_signed, wait_port};
+use super::{Kid, free_port, self_signed};
 
 /// `gnutls-serv --http` with a fresh self-signed certificate in `dir`.
 pub fn gnutls_serv(dir: &Path) -> (u16, Kid) {
     let (cert, key) = self_signed(dir).expect("openssl req");
     let port = free_port();
-    let kid = Kid(Command::new("gnutls-serv")
-        .args(["--http", "--port", &port.to_string()])
-        .arg(format!("--x509certfile={}", cert.display()))
-        .arg(format!("--x509keyfile={}", key.display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("gnutls-serv"));
-    assert!(
-        wait_port(port, Duration::from_secs(10)),
-        "gnutls-serv did not start"
+    let kid = Kid::serving(
+        Command::new("gnutls-serv")
+            .args(["--http", "--port", &port.to_string()])
+            .arg(format!("--x509certfile={}", cert.display()))
+            .arg(format!("--x509keyfile={}", key.display())),
+        port,
+        Duration::from_secs(10),
     );
     (port, kid)
 }
@@ -77,17 +73,13 @@ pub fn nss_db(dir: &Path) -> PathBuf {
 /// HTTP/1.0 response that echoes the request).
 pub fn selfserv(db: &Path) -> (u16, Kid) {
     let port = free_port();
-    let kid = Kid(Command::new("selfserv")
-        .arg("-d")
-        .arg(format!("sql:{}", db.display()))
-        .args(["-n", "server", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("selfserv"));
-    assert!(
-        wait_port(port, Duration::from_secs(10)),
-        "selfserv did not start"
+    let kid = Kid::serving(
+        Command::new("selfserv")
+            .arg("-d")
+            .arg(format!("sql:{}", db.display()))
+            .args(["-n", "server", "-p", &port.to_string()]),
+        port,
+        Duration::from_secs(10),
     );
     (port, kid)
 }
