@@ -72,47 +72,18 @@ fn agent_bin() -> Option<PathBuf> {
 /// nginx: TLS on `port`, and the plain HTTP upstream it proxies `/orders`
 /// to, whose port is returned.
 fn tls_server(dir: &Path, port: u16, http2: bool) -> (Guard, u16) {
-    let ok = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-        ])
-        .args(["/CN=shop.test", "-keyout"])
-        .arg(dir.join("key.pem"))
-        .arg("-out")
-        .arg(dir.join("cert.pem"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl");
-    assert!(ok.success(), "openssl req failed");
-    let d = dir.display();
-    let h2 = if http2 { " http2" } else { "" };
+    capture_core::testkit::self_signed(dir, "shop.test");
     // Plain HTTP upstream; its traffic has Host 127.0.0.1:… and is dropped
     // by AKTO_IGNORE_IP_TRAFFIC.
     let upstream = free_port();
-    let conf = format!(
-        r#"daemon off; master_process off; worker_processes 1;
-pid {d}/nginx.pid; error_log {d}/error.log;
-events {{ worker_connections 64; }}
-http {{
-  access_log off;
-  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
-  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
-  server {{
-    listen 127.0.0.1:{port} ssl{h2};
-    server_name shop.test;
-    ssl_certificate {d}/cert.pem; ssl_certificate_key {d}/key.pem;
-    location /api/ {{ default_type application/json; return 200 '{{"ok":true}}'; }}
-    # Proxied, so that nginx reads the whole request body before answering
-    # (with `return` it may answer an HTTP/2 request before reading it).
-    location = /orders {{ proxy_pass http://127.0.0.1:{upstream}; }}
-  }}
-  server {{
-    listen 127.0.0.1:{upstream};
-    location / {{ default_type application/json; return 201 '{{"id":9}}'; }}
-  }}
-}}
-"#
+    let conf = capture_core::testkit::filled_config(
+        "nginx/akto-shop.conf",
+        &[
+            ("dir", dir.display().to_string()),
+            ("port", port.to_string()),
+            ("h2", if http2 { " http2" } else { "" }.to_string()),
+            ("upstream", upstream.to_string()),
+        ],
     );
     std::fs::write(dir.join("nginx.conf"), conf).unwrap();
     let child = Command::new("nginx")
