@@ -606,73 +606,14 @@ impl Drop for Node {
 pub const SCRIPTS: &[(&str, &str)] = &[
     (
         "nginx.conf",
-        r#"daemon off;
-worker_processes 1;
-error_log stderr;
-pid /srv/tmp/nginx.pid;
-events {}
-http {
-    access_log off;
-    client_body_temp_path /srv/tmp/body;
-    proxy_temp_path /srv/tmp/proxy;
-    fastcgi_temp_path /srv/tmp/fastcgi;
-    uwsgi_temp_path /srv/tmp/uwsgi;
-    scgi_temp_path /srv/tmp/scgi;
-    server {
-        listen 8080;
-        listen 8443 ssl;
-        ssl_certificate /srv/cert.pem;
-        ssl_certificate_key /srv/key.pem;
-        location / { return 200 "nginx $request_uri\n"; }
-    }
-}
-"#,
+        include_str!("../../testdata/k8s-pod/nginx.conf"),
     ),
     (
         "server.py",
-        r#"import http.server, ssl, threading
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        body = ("python " + self.path + "\n").encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-plain = http.server.ThreadingHTTPServer(("0.0.0.0", 8080), H)
-tls = http.server.ThreadingHTTPServer(("0.0.0.0", 8443), H)
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain("/srv/cert.pem", "/srv/key.pem")
-tls.socket = ctx.wrap_socket(tls.socket, server_side=True)
-threading.Thread(target=tls.serve_forever, daemon=True).start()
-plain.serve_forever()
-"#,
+        include_str!("../../testdata/k8s-pod/server.py"),
     ),
     (
         "client.py",
-        r#"import http.client, ssl, sys, time, urllib.parse
-ctx = ssl._create_unverified_context()
-conns = {}
-urls = sys.argv[1:]
-if urls and urls[0].startswith("--after="):
-    time.sleep(float(urls.pop(0)[len("--after="):]))
-for url in urls:
-    u = urllib.parse.urlsplit(url)
-    key = (u.scheme, u.netloc)
-    if key not in conns:
-        cls = http.client.HTTPSConnection if u.scheme == "https" else http.client.HTTPConnection
-        conns[key] = cls(u.netloc, context=ctx, timeout=10) if u.scheme == "https" else cls(u.netloc, timeout=10)
-    c = conns[key]
-    c.request("GET", u.path)
-    r = c.getresponse()
-    body = r.read().decode().strip()
-    try:
-        print(r.status, body, flush=True)
-    except OSError:
-        pass  # ctr went away (containerd stopped): the call was made all the same
-time.sleep(float(__import__("os").environ.get("LINGER", "2")))
-"#,
+        include_str!("../../testdata/k8s-pod/client.py"),
     ),
 ];
