@@ -29,15 +29,44 @@ pub(crate) fn render(map: &ServiceMap, title: &str, refresh_secs: Option<u32>) -
         .map(|s| format!(" data-refresh=\"{s}\""))
         .unwrap_or_default();
     let licence = format!(
-        "/*! cytoscape.js, vendored unmodified. Its licence:\n{}*/",
+        "/*! cytoscape.js, vendored unmodified. Its licence:\n{}*/\n",
         CYTOSCAPE_LICENSE.replace("*/", "* /")
     );
-    TEMPLATE
-        .replace("{{TITLE}}", &html_escape(title))
-        .replace("{{REFRESH}}", &refresh)
-        .replace("{{CYTOSCAPE}}", &format!("{licence}\n{CYTOSCAPE}"))
-        .replace("{{DATA}}", &script_safe(&data))
-        .replace("{{SCRIPT}}", SCRIPT)
+    let title = html_escape(title);
+    let data = script_safe(&data);
+    // One pass over the template: each placeholder is filled once, so text
+    // put in (a title, a node's name) is never searched for placeholders
+    // again, and the 440 KB script is copied once instead of being scanned
+    // by every later replacement.
+    let mut page = String::with_capacity(
+        TEMPLATE.len()
+            + licence.len()
+            + CYTOSCAPE.len()
+            + SCRIPT.len()
+            + data.len()
+            + 2 * title.len(),
+    );
+    let mut rest = TEMPLATE;
+    while let Some(start) = rest.find("{{") {
+        let Some(len) = rest[start..].find("}}") else {
+            break;
+        };
+        page.push_str(&rest[..start]);
+        match &rest[start + 2..start + len] {
+            "TITLE" => page.push_str(&title),
+            "REFRESH" => page.push_str(&refresh),
+            "CYTOSCAPE" => {
+                page.push_str(&licence);
+                page.push_str(CYTOSCAPE);
+            }
+            "DATA" => page.push_str(&data),
+            "SCRIPT" => page.push_str(SCRIPT),
+            other => unreachable!("map.html names an unknown placeholder {{{{{other}}}}}"),
+        }
+        rest = &rest[start + len + 2..];
+    }
+    page.push_str(rest);
+    page
 }
 
 #[cfg(test)]
@@ -65,5 +94,23 @@ mod tests {
             !html.contains("<script src=") && !html.contains("<link"),
             "nothing is loaded from elsewhere"
         );
+    }
+
+    #[test]
+    fn names_that_look_like_placeholders_stay_text() {
+        let mut map = ServiceMap::default();
+        map.nodes.push(crate::map::MapNode {
+            id: "n0".into(),
+            name: "{{SCRIPT}}{{CYTOSCAPE}}".into(),
+            kind: "workload",
+            calls_out: 0,
+            calls_in: 0,
+        });
+        let html = render(&map, "{{DATA}}", None);
+        assert!(html.contains("<title>{{DATA}}</title>"));
+        assert!(html.contains("\"name\":\"{{SCRIPT}}{{CYTOSCAPE}}\""));
+        assert_eq!(html.matches(SCRIPT).count(), 1);
+        assert_eq!(html.matches("cytoscape.js, vendored unmodified").count(), 1);
+        assert!(!html.contains("{{TITLE}}") && !html.contains("{{REFRESH}}"));
     }
 }
