@@ -51,9 +51,23 @@ impl<'a> ByteStr<'a> {
         }
     }
 
-    /// A view of `bytes` whose UTF-8 validity is already known: `text`
-    /// must be true only if they are valid UTF-8.
-    pub(crate) const fn known(bytes: &'a [u8], text: bool) -> Self {
+    /// A view of `bytes` whose UTF-8 validity the caller already knows,
+    /// without checking again: for parsers that found it out on the way
+    /// (a decoder whose output can only be ASCII, a table entry checked
+    /// once when it was stored).
+    ///
+    /// `text` must be true only if the bytes are valid UTF-8: the JSON
+    /// writer writes text as it is. A wrong `true` is a bug, not undefined
+    /// behaviour ([`ByteStr::as_str`] still checks); debug builds assert it.
+    ///
+    /// ```
+    /// use capture_core::model::ByteStr;
+    ///
+    /// let raw = ByteStr::known(b"caf\xe9", false);
+    /// assert!(!raw.is_text() && ByteStr::known(b"GET", true) == "GET");
+    /// ```
+    pub const fn known(bytes: &'a [u8], text: bool) -> Self {
+        debug_assert!(!text || std::str::from_utf8(bytes).is_ok());
         Self { bytes, text }
     }
 

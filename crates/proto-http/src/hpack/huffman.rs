@@ -6,84 +6,169 @@
 //! digits and common punctuation have codes of 5 to 8 bits). Longer codes
 //! walk the code tree bit by bit (`TREE`). At the end, what is left must be
 //! padding: fewer than 8 bits, all ones, i.e. a prefix of EOS (§5.2).
+//!
+//! One load gives at least 57 bits (ones past the input's end, as
+//! padding is), enough for four lookups; only near the end does each check
+//! that its codes end within the input. Their symbols are gathered in a word and stored at
+//! once, into room the caller made beforehand ([`decoded_room`]). Every code of 12 bits or fewer is an
+//! ASCII symbol, so only the tree walk can produce a byte above 0x7f: the
+//! decoder says whether the output is ASCII without looking at it again.
+//!
+//! Hand-written rather than taken from a crate: the decoder must tell
+//! whether its output is ASCII, write into the caller's buffer and never
+//! panic on hostile input; the crates seen (`hpack`, `fluke-hpack`,
+//! `httlib-huffman`) do one or two of those.
 
 /// The input is not a valid Huffman-coded string.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HuffmanError;
 
+/// What [`decode_into`] wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decoded {
+    /// Bytes decoded, at the start of the output.
+    pub len: usize,
+    /// Every decoded byte is ASCII (hence the output is UTF-8).
+    pub ascii: bool,
+}
+
+/// The room [`decode_into`] needs for `encoded_len` input bytes: codes are
+/// at least 5 bits, and stores are a word wide.
+pub const fn decoded_room(encoded_len: usize) -> usize {
+    encoded_len.saturating_mul(8) / 5 + 8
+}
+
 /// Appends the Huffman decoding of `src` to `dst`.
 ///
 /// Fails on an EOS symbol in the data, on padding longer than 7 bits and on
-/// padding that is not all ones.
+/// padding that is not all ones; `dst` is left as it was then.
 pub fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), HuffmanError> {
-    // Codes are at least 5 bits: fewer than 2 symbols per input byte.
-    dst.reserve(src.len() + src.len() / 2 + 1);
-    // Bits not yet decoded, most significant first; `bits` of them are
-    // counted. Bits past them are zero or the input's next bits, which a
-    // later refill ORs in again at the same place.
-    let (mut acc, mut bits, mut pos) = (0u64, 0u32, 0usize);
-    // Tops the window up to at least 57 bits, or to the end of the input.
-    let refill = |acc: &mut u64, bits: &mut u32, pos: &mut usize| {
-        if let Some(word) = src.get(*pos..).and_then(|r| r.first_chunk::<8>()) {
-            *acc |= u64::from_be_bytes(*word) >> *bits;
-            let n = (64 - *bits) / 8;
-            *pos += n as usize;
-            *bits += 8 * n;
-        } else {
-            while *bits <= 56 {
-                let Some(&b) = src.get(*pos) else { break };
-                *acc |= u64::from(b) << (56 - *bits);
-                *pos += 1;
-                *bits += 8;
-            }
-        }
+    let start = dst.len();
+    dst.resize(start + decoded_room(src.len()), 0);
+    let result = match dst.get_mut(start..) {
+        Some(room) => decode_into(src, room),
+        None => Err(HuffmanError),
     };
+    dst.truncate(start + result.map_or(0, |d| d.len));
+    result.map(|_| ())
+}
+
+/// Decodes `src` into the start of `out`, which must be at least
+/// [`decoded_room`]`(src.len())` long (shorter room fails the decoding).
+///
+/// Fails as [`decode`] does; what `out` holds then is unspecified.
+pub fn decode_into(src: &[u8], out: &mut [u8]) -> Result<Decoded, HuffmanError> {
+    if out.len() < decoded_room(src.len()) {
+        return Err(HuffmanError);
+    }
+    // Bits of the input decoded so far, of `end`.
+    let (mut bp, end) = (0usize, src.len().saturating_mul(8));
+    // Bytes written; the OR of the symbols from the tree walk.
+    let (mut o, mut high) = (0usize, 0u8);
     loop {
-        // Refilling only when a peek could run short keeps the refill off
-        // the path from one table lookup to the next.
-        if bits < PEEK_BITS {
-            refill(&mut acc, &mut bits, &mut pos);
+        // At least 57 bits from `bp` on, ones past the input's end.
+        let mut acc = window(src, bp / 8) << (bp % 8);
+        // Four lookups take 48 bits at most: when that many are left, their
+        // codes need no check against the end. Up to 8 symbols, first in
+        // the lowest byte, `n8` bits of `w` used.
+        let checked = end - bp < 48;
+        let (mut w, mut n8, mut stop) = (0u64, 0u32, false);
+        for _ in 0..4 {
+            // The index is below 2^12: never out of range.
+            let e = FAST
+                .get((acc >> (64 - PEEK_BITS)) as usize)
+                .copied()
+                .unwrap_or(0);
+            let bits = (e & 0x3f) as usize;
+            if e == 0 || (checked && bits > end - bp) {
+                stop = true;
+                break;
+            }
+            w |= u64::from((e >> 8) & 0xffff) << n8;
+            n8 += e >> 24;
+            // The low six bits of `e` are `bits`; the shift takes no more.
+            acc = acc.wrapping_shl(e);
+            bp += bits;
         }
-        if bits == 0 {
-            return Ok(());
-        }
-        let peek = (acc >> (64 - PEEK_BITS)) as usize;
-        let fast = FAST.get(peek).copied().unwrap_or(0);
-        let (len1, total, count) = (fast & 0x1f, (fast >> 5) & 0x1f, (fast >> 10) & 0x3);
-        if count == 2 && total <= bits {
-            dst.extend_from_slice(&[(fast >> 16) as u8, (fast >> 24) as u8]);
-            acc <<= total;
-            bits -= total;
+        let dst = out.get_mut(o..o + 8).ok_or(HuffmanError)?;
+        dst.copy_from_slice(&w.to_le_bytes());
+        o += (n8 / 8) as usize;
+        if !stop {
             continue;
         }
-        if count != 0 && len1 <= bits {
-            dst.push((fast >> 16) as u8);
-            acc <<= len1;
-            bits -= len1;
+        // The end of the input, or a code longer than the peek.
+        let left = end - bp;
+        if left == 0 {
+            return Ok(Decoded {
+                len: o,
+                ascii: high < 0x80,
+            });
+        }
+        let acc = window(src, bp / 8) << (bp % 8);
+        let single = SINGLE
+            .get((acc >> (64 - PEEK_BITS)) as usize)
+            .copied()
+            .unwrap_or(0);
+        let len1 = usize::from(single >> 8);
+        if single != 0 && len1 <= left {
+            // Two symbols whose second runs past the input: the first counts.
+            *out.get_mut(o).ok_or(HuffmanError)? = single as u8;
+            o += 1;
+            bp += len1;
             continue;
         }
-        if bits < 8 {
+        if left < 8 {
             // No whole code fits in what is left (a code this short would
             // have been found above): it must be padding, a prefix of EOS.
-            let padding = acc >> (64 - bits) == (1u64 << bits) - 1;
-            return if padding { Ok(()) } else { Err(HuffmanError) };
+            let padding = acc >> (64 - left) == (1u64 << left) - 1;
+            return if padding {
+                Ok(Decoded {
+                    len: o,
+                    ascii: high < 0x80,
+                })
+            } else {
+                Err(HuffmanError)
+            };
         }
-        if bits <= 56 && pos < src.len() {
-            // A code longer than the peek may need more bits than are here.
-            refill(&mut acc, &mut bits, &mut pos);
-        }
-        // A code longer than the peek.
-        match walk(acc, bits) {
+        // Codes are 30 bits at most: the window's 57 are enough.
+        match walk(acc, left.min(57) as u32) {
             Walk::Symbol(sym, len) => {
-                dst.push(sym);
-                acc <<= len;
-                bits -= len;
+                *out.get_mut(o).ok_or(HuffmanError)? = sym;
+                o += 1;
+                high |= sym;
+                bp += len as usize;
             }
             Walk::Eos => return Err(HuffmanError),
             // Eight or more bits that end inside a code: padding too long.
             Walk::Incomplete => return Err(HuffmanError),
         }
     }
+}
+
+/// The 8 bytes of `src` from byte `i` on, as a big-endian word; past the
+/// end of the input, ones.
+fn window(src: &[u8], i: usize) -> u64 {
+    if let Some(word) = src.get(i..).and_then(|r| r.first_chunk::<8>()) {
+        return u64::from_be_bytes(*word);
+    }
+    if let Some(last) = src.last_chunk::<8>() {
+        // The last 8 bytes, shifted to start at `i`.
+        let shift = i
+            .saturating_add(8)
+            .saturating_sub(src.len())
+            .saturating_mul(8);
+        return match u32::try_from(shift) {
+            Ok(s @ 0..64) => (u64::from_be_bytes(*last) << s) | ((1u64 << s) - 1),
+            _ => u64::MAX,
+        };
+    }
+    // An input shorter than a word.
+    let mut word = u64::MAX;
+    for (k, &b) in src.get(i..).unwrap_or_default().iter().enumerate() {
+        let shift = 56 - 8 * k as u32;
+        word = (word & !(0xff << shift)) | (u64::from(b) << shift);
+    }
+    word
 }
 
 /// What the code tree finds at the top of a bit window.
@@ -153,8 +238,8 @@ const PEEK_BITS: u32 = 12;
 const SINGLE: [u16; 1 << PEEK_BITS] = build_single();
 
 /// `FAST[next 12 bits]`: the one or two symbols whose codes fit in them:
-/// first length (bits 0-4), both lengths (5-9), count (10-11), first
-/// symbol (16-23), second symbol (24-31); count 0 for a longer code.
+/// bits they take (bits 0-5), first symbol (8-15), second symbol or 0
+/// (16-23), 8 times the symbol count (24-31); 0 for a longer code.
 static FAST: [u32; 1 << PEEK_BITS] = build_fast();
 
 /// The code tree: `TREE[node][bit]` > 0 is an inner node, < 0 the leaf
@@ -192,16 +277,19 @@ const fn build_fast() -> [u32; 1 << PEEK_BITS] {
     while p <= mask {
         let first = SINGLE[p];
         if first != 0 {
+            // The decoder reports ASCII output relying on this.
+            assert!(
+                first & 0xff < 0x80,
+                "a code of 12 bits or fewer is not ASCII"
+            );
             let len1 = (first >> 8) as u32;
-            let mut entry = len1 | (len1 << 5) | (1 << 10) | (((first & 0xff) as u32) << 16);
+            let sym1 = (first & 0xff) as u32;
+            let mut entry = len1 | (sym1 << 8) | (8 << 24);
             let second = SINGLE[(p << len1) & mask];
             let len2 = (second >> 8) as u32;
             if second != 0 && len1 + len2 <= PEEK_BITS {
-                entry = len1
-                    | ((len1 + len2) << 5)
-                    | (2 << 10)
-                    | (((first & 0xff) as u32) << 16)
-                    | (((second & 0xff) as u32) << 24);
+                let sym2 = (second & 0xff) as u32;
+                entry = (len1 + len2) | (sym1 << 8) | (sym2 << 16) | (16 << 24);
             }
             table[p] = entry;
         }
@@ -555,6 +643,48 @@ mod tests {
             let mut got = Vec::new();
             let ours = decode(&src, &mut got).map(|()| got);
             assert_eq!(ours, reference(&src), "{src:02x?}");
+        }
+    }
+
+    #[test]
+    fn encoded_strings_of_every_length_decode_back_with_their_ascii_flag() {
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        // Short codes only, mostly short with some long ones, any byte.
+        let alphabets: [&dyn Fn(u64) -> u8; 3] = [
+            &|r| b"abcdefghijklmnopqrstuvwxyz0123456789-/=:;. "[(r % 43) as usize],
+            &|r| {
+                if r % 9 == 0 {
+                    (r >> 8) as u8
+                } else {
+                    b'a' + (r % 26) as u8
+                }
+            },
+            &|r| (r >> 16) as u8,
+        ];
+        for len in 0..300 {
+            for alphabet in &alphabets {
+                let src: Vec<u8> = (0..len).map(|_| alphabet(next())).collect();
+                let mut enc = Vec::new();
+                encode(&src, &mut enc);
+                let mut room = vec![0u8; decoded_room(enc.len())];
+                let d = decode_into(&enc, &mut room).unwrap();
+                assert_eq!(&room[..d.len], &src[..], "{enc:02x?}");
+                assert_eq!(d.ascii, src.is_ascii());
+                let mut dec = b"kept".to_vec();
+                decode(&enc, &mut dec).unwrap();
+                assert_eq!(&dec[4..], &src[..]);
+                if !enc.is_empty() {
+                    // Too little room fails; it never panics.
+                    let short = decoded_room(enc.len()) - 1;
+                    assert_eq!(decode_into(&enc, &mut room[..short]), Err(HuffmanError));
+                }
+            }
         }
     }
 

@@ -57,9 +57,11 @@ pub struct Field<'a> {
     pub value: Option<&'a [u8]>,
     /// Sent as never-indexed (sensitive, §6.2.3).
     pub never_indexed: bool,
-    /// Name and value as text, when the decoder already knows both are
-    /// UTF-8 (static entries, and dynamic ones checked once on insertion).
-    known_text: Option<(&'a str, &'a str)>,
+    /// The name is known to be UTF-8 (static entries, Huffman output that
+    /// is ASCII, literals checked once, dynamic entries as inserted).
+    name_text: bool,
+    /// The value is known to be UTF-8, likewise.
+    value_text: bool,
 }
 
 impl<'a> Field<'a> {
@@ -69,13 +71,22 @@ impl<'a> Field<'a> {
     }
 
     /// Name and value as text, when both are known and valid UTF-8.
-    /// References to table entries are answered without a second check.
     pub fn text(&self) -> Option<(&'a str, &'a str)> {
-        self.known_text.or_else(|| {
-            let name = std::str::from_utf8(self.name?).ok()?;
-            let value = std::str::from_utf8(self.value?).ok()?;
-            Some((name, value))
-        })
+        let name = std::str::from_utf8(self.name?).ok()?;
+        let value = std::str::from_utf8(self.value?).ok()?;
+        Some((name, value))
+    }
+
+    /// True when the name is known and valid UTF-8, as the decoder found
+    /// out on the way (no second check).
+    pub fn name_is_text(&self) -> bool {
+        self.name_text
+    }
+
+    /// True when the value is known and valid UTF-8, as the decoder found
+    /// out on the way (no second check).
+    pub fn value_is_text(&self) -> bool {
+        self.value_text
     }
 
     fn unknown() -> Self {
@@ -83,16 +94,19 @@ impl<'a> Field<'a> {
             name: None,
             value: None,
             never_indexed: false,
-            known_text: None,
+            name_text: false,
+            value_text: false,
         }
     }
 
     fn of_entry(e: &'a Entry, never_indexed: bool) -> Self {
+        let name = e.name();
         Self {
-            name: e.name(),
+            name,
             value: Some(e.value()),
             never_indexed,
-            known_text: e.text(),
+            name_text: name.is_some() && e.name_text(),
+            value_text: e.value_text(),
         }
     }
 }
@@ -253,19 +267,18 @@ impl Decoder {
         } = self;
         // The name, and whether it is known to be text.
         let (name, name_text, rest) = if name_index == 0 {
-            let (n, rest) = string(rest, name_buf)?;
-            (Some(n), std::str::from_utf8(n).ok(), rest)
+            let (n, text, rest) = string(rest, name_buf)?;
+            (Some(n), text, rest)
         } else {
             let f = lookup(table, name_index)?;
-            (f.name, f.known_text.map(|t| t.0), rest)
+            (f.name, f.name_text, rest)
         };
-        let (value, rest) = string(rest, value_buf)?;
+        let (value, value_text, rest) = string(rest, value_buf)?;
         if name.is_none() {
             info.unknown += 1;
         }
-        let text = name_text.and_then(|n| Some((n, std::str::from_utf8(value).ok()?)));
         if indexing {
-            let entry = Entry::new(name, value, text);
+            let entry = Entry::new(name, value, (name_text, value_text));
             match self.table.insert(entry) {
                 Ok(e) => on_field(Field::of_entry(e, never_indexed)),
                 Err(e) => on_field(Field::of_entry(&e, never_indexed)),
@@ -275,7 +288,8 @@ impl Decoder {
                 name,
                 value: Some(value),
                 never_indexed,
-                known_text: text,
+                name_text,
+                value_text,
             });
         }
         Ok(rest)
@@ -295,7 +309,8 @@ fn lookup(table: &DynamicTable, index: usize) -> Result<Field<'_>, DecodeError> 
             name: Some(name.as_bytes()),
             value: Some(value.as_bytes()),
             never_indexed: false,
-            known_text: Some((name, value)),
+            name_text: true,
+            value_text: true,
         });
     }
     match table.get(index - 1 - STATIC.len()) {
@@ -332,20 +347,29 @@ pub fn integer(buf: &[u8], n: u32) -> Result<(usize, &[u8]), DecodeError> {
     }
 }
 
-/// Decodes a string literal (§5.2) at the start of `buf`; Huffman-coded
-/// strings are decoded into `scratch`.
+/// Decodes a string literal (§5.2) at the start of `buf`: its bytes,
+/// whether they are UTF-8, and the rest of `buf`. Huffman-coded strings are
+/// decoded into `scratch`, whose length is the room made so far (kept, so
+/// that it is not zeroed again for every string).
 fn string<'a, 'b: 'a, 's: 'a>(
     buf: &'b [u8],
     scratch: &'s mut Vec<u8>,
-) -> Result<(&'a [u8], &'b [u8]), DecodeError> {
+) -> Result<(&'a [u8], bool, &'b [u8]), DecodeError> {
     let huffman = buf.first().is_some_and(|b| b & 0x80 != 0);
     let (len, rest) = integer(buf, 7)?;
     let (raw, rest) = rest.split_at_checked(len).ok_or(DecodeError::Truncated)?;
     if huffman {
-        scratch.clear();
-        huffman::decode(raw, scratch).map_err(|_| DecodeError::Huffman)?;
-        Ok((scratch.as_slice(), rest))
+        let room = huffman::decoded_room(raw.len());
+        if scratch.len() < room {
+            scratch.resize(room, 0);
+        }
+        let d = huffman::decode_into(raw, scratch).map_err(|_| DecodeError::Huffman)?;
+        let decoded = scratch.get(..d.len).ok_or(DecodeError::Huffman)?;
+        // Only codes longer than 12 bits give bytes above 0x7f: rare.
+        let text = d.ascii || std::str::from_utf8(decoded).is_ok();
+        Ok((decoded, text, rest))
     } else {
-        Ok((raw, rest))
+        let text = raw.is_ascii() || std::str::from_utf8(raw).is_ok();
+        Ok((raw, text, rest))
     }
 }

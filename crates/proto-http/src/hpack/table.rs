@@ -73,52 +73,34 @@ pub(super) const ENTRY_OVERHEAD: usize = 32;
 /// One dynamic-table entry: name and value in one allocation.
 #[derive(Clone, Debug)]
 pub(super) struct Entry {
-    bytes: EntryBytes,
+    bytes: Box<[u8]>,
     name_len: usize,
     /// False when the name came from an entry inserted before the capture
     /// began: the name is unknown, and so is the entry's exact size.
     name_known: bool,
-}
-
-/// An entry's name and value, concatenated; kept as text when both are
-/// valid UTF-8, so that every later reference skips the check.
-#[derive(Clone, Debug)]
-enum EntryBytes {
-    Text(Box<str>),
-    Raw(Box<[u8]>),
+    /// Name and value are valid UTF-8 (found out once, on insertion, so
+    /// that every later reference skips the check).
+    text: (bool, bool),
 }
 
 impl Entry {
-    /// An entry of `name` and `value`; `text` is the same pair when both
-    /// are known to be valid UTF-8.
-    pub(super) fn new(name: Option<&[u8]>, value: &[u8], text: Option<(&str, &str)>) -> Self {
+    /// An entry of `name` and `value`; `text` says which of them are known
+    /// to be valid UTF-8.
+    pub(super) fn new(name: Option<&[u8]>, value: &[u8], text: (bool, bool)) -> Self {
         let name_bytes = name.unwrap_or_default();
-        let bytes = match text {
-            Some((n, v)) if name.is_some() => {
-                let mut s = String::with_capacity(n.len() + v.len());
-                s.push_str(n);
-                s.push_str(v);
-                EntryBytes::Text(s.into_boxed_str())
-            }
-            _ => {
-                let mut b = Vec::with_capacity(name_bytes.len() + value.len());
-                b.extend_from_slice(name_bytes);
-                b.extend_from_slice(value);
-                EntryBytes::Raw(b.into_boxed_slice())
-            }
-        };
+        let mut b = Vec::with_capacity(name_bytes.len() + value.len());
+        b.extend_from_slice(name_bytes);
+        b.extend_from_slice(value);
         Self {
-            bytes,
+            bytes: b.into_boxed_slice(),
             name_len: name_bytes.len(),
             name_known: name.is_some(),
+            text: (text.0 && name.is_some(), text.1),
         }
     }
 
     fn bytes(&self) -> &[u8] {
-        match &self.bytes {
-            EntryBytes::Text(s) => s.as_bytes(),
-            EntryBytes::Raw(b) => b,
-        }
+        &self.bytes
     }
 
     pub(super) fn name(&self) -> Option<&[u8]> {
@@ -133,14 +115,14 @@ impl Entry {
         self.bytes().get(self.name_len..).unwrap_or_default()
     }
 
-    /// Name and value as text, when the name is known and both are UTF-8.
-    pub(super) fn text(&self) -> Option<(&str, &str)> {
-        match &self.bytes {
-            EntryBytes::Text(s) if self.name_known => {
-                Some((s.get(..self.name_len)?, s.get(self.name_len..)?))
-            }
-            _ => None,
-        }
+    /// The name is known and valid UTF-8.
+    pub(super) fn name_text(&self) -> bool {
+        self.text.0
+    }
+
+    /// The value is valid UTF-8.
+    pub(super) fn value_text(&self) -> bool {
+        self.text.1
     }
 
     /// The size as counted by §4.1 (a lower bound when the name is unknown).
@@ -279,7 +261,7 @@ impl DynamicTable {
         // Never empty here: the entry was just pushed.
         self.entries
             .front()
-            .ok_or_else(|| Entry::new(None, b"", None))
+            .ok_or_else(|| Entry::new(None, b"", (false, false)))
     }
 
     /// The size beyond which entries are evicted, and whether it is safe: the

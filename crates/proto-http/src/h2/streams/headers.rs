@@ -55,11 +55,11 @@ impl<'b> HeaderList<'b> {
         let (Some(name), Some(value)) = (f.name, f.value) else {
             return;
         };
-        // Table references come with their text checked once on insertion.
-        let (n, v) = match f.text() {
-            Some((n, v)) => (ByteStr::from_str(n), ByteStr::from_str(v)),
-            None => (ByteStr::new(name), ByteStr::new(value)),
-        };
+        // The decoder found out on the way which are text: no second check.
+        let (n, v) = (
+            ByteStr::known(name, f.name_is_text()),
+            ByteStr::known(value, f.value_is_text()),
+        );
         if name.first() == Some(&b':') && self.pseudo(name, v) {
             return;
         }
