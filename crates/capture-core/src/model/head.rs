@@ -79,6 +79,7 @@ impl Span {
             .map(|b| ByteStr::known(b, self.is_text()))
     }
 
+    #[inline]
     fn bytes(self) -> [u8; 8] {
         let [a, b, c, d] = self.start.to_le_bytes();
         let [e, f, g, h] = self.end.to_le_bytes();
@@ -383,6 +384,7 @@ impl HeadBuilder {
         start..self.bytes.len()
     }
 
+    #[inline]
     fn push(&mut self, v: ByteStr<'_>) -> Span {
         let start = self.bytes.len();
         // Appended fields state their text-ness: no check here. The ASCII
@@ -399,6 +401,7 @@ impl HeadBuilder {
         }
     }
 
+    #[inline]
     fn at(&mut self, range: Range<usize>) -> Span {
         let text = (range.end <= self.ascii).then_some(true);
         if text.is_none() {
@@ -407,6 +410,7 @@ impl HeadBuilder {
         Span::new(range, text)
     }
 
+    #[inline]
     fn row(&mut self, n: Span, v: Span) {
         let [a, b, c, d, e, f, g, h] = n.bytes();
         let [i, j, k, l, m, o, p, q] = v.bytes();
@@ -448,6 +452,53 @@ impl HeadBuilder {
         self.bytes.reserve(name.len() + value.len());
         let n = self.push(name);
         let v = self.push(value);
+        self.row(n, v);
+        self
+    }
+
+    /// Appends a header field whose name and value lie side by side in
+    /// `joined`, the name its first `name_len` bytes (as a decoder's table
+    /// entry keeps them): one copy for both. `text` says whether the name
+    /// and the value are valid UTF-8, as for [`ByteStr::known`].
+    ///
+    /// ```
+    /// use capture_core::model::HeadBuilder;
+    ///
+    /// let mut b = HeadBuilder::new();
+    /// b.header_joined(b"content-typetext/plain", 12, (true, true));
+    /// let h = b.finish_headers();
+    /// assert_eq!(h.get("content-type").unwrap(), "text/plain");
+    /// ```
+    #[inline]
+    pub fn header_joined(
+        &mut self,
+        joined: &[u8],
+        name_len: usize,
+        text: (bool, bool),
+    ) -> &mut Self {
+        let (name, value) = joined.split_at(name_len.min(joined.len()));
+        debug_assert!(!text.0 || std::str::from_utf8(name).is_ok());
+        debug_assert!(!text.1 || std::str::from_utf8(value).is_ok());
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(joined);
+        let end = self.bytes.len();
+        let (n, v) = if end > MAX_BYTES {
+            (Span::ABSENT, Span::ABSENT)
+        } else {
+            let flag = |t: bool| if t { 0 } else { NOT_TEXT };
+            // All fit in 30 bits (checked above).
+            let split = (start + name.len()) as u32;
+            (
+                Span {
+                    start: start as u32,
+                    end: split | flag(text.0),
+                },
+                Span {
+                    start: split,
+                    end: end as u32 | flag(text.1),
+                },
+            )
+        };
         self.row(n, v);
         self
     }

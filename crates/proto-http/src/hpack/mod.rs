@@ -25,7 +25,7 @@ pub mod encode;
 pub mod huffman;
 mod table;
 
-use table::{DynamicTable, Entry, Lookup, STATIC};
+use table::{DynamicTable, Entry, Lookup, STATIC, STATIC_AT, STATIC_JOINED};
 
 /// Largest dynamic table a decoder keeps by default, whatever the peers agree.
 pub const DEFAULT_MEM_CAP: usize = 64 * 1024;
@@ -62,6 +62,9 @@ pub struct Field<'a> {
     name_text: bool,
     /// The value is known to be UTF-8, likewise.
     value_text: bool,
+    /// Name and value side by side, when the decoder keeps them so (table
+    /// entries).
+    joined: Option<&'a [u8]>,
 }
 
 impl<'a> Field<'a> {
@@ -89,6 +92,12 @@ impl<'a> Field<'a> {
         self.value_text
     }
 
+    /// Name and value side by side (the name first, its length second),
+    /// when the decoder holds them so: one copy takes both.
+    pub fn joined(&self) -> Option<(&'a [u8], usize)> {
+        Some((self.joined?, self.name?.len()))
+    }
+
     fn unknown() -> Self {
         Self {
             name: None,
@@ -96,6 +105,7 @@ impl<'a> Field<'a> {
             never_indexed: false,
             name_text: false,
             value_text: false,
+            joined: None,
         }
     }
 
@@ -107,6 +117,7 @@ impl<'a> Field<'a> {
             never_indexed,
             name_text: name.is_some() && e.name_text(),
             value_text: e.value_text(),
+            joined: e.joined(),
         }
     }
 }
@@ -290,6 +301,7 @@ impl Decoder {
                 never_indexed,
                 name_text,
                 value_text,
+                joined: None,
             });
         }
         Ok(rest)
@@ -305,12 +317,14 @@ fn lookup(table: &DynamicTable, index: usize) -> Result<Field<'_>, DecodeError> 
         return Err(DecodeError::InvalidIndex(index));
     }
     if let Some(&(name, value)) = STATIC.get(index - 1) {
+        let at = |i: usize| STATIC_AT.get(i).map_or(0, |&a| usize::from(a));
         return Ok(Field {
             name: Some(name.as_bytes()),
             value: Some(value.as_bytes()),
             never_indexed: false,
             name_text: true,
             value_text: true,
+            joined: STATIC_JOINED.get(at(index - 1)..at(index)),
         });
     }
     match table.get(index - 1 - STATIC.len()) {
@@ -321,13 +335,20 @@ fn lookup(table: &DynamicTable, index: usize) -> Result<Field<'_>, DecodeError> 
 }
 
 /// Decodes an integer with an `n`-bit prefix (§5.1) at the start of `buf`.
+#[inline]
 pub fn integer(buf: &[u8], n: u32) -> Result<(usize, &[u8]), DecodeError> {
-    let (&first, mut rest) = buf.split_first().ok_or(DecodeError::Truncated)?;
+    let (&first, rest) = buf.split_first().ok_or(DecodeError::Truncated)?;
     let max_prefix = (1usize << n) - 1;
-    let mut value = usize::from(first) & max_prefix;
+    let value = usize::from(first) & max_prefix;
     if value < max_prefix {
         return Ok((value, rest));
     }
+    integer_continued(value, rest)
+}
+
+/// The continuation bytes of an integer whose prefix was all ones.
+#[inline(never)]
+fn integer_continued(mut value: usize, mut rest: &[u8]) -> Result<(usize, &[u8]), DecodeError> {
     let mut shift = 0u32;
     loop {
         let (&b, r) = rest.split_first().ok_or(DecodeError::Truncated)?;
@@ -371,5 +392,57 @@ fn string<'a, 'b: 'a, 's: 'a>(
     } else {
         let text = raw.is_ascii() || std::str::from_utf8(raw).is_ok();
         Ok((raw, text, rest))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joined_name_and_value_are_the_fields_side_by_side() {
+        // Every static entry, then a literal inserted and referred to.
+        let mut block = Vec::new();
+        for i in 1..=STATIC.len() {
+            encode::indexed(i, &mut block);
+        }
+        encode::literal(
+            Ok(1),
+            b"a.example",
+            encode::Indexing::Incremental,
+            true,
+            &mut block,
+        );
+        encode::literal(
+            Err(b"x-id"),
+            b"7",
+            encode::Indexing::Without,
+            true,
+            &mut block,
+        );
+        encode::indexed(STATIC.len() + 1, &mut block);
+        let mut seen = Vec::new();
+        Decoder::new()
+            .decode(&block, |f| {
+                let joined = f.joined().map(|(j, n)| (j.to_vec(), n));
+                let name = f.name.unwrap().to_vec();
+                let pair = [name.as_slice(), f.value.unwrap()].concat();
+                assert!(f.name_is_text() && f.value_is_text());
+                seen.push((joined, pair, name.len()));
+            })
+            .unwrap();
+        assert_eq!(seen.len(), STATIC.len() + 3);
+        for (i, (joined, pair, name_len)) in seen.iter().enumerate() {
+            if i == STATIC.len() + 1 {
+                // A literal not put in the table is not kept joined.
+                assert_eq!(joined, &None);
+            } else {
+                assert_eq!(
+                    joined.as_ref(),
+                    Some(&(pair.clone(), *name_len)),
+                    "field {i}"
+                );
+            }
+        }
     }
 }

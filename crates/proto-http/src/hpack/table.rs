@@ -67,6 +67,58 @@ pub(super) const STATIC: [(&str, &str); 61] = [
     ("www-authenticate", ""),
 ];
 
+/// The static table's names and values, each entry's value right after
+/// its name, so that a field copies both at once.
+pub(super) static STATIC_JOINED: [u8; STATIC_BYTES] = static_joined();
+
+/// Where each static entry starts in [`STATIC_JOINED`]; entry `i` ends
+/// where entry `i + 1` starts.
+pub(super) static STATIC_AT: [u16; STATIC.len() + 1] = static_at();
+
+/// Bytes of all static names and values.
+const STATIC_BYTES: usize = static_bytes();
+
+// Evaluated at compile time only, as below.
+#[allow(clippy::indexing_slicing)]
+const fn static_bytes() -> usize {
+    static_at()[STATIC.len()] as usize
+}
+
+// Evaluated at compile time only: an index out of range fails the build,
+// it cannot panic at run time.
+#[allow(clippy::indexing_slicing)]
+const fn static_at() -> [u16; STATIC.len() + 1] {
+    let mut at = [0u16; STATIC.len() + 1];
+    let mut i = 0;
+    while i < STATIC.len() {
+        at[i + 1] = at[i] + (STATIC[i].0.len() + STATIC[i].1.len()) as u16;
+        i += 1;
+    }
+    at
+}
+
+// Evaluated at compile time only, as above.
+#[allow(clippy::indexing_slicing)]
+const fn static_joined() -> [u8; STATIC_BYTES] {
+    let mut out = [0u8; STATIC_BYTES];
+    let (mut i, mut o) = (0, 0);
+    while i < STATIC.len() {
+        let (name, value) = (STATIC[i].0.as_bytes(), STATIC[i].1.as_bytes());
+        let mut k = 0;
+        while k < name.len() {
+            out[o] = name[k];
+            (k, o) = (k + 1, o + 1);
+        }
+        k = 0;
+        while k < value.len() {
+            out[o] = value[k];
+            (k, o) = (k + 1, o + 1);
+        }
+        i += 1;
+    }
+    out
+}
+
 /// Per-entry overhead counted in table sizes (§4.1).
 pub(super) const ENTRY_OVERHEAD: usize = 32;
 
@@ -101,6 +153,11 @@ impl Entry {
 
     fn bytes(&self) -> &[u8] {
         &self.bytes
+    }
+
+    /// Name and value side by side, when the name is known.
+    pub(super) fn joined(&self) -> Option<&[u8]> {
+        self.name_known.then_some(self.bytes())
     }
 
     pub(super) fn name(&self) -> Option<&[u8]> {

@@ -68,13 +68,20 @@ impl<'b> HeaderList<'b> {
             self.too_large = true;
             return;
         }
-        self.head.header(n, v);
+        match f.joined() {
+            // A table entry: name and value in one copy.
+            Some((joined, name_len)) => {
+                self.head
+                    .header_joined(joined, name_len, (n.is_text(), v.is_text()))
+            }
+            None => self.head.header(n, v),
+        };
         // The two names looked for, told apart by length first.
         match name.len() {
-            12 if self.grpc_content_type.is_none() && n.eq_ignore_ascii_case("content-type") => {
+            12 if self.grpc_content_type.is_none() && is_name(name, b"content-type") => {
                 self.grpc_content_type = Some(grpc::is_grpc_content_type(v));
             }
-            4 if self.host.is_none() && n.eq_ignore_ascii_case("host") => {
+            4 if self.host.is_none() && is_name(name, b"host") => {
                 let end = self.head.byte_len();
                 self.host = Some(end - v.len()..end);
             }
@@ -128,6 +135,12 @@ impl<'b> HeaderList<'b> {
             head: self.head.finish(),
         }
     }
+}
+
+/// True when `name` is `lower` (lowercase ASCII) ignoring ASCII case. The
+/// first byte decides most comparisons, before the whole one.
+fn is_name(name: &[u8], lower: &[u8]) -> bool {
+    name.first().map(|b| b | 0x20) == lower.first().copied() && name.eq_ignore_ascii_case(lower)
 }
 
 /// A decoded header block, as a stream takes it.
