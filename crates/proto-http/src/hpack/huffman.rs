@@ -68,27 +68,37 @@ pub fn decode_into(src: &[u8], out: &mut [u8]) -> Result<Decoded, HuffmanError> 
     loop {
         // At least 57 bits from `bp` on, ones past the input's end.
         let mut acc = window(src, bp / 8) << (bp % 8);
-        // Four lookups take 48 bits at most: when that many are left, their
-        // codes need no check against the end. Up to 8 symbols, first in
-        // the lowest byte, `n8` bits of `w` used.
-        let checked = end - bp < 48;
+        // Up to 8 symbols, first in the lowest byte, `n8` bits of `w` used.
         let (mut w, mut n8, mut stop) = (0u64, 0u32, false);
-        for _ in 0..4 {
-            // The index is below 2^12: never out of range.
-            let e = FAST
-                .get((acc >> (64 - PEEK_BITS)) as usize)
-                .copied()
-                .unwrap_or(0);
-            let bits = (e & 0x3f) as usize;
-            if e == 0 || (checked && bits > end - bp) {
-                stop = true;
-                break;
+        if end - bp >= 48 {
+            // Four lookups take 48 bits at most: their codes need no check
+            // against the end. A code longer than the peek (an entry of
+            // LONG alone) takes no bits, so the lookups after it find it
+            // again and add nothing: one check after the four.
+            let mut flags = 0u32;
+            for _ in 0..4 {
+                let e = fast(acc);
+                flags |= e;
+                w |= u64::from(e & 0xffff) << n8;
+                n8 += (e >> 19) & 0x18;
+                // Bits 16-21 of `e` are its bits taken; the shift takes no more.
+                acc = acc.wrapping_shl(e >> 16);
+                bp += ((e >> 16) & 0x3f) as usize;
             }
-            w |= u64::from((e >> 8) & 0xffff) << n8;
-            n8 += e >> 24;
-            // The low six bits of `e` are `bits`; the shift takes no more.
-            acc = acc.wrapping_shl(e);
-            bp += bits;
+            stop = flags & LONG != 0;
+        } else {
+            for _ in 0..4 {
+                let e = fast(acc);
+                let bits = ((e >> 16) & 0x3f) as usize;
+                if e & LONG != 0 || bits > end - bp {
+                    stop = true;
+                    break;
+                }
+                w |= u64::from(e & 0xffff) << n8;
+                n8 += (e >> 19) & 0x18;
+                acc = acc.wrapping_shl(e >> 16);
+                bp += bits;
+            }
         }
         let dst = out.get_mut(o..o + 8).ok_or(HuffmanError)?;
         dst.copy_from_slice(&w.to_le_bytes());
@@ -96,7 +106,8 @@ pub fn decode_into(src: &[u8], out: &mut [u8]) -> Result<Decoded, HuffmanError> 
         if !stop {
             continue;
         }
-        // The end of the input, or a code longer than the peek.
+        // The end of the input, or a code longer than the peek. At most 36
+        // bits of the window were taken: 21 or more are left in `acc`.
         let left = end - bp;
         if left == 0 {
             return Ok(Decoded {
@@ -104,7 +115,6 @@ pub fn decode_into(src: &[u8], out: &mut [u8]) -> Result<Decoded, HuffmanError> 
                 ascii: high < 0x80,
             });
         }
-        let acc = window(src, bp / 8) << (bp % 8);
         let single = SINGLE
             .get((acc >> (64 - PEEK_BITS)) as usize)
             .copied()
@@ -130,6 +140,7 @@ pub fn decode_into(src: &[u8], out: &mut [u8]) -> Result<Decoded, HuffmanError> 
                 Err(HuffmanError)
             };
         }
+        let acc = window(src, bp / 8) << (bp % 8);
         // Codes are 30 bits at most: the window's 57 are enough.
         match walk(acc, left.min(57) as u32) {
             Walk::Symbol(sym, len) => {
@@ -238,9 +249,20 @@ const PEEK_BITS: u32 = 12;
 const SINGLE: [u16; 1 << PEEK_BITS] = build_single();
 
 /// `FAST[next 12 bits]`: the one or two symbols whose codes fit in them:
-/// bits they take (bits 0-5), first symbol (8-15), second symbol or 0
-/// (16-23), 8 times the symbol count (24-31); 0 for a longer code.
+/// first symbol (bits 0-7), second symbol or 0 (8-15), bits they take
+/// (16-20), symbol count (22-23); [`LONG`] alone for a longer code.
 static FAST: [u32; 1 << PEEK_BITS] = build_fast();
+
+/// The `FAST` entry of a code longer than the peek.
+const LONG: u32 = 1 << 31;
+
+/// The `FAST` entry for the top bits of `acc`.
+fn fast(acc: u64) -> u32 {
+    // The index is below 2^12: never out of range.
+    FAST.get((acc >> (64 - PEEK_BITS)) as usize)
+        .copied()
+        .unwrap_or(LONG)
+}
 
 /// The code tree: `TREE[node][bit]` > 0 is an inner node, < 0 the leaf
 /// -(symbol + 1); the root is node 0 (never a child).
@@ -271,7 +293,7 @@ const fn build_single() -> [u16; 1 << PEEK_BITS] {
 // Evaluated at compile time only, as above.
 #[allow(clippy::indexing_slicing)]
 const fn build_fast() -> [u32; 1 << PEEK_BITS] {
-    let mut table = [0u32; 1 << PEEK_BITS];
+    let mut table = [LONG; 1 << PEEK_BITS];
     let mask = (1usize << PEEK_BITS) - 1;
     let mut p = 0usize;
     while p <= mask {
@@ -284,12 +306,12 @@ const fn build_fast() -> [u32; 1 << PEEK_BITS] {
             );
             let len1 = (first >> 8) as u32;
             let sym1 = (first & 0xff) as u32;
-            let mut entry = len1 | (sym1 << 8) | (8 << 24);
+            let mut entry = sym1 | (len1 << 16) | (1 << 22);
             let second = SINGLE[(p << len1) & mask];
             let len2 = (second >> 8) as u32;
             if second != 0 && len1 + len2 <= PEEK_BITS {
                 let sym2 = (second & 0xff) as u32;
-                entry = (len1 + len2) | (sym1 << 8) | (sym2 << 16) | (16 << 24);
+                entry = sym1 | (sym2 << 8) | ((len1 + len2) << 16) | (2 << 22);
             }
             table[p] = entry;
         }
