@@ -57,6 +57,7 @@ pub fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), HuffmanError> {
 /// [`decoded_room`]`(src.len())` long (shorter room fails the decoding).
 ///
 /// Fails as [`decode`] does; what `out` holds then is unspecified.
+#[inline]
 pub fn decode_into(src: &[u8], out: &mut [u8]) -> Result<Decoded, HuffmanError> {
     if out.len() < decoded_room(src.len()) {
         return Err(HuffmanError);
