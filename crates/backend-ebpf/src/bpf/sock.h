@@ -119,6 +119,11 @@ static __always_inline void fill_hdr(struct ct_event *h, __u8 kind, __u8 source,
 		h->netns = c->netns;
 		__builtin_memcpy(h->laddr, c->laddr, 16);
 		__builtin_memcpy(h->raddr, c->raddr, 16);
+	} else {
+		/* No socket (Go TLS over another net.Conn, a TLS object not
+		 * tied yet): the process's own network namespace, so that its
+		 * unattributed plaintext still names its pod. */
+		h->netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
 	}
 }
 
