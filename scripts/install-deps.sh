@@ -3,7 +3,7 @@
 # Safe to run repeatedly; needs root (or sudo) for apt-get.
 set -euo pipefail
 
-APT_PACKAGES="bc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config cmake libcurl4-openssl-dev libpcap-dev libssl-dev libsasl2-dev libzstd-dev nginx openssl curl nghttp2-client nghttp2-server nghttp2-proxy tshark tcpdump tcpreplay wrk httpry tcpflow iproute2 python3 python3-pip nodejs protobuf-compiler containerd runc gnutls-bin wget libnss3-tools bpftrace prometheus chromium fonts-dejavu-core stunnel4 caddy"
+APT_PACKAGES="bc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config cmake libcurl4-openssl-dev libpcap-dev libssl-dev libsasl2-dev libzstd-dev nginx openssl curl nghttp2-client nghttp2-server nghttp2-proxy tshark tcpdump tcpreplay wrk httpry tcpflow iproute2 python3 python3-pip nodejs protobuf-compiler containerd runc gnutls-bin libgnutls28-dev gcc wget libnss3-tools firefox-esr bpftrace prometheus chromium fonts-dejavu-core stunnel4 caddy"
 
 missing=()
 for p in $APT_PACKAGES; do

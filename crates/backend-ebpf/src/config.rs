@@ -36,6 +36,12 @@ pub struct EbpfConfig {
     pub duration: Option<Duration>,
     /// TLS plaintext held while its socket is not known yet (memory BIO), in bytes. Default: 8 MiB.
     pub max_pending_tls_bytes: usize,
+    /// How long TLS plaintext waits for its socket to be known; after that its TLS object is
+    /// taken for one that cannot be tied to a socket (a GnuTLS session with its own push/pull
+    /// functions moving records through another thread or a non-TCP transport), and its
+    /// plaintext goes out keyed by process and object, counted as `tls_unattributed`.
+    /// Default: 1 s.
+    pub tls_tie_wait: Duration,
 }
 
 impl Default for EbpfConfig {
@@ -54,6 +60,7 @@ impl Default for EbpfConfig {
             poll_timeout: Duration::from_millis(100),
             duration: None,
             max_pending_tls_bytes: 8 << 20,
+            tls_tie_wait: Duration::from_secs(1),
         }
     }
 }

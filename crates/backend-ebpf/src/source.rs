@@ -130,6 +130,7 @@ impl EbpfSource {
             exclude_ports: cfg.exclude_ports.clone(),
             max_pending_bytes: cfg.max_pending_tls_bytes,
             ephemeral_ports: ephemeral_ports(),
+            tie_wait_ns: u64::try_from(cfg.tls_tie_wait.as_nanos()).unwrap_or(u64::MAX),
         };
         // With explicit pids, uprobes are limited to those processes: the
         // others do not even trap into the kernel.
@@ -185,8 +186,7 @@ impl EbpfSource {
         }
         let proc_alive = |pid: u32| std::path::Path::new(&format!("/proc/{pid}")).exists();
         self.probes.detach_dead(proc_alive);
-        let sink = Counters::default();
-        self.translator.sweep(proc_alive, &sink);
+        self.translator.sweep(proc_alive);
         added
     }
 
@@ -345,6 +345,8 @@ impl Source for EbpfSource {
             }
         }
         self.spare.clear();
+        self.translator
+            .release_untied(monotonic_now(), out, counters);
         Ok(if any { Poll::Ready } else { Poll::Idle })
     }
 
@@ -358,4 +360,19 @@ impl Source for EbpfSource {
         counters.set_gauge(Gauge::TlsTargets, self.probes.tls_targets() as u64);
         counters.set_gauge(Gauge::GoUnprobeable, self.unprobeable.len() as u64);
     }
+}
+
+/// CLOCK_MONOTONIC now in ns: the clock of the events' timestamps
+/// (`bpf_ktime_get_ns`).
+fn monotonic_now() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    u64::try_from(ts.tv_sec)
+        .unwrap_or(0)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::try_from(ts.tv_nsec).unwrap_or(0))
 }

@@ -10,7 +10,13 @@
 //!
 //! TLS plaintext whose socket was not known yet (SSL over a memory BIO, as
 //! in node) is held here until the BPF side ties the SSL object to a
-//! socket, then handed out in order.
+//! socket, then handed out in order. A TLS object that is still not tied
+//! after [`TranslateConfig::tie_wait_ns`] never will be, as far as can be
+//! told: a GnuTLS session whose own push/pull functions hand its records
+//! to another thread or to something other than a TCP socket, an OpenSSL
+//! BIO of the same kind. Its plaintext is then handed out keyed by process
+//! and object, like Go's over a non-TCP connection, and counted as
+//! `tls_unattributed`.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -112,6 +118,10 @@ pub struct TranslateConfig {
     /// listener is found (the server is gone), a fixed local port facing an
     /// ephemeral remote one still makes the process the server.
     pub ephemeral_ports: std::ops::RangeInclusive<u16>,
+    /// How long TLS plaintext waits for its object to be tied to a socket
+    /// before it is handed out unattributed (see the module doc), in ns of
+    /// event time.
+    pub tie_wait_ns: u64,
 }
 
 impl Default for TranslateConfig {
@@ -121,12 +131,18 @@ impl Default for TranslateConfig {
             exclude_ports: Vec::new(),
             max_pending_bytes: 8 << 20,
             ephemeral_ports: 32768..=60999,
+            tie_wait_ns: 1_000_000_000,
         }
     }
 }
 
+/// TLS objects held, and objects known untied, at most (the BPF side's
+/// maps of TLS objects hold as many).
+const MAX_TLS_OBJECTS: usize = 65_536;
+
 struct Held {
     ts: u64,
+    netns: u64,
     tls_library: Option<TlsLibrary>,
     flow: Flow,
     pos: u64,
@@ -134,30 +150,42 @@ struct Held {
     data: Vec<u8>,
 }
 
-/// The chunk of a TLS connection that is not over a TCP socket (a Go
-/// `tls.Conn` over a unix socket or another `net.Conn`): keyed by process
-/// and connection object, with addresses from the discard-only prefix
-/// `100::/64` (RFC 6666) that no peer has: the client
-/// `[100::<connection object address>]:0`, the server `[100::]:0`. Which
-/// side the process is, is left to the parser (it is assumed the client).
-fn unattributed<'a>(ev: &EventView<'a>, ts: Timestamp) -> Input<'a> {
+/// The key of a TLS connection that is not over a TCP socket (a Go
+/// `tls.Conn` over a unix socket or another `net.Conn`, a TLS object never
+/// tied to a socket): process and connection object, with addresses from
+/// the discard-only prefix `100::/64` (RFC 6666) that no peer has: the
+/// client `[100::<connection object address>]:0`, the server `[100::]:0`.
+/// Which side the process is, is left to the parser (it is assumed the
+/// client).
+fn unattributed_key(pid: u32, object: u64, netns: u64) -> ConnKey {
     let discard = |low: u64| {
         let ip = Ipv6Addr::from((0x0100u128 << 112) | u128::from(low));
         SocketAddr::new(IpAddr::V6(ip), 0)
     };
+    ConnKey {
+        client: discard(object),
+        server: discard(0),
+        netns: NetnsId(netns),
+        pid: Some(pid),
+        fd: None,
+    }
+}
+
+/// The direction of unattributed bytes: what the process wrote goes
+/// client → server.
+fn unattributed_dir(flow: Flow) -> Direction {
+    match flow {
+        Flow::Egress => Direction::ClientToServer,
+        Flow::Ingress => Direction::ServerToClient,
+    }
+}
+
+/// An event's chunk keyed by [`unattributed_key`].
+fn unattributed<'a>(ev: &EventView<'a>, ts: Timestamp) -> Input<'a> {
     Input::Chunk(StreamChunk {
         ts,
-        key: ConnKey {
-            client: discard(ev.ssl()),
-            server: discard(0),
-            netns: NetnsId(ev.netns()),
-            pid: Some(ev.pid()),
-            fd: None,
-        },
-        dir: match ev.flow() {
-            Flow::Egress => Direction::ClientToServer,
-            Flow::Ingress => Direction::ServerToClient,
-        },
+        key: unattributed_key(ev.pid(), ev.ssl(), ev.netns()),
+        dir: unattributed_dir(ev.flow()),
         offset: ev.pos(),
         data: ev.payload(),
         source: capture_source(ev.source()),
@@ -188,6 +216,12 @@ pub struct Translator {
     stream_ends: HashMap<(u32, u32), [u64; 2]>,
     held: HashMap<(u32, u64), Vec<Held>>,
     held_bytes: usize,
+    /// TLS objects (pid, object) held past `tie_wait_ns` without a socket:
+    /// their plaintext goes out unattributed as it comes.
+    untied: HashSet<(u32, u64)>,
+    /// No held object's wait is over before this (event time, ns): polls
+    /// before it look at nothing.
+    next_release: u64,
 }
 
 struct Conn {
@@ -245,6 +279,8 @@ impl Translator {
             stream_ends: HashMap::new(),
             held: HashMap::new(),
             held_bytes: 0,
+            untied: HashSet::new(),
+            next_release: u64::MAX,
         }
     }
 
@@ -333,9 +369,12 @@ impl Translator {
             EventKind::Data => {
                 let source = capture_source(ev.source());
                 if ev.fd() == FD_UNKNOWN {
-                    if ev.source() == EventSource::GoTls {
+                    if ev.source() == EventSource::GoTls
+                        || self.untied.contains(&(ev.pid(), ev.ssl()))
+                    {
                         // Go names its connection, not a socket: there is
-                        // no association to wait for.
+                        // no association to wait for. Nor for an object
+                        // that waited in vain already.
                         out.input(unattributed(ev, ts));
                         counters.add(Counter::TlsUnattributed, 1);
                     } else {
@@ -354,6 +393,8 @@ impl Translator {
                 }
             }
             EventKind::Assoc => {
+                // Tied after all (late): from now on its bytes have a socket.
+                self.untied.remove(&(ev.pid(), ev.ssl()));
                 let Some(held) = self.held.remove(&(ev.pid(), ev.ssl())) else {
                     return;
                 };
@@ -417,16 +458,24 @@ impl Translator {
 
     fn hold(&mut self, ev: &EventView<'_>, counters: &Counters) {
         let len = ev.payload().len();
-        if self.held_bytes.saturating_add(len) > self.cfg.max_pending_bytes {
+        let key = (ev.pid(), ev.ssl());
+        // Empty chunks (the end of a capped call) weigh no bytes: the
+        // objects held are capped too.
+        if self.held_bytes.saturating_add(len) > self.cfg.max_pending_bytes
+            || (self.held.len() >= MAX_TLS_OBJECTS && !self.held.contains_key(&key))
+        {
             counters.dropped(DropReason::ConnBufferFull, 1);
             return;
         }
         self.held_bytes += len;
+        let wait_over = ev.ts_monotonic().saturating_add(self.cfg.tie_wait_ns);
+        self.next_release = self.next_release.min(wait_over);
         self.held
             .entry((ev.pid(), ev.ssl()))
             .or_default()
             .push(Held {
                 ts: ev.ts_monotonic(),
+                netns: ev.netns(),
                 tls_library: ev.tls_library(),
                 flow: ev.flow(),
                 pos: ev.pos(),
@@ -435,20 +484,66 @@ impl Translator {
             });
     }
 
-    /// Forgets state of processes that are gone (call now and then).
-    pub fn sweep(&mut self, alive: impl Fn(u32) -> bool, counters: &Counters) {
-        self.roles.retain(|(pid, _), _| alive(*pid));
-        self.stream_ends.retain(|(pid, _), _| alive(*pid));
-        let mut freed = 0;
-        self.held.retain(|(pid, _), held| {
-            let keep = alive(*pid);
-            if !keep {
-                freed += held.iter().map(|h| h.data.len()).sum::<usize>();
-                counters.dropped(DropReason::ConnBufferFull, held.len() as u64);
+    /// Hands out, keyed by process and object, the held plaintext of TLS
+    /// objects that waited `tie_wait_ns` for a socket until `now` (kernel
+    /// monotonic ns, the events' clock), and counts each chunk as
+    /// `tls_unattributed`. Call it after each batch of events.
+    pub fn release_untied(&mut self, now: u64, out: &mut dyn InputSink, counters: &Counters) {
+        if now < self.next_release {
+            return;
+        }
+        let wait = self.cfg.tie_wait_ns;
+        let mut due = Vec::new();
+        self.next_release = u64::MAX;
+        for (key, held) in &self.held {
+            let Some(first) = held.first() else { continue };
+            let wait_over = first.ts.saturating_add(wait);
+            if wait_over <= now {
+                due.push(*key);
+            } else {
+                self.next_release = self.next_release.min(wait_over);
             }
-            keep
-        });
-        self.held_bytes = self.held_bytes.saturating_sub(freed);
+        }
+        for (pid, object) in due {
+            let Some(held) = self.held.remove(&(pid, object)) else {
+                continue;
+            };
+            log::debug!(
+                "TLS object {object:#x} of pid {pid} not tied to a socket after {wait} ns: \
+                 its plaintext goes out keyed by the object"
+            );
+            // Past the cap its later bytes are held, and released, again.
+            if self.untied.len() < MAX_TLS_OBJECTS {
+                self.untied.insert((pid, object));
+            }
+            for h in held {
+                self.held_bytes = self.held_bytes.saturating_sub(h.data.len());
+                counters.add(Counter::TlsUnattributed, 1);
+                out.input(Input::Chunk(StreamChunk {
+                    ts: self.ts(h.ts),
+                    key: unattributed_key(pid, object, h.netns),
+                    dir: unattributed_dir(h.flow),
+                    offset: h.pos,
+                    data: &h.data,
+                    source: CaptureSource::EbpfTls,
+                    tls_library: h.tls_library,
+                    comm: Some(Comm(h.comm)),
+                    traffic: None,
+                }));
+            }
+        }
+    }
+
+    /// Forgets state of processes that are gone (call now and then).
+    ///
+    /// TLS plaintext held for a process that is gone is left where it is:
+    /// nothing can tie it any more, and [`Self::release_untied`] hands it
+    /// out when its wait is over (a short-lived client's whole exchange
+    /// may be there).
+    pub fn sweep(&mut self, alive: impl Fn(u32) -> bool) {
+        self.roles.retain(|(pid, _), _| alive(*pid));
+        self.untied.retain(|(pid, _)| alive(*pid));
+        self.stream_ends.retain(|(pid, _), _| alive(*pid));
     }
 }
 
@@ -801,6 +896,86 @@ mod tests {
         assert_ne!(keys[0], keys[2], "another tls.Conn is another connection");
         assert_eq!(keys[0].client.to_string(), "[100::c000:1234]:0");
         assert_eq!((keys[0].pid, keys[0].fd), (Some(8), None));
+    }
+
+    #[test]
+    fn tls_never_tied_goes_out_keyed_by_object_after_the_wait_and_is_counted() {
+        let mut t = translator(&[]);
+        let wait = TranslateConfig::default().tie_wait_ns;
+        let ev = |dir, ts, pos, data: &[u8]| {
+            EventBuilder::new(1, 2, dir, 0)
+                .ids(7, 7, FD_UNKNOWN)
+                .ssl(0xabc)
+                .library(TlsLibrary::GnuTls)
+                .netns(1)
+                .at(ts, pos, data.len() as u64)
+                .payload(data)
+        };
+        let (got, _) = run(&mut t, &[ev(0, 10, 0, b"GET / HTTP/1.1\r\n\r\n")]);
+        assert!(got.is_empty(), "held while a socket may still come");
+        let release = |t: &mut Translator, now: u64| {
+            let counters = Counters::default();
+            let mut got = Vec::new();
+            t.release_untied(
+                now,
+                &mut |i: Input<'_>| {
+                    if let Input::Chunk(c) = i {
+                        got.push((c.key, c.dir, c.offset, c.data.to_vec(), c.tls_library));
+                    }
+                },
+                &counters,
+            );
+            (got, counters.get(Counter::TlsUnattributed))
+        };
+        assert_eq!(release(&mut t, 10 + wait - 1), (vec![], 0), "not yet");
+        let (got, counted) = release(&mut t, 10 + wait);
+        assert_eq!(counted, 1);
+        assert_eq!(t.held_bytes(), 0);
+        let key = got[0].0;
+        assert_eq!(key.client.to_string(), "[100::abc]:0");
+        assert_eq!((key.pid, key.fd, key.netns), (Some(7), None, NetnsId(1)));
+        assert_eq!(got[0].1, Direction::ClientToServer, "what it wrote");
+        assert_eq!(got[0].3, b"GET / HTTP/1.1\r\n\r\n");
+        assert_eq!(got[0].4, Some(TlsLibrary::GnuTls));
+        // What follows for the object is not held again: out at once.
+        let (got, counters) = run(&mut t, &[ev(1, 20 + wait, 0, b"HTTP/1.1 200 OK\r\n")]);
+        assert_eq!(counters.get(Counter::TlsUnattributed), 1);
+        match &got[..] {
+            [Out::Chunk { key: k, dir, .. }] => {
+                assert_eq!((*k, *dir), (key, Direction::ServerToClient));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(t.held_bytes(), 0);
+    }
+
+    #[test]
+    fn tls_of_a_process_gone_is_handed_out_after_the_wait_not_dropped() {
+        let mut t = translator(&[]);
+        let wait = TranslateConfig::default().tie_wait_ns;
+        let ev = EventBuilder::new(1, 2, 0, 0)
+            .ids(7, 7, FD_UNKNOWN)
+            .ssl(0xabc)
+            .at(10, 0, 5)
+            .payload(b"hello");
+        run(&mut t, &[ev]);
+        t.sweep(|_| false);
+        assert_eq!(t.held_bytes(), 5, "kept for the rest of its wait");
+        let counters = Counters::default();
+        let mut got = Vec::new();
+        t.release_untied(
+            10 + wait,
+            &mut |i: Input<'_>| {
+                if let Input::Chunk(c) = i {
+                    got.push(c.data.to_vec());
+                }
+            },
+            &counters,
+        );
+        assert_eq!(got, vec![b"hello".to_vec()]);
+        assert_eq!(counters.get(Counter::TlsUnattributed), 1);
+        assert_eq!(counters.drops(DropReason::ConnBufferFull), 0);
+        assert_eq!(t.held_bytes(), 0);
     }
 
     #[test]

@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use backend_ebpf::EbpfConfig;
 use capture_core::model::{CaptureSource, Direction, TlsLibrary, TrafficDirection};
+use capture_core::stats::Counter;
 use common::tls_programs::*;
 use common::*;
-use common::{Stream, browser};
+use common::{Got, Stream, browser};
 
 /// No periodic scan during the test: what is captured was probed at start.
 /// Only the test's programs, by name, are traced: other load on the host
@@ -718,5 +719,248 @@ fn firefox_fetches_a_page_over_nss() {
         req_bytes.len(),
         resp_bytes.len(),
         conns.len()
+    );
+}
+
+/// Compiles tests/c/gnutls_pushpull.c against libgnutls into `dir`, or
+/// says why it cannot.
+fn build_pushpull(name: &str, dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    let flags = Command::new("pkg-config")
+        .args(["--cflags", "--libs", "gnutls"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success());
+    let Some(flags) = flags else {
+        eprintln!("SKIP {name}: no libgnutls headers (libgnutls28-dev; scripts/install-deps.sh)");
+        return None;
+    };
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/gnutls_pushpull.c");
+    let bin = dir.join("pushpull");
+    let out = Command::new("gcc")
+        .args(["-O1", "-Wall", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .args(String::from_utf8_lossy(&flags.stdout).split_whitespace())
+        .arg("-lpthread")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "gcc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(bin)
+}
+
+/// Runs the push/pull client in `mode`; returns its pid, its session
+/// pointer and its stdout.
+fn run_pushpull(
+    bin: &std::path::Path,
+    mode: &str,
+    port: u16,
+    dir: &std::path::Path,
+) -> (u32, u64, Vec<u8>) {
+    let err = dir.join(format!("{mode}.err"));
+    let out = dir.join(format!("{mode}.out"));
+    let mut child = Command::new(bin)
+        .args([mode, &port.to_string(), &format!("/pushpull-{mode}")])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let end = std::time::Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > end {
+            let _ = child.kill();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let said = std::fs::read_to_string(&err).unwrap();
+    let session = said
+        .lines()
+        .find_map(|l| l.strip_prefix("session 0x"))
+        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+        .unwrap_or_else(|| panic!("pushpull {mode}: {said}"));
+    (pid, session, std::fs::read(&out).unwrap())
+}
+
+#[test]
+fn gnutls_with_its_own_push_pull_functions() {
+    let name = "gnutls_push_pull";
+    let Some(_scenario) = Scenario::require(name, &["gnutls-serv", "openssl", "gcc", "pkg-config"])
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let Some(bin) = build_pushpull(name, dir.path()) else {
+        return;
+    };
+    let (port, server) = gnutls_serv(dir.path());
+    let Some(mut src) = open(no_rescan(&["gnutls-serv", "pushpull"]), name) else {
+        return;
+    };
+    // push/pull on the TCP socket itself, inside the GnuTLS call: tied to
+    // the socket like GnuTLS's own transport.
+    let (socket_pid, _, out) = run_pushpull(&bin, "socket", port, dir.path());
+    assert!(
+        out.ends_with(b"</HTML>\n\n"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    // push/pull through a unix socket pair and relay threads: the thread
+    // calling GnuTLS never touches the TCP socket, nothing ties the session.
+    let (thread_pid, session, out) = run_pushpull(&bin, "thread", port, dir.path());
+    assert!(
+        out.ends_with(b"</HTML>\n\n"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+
+    let mut cap = Capture::default();
+    let tail: &[u8] = b"</HTML>\n\n";
+    // The untied session's bytes come out once they waited
+    // EbpfConfig::tls_tie_wait (1 s) for a socket.
+    let counters = poll_until(&mut src, &mut cap, Duration::from_secs(10), |c| {
+        c.of_pid(socket_pid).any(|g| g.data.ends_with(tail))
+            && c.of_pid(thread_pid).any(|g| g.data.ends_with(tail))
+            && c.of_pid(server.0.id())
+                .filter(|g| g.data.ends_with(tail))
+                .count()
+                == 2
+    });
+    let html_end: &[u8] = b"</BODY></HTML>\n\n";
+    Side {
+        who: "pushpull socket",
+        pid: socket_pid,
+        library: TlsLibrary::GnuTls,
+        port,
+        traffic: TrafficDirection::Outbound,
+        request_line: b"GET /pushpull-socket HTTP/1.1\r\n",
+        request_body: None,
+        status_line: b"HTTP/1.0 200 OK\r\n",
+        response_end: html_end,
+    }
+    .check(&cap);
+
+    // The untied session: keyed by process and session, counted.
+    let (req, resp) = cap.tls_pair(thread_pid, "pushpull thread");
+    let key = req.key.unwrap();
+    assert_eq!(key.fd, None, "no socket");
+    let discard = std::net::Ipv6Addr::from((0x0100u128 << 112) | u128::from(session));
+    assert_eq!(
+        key.client,
+        std::net::SocketAddr::from((discard, 0)),
+        "[100::<session>]:0"
+    );
+    assert_eq!(resp.key, Some(key), "one session, both directions");
+    // The client ran in the test's network namespace.
+    let netns =
+        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata("/proc/self/ns/net").unwrap());
+    assert_eq!(key.netns.0, netns, "the process's network namespace");
+    let (req_bytes, gaps) = req.assemble();
+    assert!(gaps.is_empty() && req.pieces[0].0 == 0);
+    assert_eq!(
+        req_bytes, b"GET /pushpull-thread HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        "the request, once"
+    );
+    let (resp_bytes, gaps) = resp.assemble();
+    assert!(gaps.is_empty() && resp.pieces[0].0 == 0);
+    assert!(resp_bytes.starts_with(b"HTTP/1.0 200 OK\r\n") && resp_bytes.ends_with(html_end));
+    assert_eq!(
+        count(&resp_bytes, b"HTTP/1.0 200 OK"),
+        1,
+        "the response, once"
+    );
+    let untied: Vec<&Got> = cap.of_pid(thread_pid).collect();
+    for g in &untied {
+        assert_eq!(
+            (g.source, g.tls_library, g.key),
+            (CaptureSource::EbpfTls, Some(TlsLibrary::GnuTls), key),
+            "the relay threads' TLS records are not plaintext"
+        );
+    }
+    // Every chunk handed out unattributed is the untied session's (the
+    // socket-mode client and gnutls-serv were tied), each counted once.
+    let unattributed = cap.chunks.iter().filter(|g| g.key.fd.is_none()).count();
+    assert_eq!(unattributed, untied.len(), "only the untied session");
+    assert_eq!(
+        counters.get(Counter::TlsUnattributed),
+        untied.len() as u64,
+        "tls_unattributed counts its chunks"
+    );
+    // What a user gets out of the pipeline: each client's exchange once,
+    // with its method, path, status and pid; the untied one keyed by its
+    // session.
+    let inputs = cap
+        .chunks
+        .iter()
+        .filter(|g| g.key.pid == Some(socket_pid) || g.key.pid == Some(thread_pid))
+        .map(|g| go::Owned::Chunk {
+            ts: capture_core::model::Timestamp::default(),
+            key: g.key,
+            dir: g.dir,
+            offset: g.offset,
+            data: g.data.clone(),
+            source: g.source,
+            tls_library: g.tls_library,
+            comm: None,
+            traffic: g.traffic,
+        })
+        .collect();
+    let seen: Vec<go::Seen> = go::exchanges(inputs).iter().map(go::Seen::of).collect();
+    for (pid, path, client) in [
+        (socket_pid, "/pushpull-socket", None),
+        (thread_pid, "/pushpull-thread", Some(key.client.to_string())),
+    ] {
+        let mine: Vec<&go::Seen> = seen.iter().filter(|x| x.pid == Some(pid)).collect();
+        assert_eq!(mine.len(), 1, "{path}: one exchange: {seen:#?}");
+        let x = mine[0];
+        assert_eq!(
+            (x.method.as_str(), x.path.as_str(), x.status),
+            ("GET", path, 200),
+            "{x:#?}"
+        );
+        assert_eq!(
+            (x.source, x.tls_library),
+            (CaptureSource::EbpfTls, Some(TlsLibrary::GnuTls))
+        );
+        assert!(x.response_body.ends_with(html_end), "{path}: whole body");
+        match client {
+            Some(c) => assert_eq!(
+                (x.client.as_str(), x.server.as_str()),
+                (c.as_str(), "[100::]:0")
+            ),
+            None => assert_eq!(x.server, format!("127.0.0.1:{port}")),
+        }
+    }
+    // gnutls-serv saw both connections over TCP, with addresses.
+    let served: Vec<Vec<u8>> = cap
+        .streams()
+        .into_values()
+        .filter(|s| {
+            s.key
+                .is_some_and(|k| k.pid == Some(server.0.id()) && k.server.port() == port)
+        })
+        .map(|s| s.assemble().0)
+        .filter(|b| b.starts_with(b"GET "))
+        .collect();
+    for path in ["/pushpull-socket", "/pushpull-thread"] {
+        let line = format!("GET {path} HTTP/1.1\r\n");
+        assert_eq!(
+            served
+                .iter()
+                .filter(|b| b.starts_with(line.as_bytes()))
+                .count(),
+            1,
+            "gnutls-serv read {path} once"
+        );
+    }
+    println!(
+        "pushpull thread: pid {thread_pid} session {session:#x}: request {} bytes, response {} bytes, \
+         keyed {key:?}, tls_unattributed {}",
+        req_bytes.len(),
+        resp_bytes.len(),
+        counters.get(Counter::TlsUnattributed)
     );
 }

@@ -208,8 +208,10 @@ counters! {
     /// `out_of_window`; the gaps themselves are counted as the drop `gaps`.
     GapBytes => gap_bytes,
     /// TLS plaintext chunks whose connection is not a TCP socket (a Go
-    /// `tls.Conn` over a unix socket, a pipe or another `net.Conn`): handed
-    /// out keyed by process and connection object, without addresses.
+    /// `tls.Conn` over a unix socket, a pipe or another `net.Conn`), or
+    /// could not be tied to one (a GnuTLS session whose own push/pull
+    /// functions move its records through another thread): handed out keyed
+    /// by process and connection object, without addresses.
     TlsUnattributed => tls_unattributed,
 }
 
