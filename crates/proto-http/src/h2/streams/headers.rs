@@ -105,7 +105,7 @@ impl<'b> HeaderList<'b> {
                 self.has_authority = true;
             }
             b":status" => {
-                self.status = v.as_str().and_then(|s| s.parse().ok());
+                self.status = status(v.as_bytes());
                 if self.status.is_none() {
                     self.malformed = true;
                 }
@@ -134,6 +134,17 @@ impl<'b> HeaderList<'b> {
             broken: self.malformed || self.too_large,
             head: self.head.finish(),
         }
+    }
+}
+
+/// A `:status` value as a number: three digits, read directly (the common
+/// case), or whatever `u16`'s parser accepts of text.
+fn status(v: &[u8]) -> Option<u16> {
+    match *v {
+        [a, b, c] if v.iter().all(u8::is_ascii_digit) => {
+            Some(u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0'))
+        }
+        _ => std::str::from_utf8(v).ok()?.parse().ok(),
     }
 }
 
@@ -186,4 +197,20 @@ pub(crate) fn add_trailers(trailers: &mut Headers, fields: &Headers, flags: &mut
         b.header(h.name(), h.value());
     }
     *trailers = b.finish_headers();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_reads_three_digits_and_falls_back_to_the_number_parser() {
+        assert_eq!(status(b"200"), Some(200));
+        assert_eq!(status(b"099"), Some(99));
+        assert_eq!(status(b"+200"), Some(200), "as u16's parser reads it");
+        assert_eq!(status(b"20"), Some(20));
+        assert_eq!(status(b"2x0"), None);
+        assert_eq!(status(b"\xff00"), None);
+        assert_eq!(status(b""), None);
+    }
 }
