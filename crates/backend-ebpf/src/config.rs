@@ -42,6 +42,14 @@ pub struct EbpfConfig {
     /// plaintext goes out keyed by process and object, counted as `tls_unattributed`.
     /// Default: 1 s.
     pub tls_tie_wait: Duration,
+    /// Directories whose TLS libraries are probed at start, besides the
+    /// dynamic linker's cache: applications that carry their own copy
+    /// there (Firefox and Thunderbird ship NSS's `libssl3.so`). A program
+    /// that loads a library from here is captured from its first request;
+    /// one elsewhere is found by the periodic rescan. Directories missing
+    /// on the host are skipped. Default:
+    /// [`APPLICATION_LIBRARY_DIRS`](crate::discovery::APPLICATION_LIBRARY_DIRS).
+    pub tls_library_dirs: Vec<PathBuf>,
 }
 
 impl Default for EbpfConfig {
@@ -61,6 +69,10 @@ impl Default for EbpfConfig {
             duration: None,
             max_pending_tls_bytes: 8 << 20,
             tls_tie_wait: Duration::from_secs(1),
+            tls_library_dirs: crate::discovery::APPLICATION_LIBRARY_DIRS
+                .iter()
+                .map(PathBuf::from)
+                .collect(),
         }
     }
 }

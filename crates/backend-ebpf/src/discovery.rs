@@ -6,8 +6,10 @@
 //! process that maps it is seen from its first call. So at start the TLS
 //! libraries in the system's standard places (every library the dynamic
 //! linker's cache names, [`crate::ldcache`], or the usual library
-//! directories where there is no cache) are probed before any program
-//! needs them: a `wget` that lives 20 ms is captured too. The periodic scan
+//! directories where there is no cache), and those in the install
+//! directories of applications that carry their own
+//! ([`APPLICATION_LIBRARY_DIRS`]: Firefox's NSS), are probed before any
+//! program needs them: a `wget` that lives 20 ms is captured too. The periodic scan
 //! of every process's `/proc/PID/maps` finds the rest: private copies
 //! (a Python wheel's `libssl-3a880ada.so.1.1`), statically linked OpenSSL
 //! or BoringSSL (node, envoy), and containers' own root filesystems, read
@@ -58,6 +60,9 @@ pub enum TargetKind {
 pub enum FoundBy {
     /// In the system's standard library places, at start.
     StandardPlace,
+    /// In one of the application directories probed at start
+    /// ([`EbpfConfig::tls_library_dirs`](crate::EbpfConfig::tls_library_dirs)).
+    ApplicationDir,
     /// Mapped by a running process.
     Process,
 }
@@ -138,6 +143,35 @@ impl Default for Discovery {
 
 /// Library directories searched when there is no `ld.so.cache` (musl, or a
 /// cache that cannot be read): the dynamic linkers' built-in defaults.
+/// Where applications that carry their own TLS library install it, as
+/// the common distributions package them: Mozilla's programs bundle NSS
+/// (`libssl3.so`, `libnss3.so`) in their install directory, outside the
+/// dynamic linker's cache. The default of
+/// [`EbpfConfig::tls_library_dirs`](crate::EbpfConfig::tls_library_dirs).
+pub const APPLICATION_LIBRARY_DIRS: &[&str] = &[
+    "/usr/lib/firefox-esr",
+    "/usr/lib/firefox",
+    "/usr/lib64/firefox",
+    "/opt/firefox",
+    "/snap/firefox/current/usr/lib/firefox",
+    "/usr/lib/thunderbird",
+    "/usr/lib64/thunderbird",
+    "/opt/thunderbird",
+];
+
+/// The files of `dir` that may be shared libraries (`lib*.so*`).
+fn shared_libraries_in(dir: &Path) -> impl Iterator<Item = PathBuf> + use<> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let name = e.file_name();
+            let name = name.to_str()?;
+            (name.starts_with("lib") && name.contains(".so")).then(|| e.path())
+        })
+}
+
 fn library_dirs() -> Vec<String> {
     let arch = std::env::consts::ARCH;
     let mut dirs: Vec<String> = ["lib", "usr/lib", "lib64", "usr/lib64", "usr/local/lib"]
@@ -166,30 +200,36 @@ impl Discovery {
 
     /// The TLS libraries in the standard places of the filesystem under
     /// `root` (normally `/`): those the dynamic linker's cache names, or,
-    /// without a cache, those in the usual library directories. Each is
-    /// returned once, and not again by later scans.
-    pub fn standard_places(&mut self, root: &Path) -> Vec<TlsTarget> {
-        let mut candidates: Vec<PathBuf> = match std::fs::read(root.join("etc/ld.so.cache"))
+    /// without a cache, those in the usual library directories; then those
+    /// in the application directories `app_dirs` (absolute, taken under
+    /// `root`). Each is returned once, and not again by later scans.
+    pub fn standard_places(&mut self, root: &Path, app_dirs: &[PathBuf]) -> Vec<TlsTarget> {
+        let mut system: Vec<PathBuf> = match std::fs::read(root.join("etc/ld.so.cache"))
             .map(|b| crate::ldcache::parse(&b))
         {
             Ok(Ok(entries)) if !entries.is_empty() => entries.into_iter().map(|e| e.path).collect(),
             _ => library_dirs()
                 .iter()
-                .filter_map(|d| std::fs::read_dir(root.join(d)).ok())
-                .flatten()
-                .filter_map(|e| {
-                    let e = e.ok()?;
-                    let name = e.file_name();
-                    let name = name.to_str()?;
-                    (name.starts_with("lib") && name.contains(".so")).then(|| e.path())
-                })
+                .flat_map(|d| shared_libraries_in(&root.join(d)))
+                .filter_map(|p| Some(Path::new("/").join(p.strip_prefix(root).ok()?)))
                 .collect(),
         };
-        candidates.sort();
-        candidates.dedup();
+        system.sort();
+        system.dedup();
+        let mut apps: Vec<PathBuf> = app_dirs
+            .iter()
+            .flat_map(|d| shared_libraries_in(&root.join(d.strip_prefix("/").unwrap_or(d))))
+            .filter_map(|p| Some(Path::new("/").join(p.strip_prefix(root).ok()?)))
+            .collect();
+        apps.sort();
+        apps.dedup();
+        let candidates = system
+            .into_iter()
+            .map(|p| (p, FoundBy::StandardPlace))
+            .chain(apps.into_iter().map(|p| (p, FoundBy::ApplicationDir)));
         let mut by_inode = HashSet::new();
         let mut out = Vec::new();
-        for display in candidates {
+        for (display, found_by) in candidates {
             let path = if root == Path::new("/") {
                 display.clone()
             } else {
@@ -234,7 +274,7 @@ impl Discovery {
                 api: classified.api,
                 nss_ssl_layer: classified.nss_ssl_layer,
                 go: None,
-                found_by: FoundBy::StandardPlace,
+                found_by,
             });
         }
         out
@@ -510,7 +550,7 @@ mod tests {
     #[test]
     fn standard_places_are_found_once_by_their_symbols() {
         let mut d = Discovery::default();
-        let found = d.standard_places(Path::new("/"));
+        let found = d.standard_places(Path::new("/"), &[]);
         for t in &found {
             eprintln!("{:?} {:?} {}", t.library, t.api, t.display);
             assert_eq!(t.found_by, FoundBy::StandardPlace);
@@ -525,12 +565,54 @@ mod tests {
             return;
         }
         // A second look, and a scan of processes mapping them, add nothing.
-        assert!(d.standard_places(Path::new("/")).is_empty());
+        assert!(d.standard_places(Path::new("/"), &[]).is_empty());
         let mine = d.scan(&ScanFilter {
             pids: vec![std::process::id()],
             ..Default::default()
         });
         assert!(mine.iter().all(|t| !ids.contains(&t.id)));
+    }
+
+    #[test]
+    fn libraries_in_an_application_directory_are_found_at_start() {
+        let Some(ssl3) = [
+            "/usr/lib/x86_64-linux-gnu/libssl3.so",
+            "/usr/lib64/libssl3.so",
+        ]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.exists()) else {
+            eprintln!("SKIP: no NSS libssl3.so on this host to copy");
+            return;
+        };
+        // A root with no dynamic linker's cache and no library directory:
+        // only the application directory holds a TLS library.
+        let root = tempfile::tempdir().unwrap();
+        let app = root.path().join("opt/browser");
+        std::fs::create_dir_all(&app).unwrap();
+        std::fs::copy(ssl3, app.join("libssl3.so")).unwrap();
+        std::fs::write(app.join("libnot-elf.so"), b"not ELF").unwrap();
+        std::fs::write(app.join("readme.txt"), b"").unwrap();
+        let mut d = Discovery::default();
+        assert!(d.standard_places(root.path(), &[]).is_empty());
+        let found = d.standard_places(
+            root.path(),
+            &[PathBuf::from("/opt/browser"), PathBuf::from("/not/there")],
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+        let t = &found[0];
+        assert_eq!(t.found_by, FoundBy::ApplicationDir);
+        assert_eq!(t.display, "/opt/browser/libssl3.so");
+        assert_eq!(t.path, app.join("libssl3.so"));
+        assert!(
+            t.nss_ssl_layer && t.library == Some(TlsLibrary::Nss),
+            "{t:?}"
+        );
+        assert!(
+            d.standard_places(root.path(), &[PathBuf::from("/opt/browser")])
+                .is_empty(),
+            "once"
+        );
     }
 
     #[test]

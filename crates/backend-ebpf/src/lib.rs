@@ -17,7 +17,8 @@
 //! - `loader` (feature `bpf`): loading, configuring and attaching them.
 //! - [`discovery`], [`library`] and [`ldcache`] (and `elf`, reading
 //!   symbol tables): which libraries and binaries to probe (by their
-//!   symbols; the system's standard places at start, every process's
+//!   symbols; the system's standard places and application directories
+//!   at start, every process's
 //!   mappings periodically), and which TLS implementation each holds.
 //! - [`go`]: Go programs — release, functions (also in stripped
 //!   binaries), the RETs of `Read`, the socket layout.

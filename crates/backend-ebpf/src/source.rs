@@ -32,9 +32,10 @@ pub struct AttachedTarget {
     /// The functions probed (empty for a file that only holds NSS's SSL
     /// layer, which the NSPR probes look up).
     pub symbols: Vec<&'static str>,
-    /// The process it was found in (0: found in a standard place at start).
+    /// The process it was found in (0: found at start).
     pub pid: u32,
-    /// In the system's standard places at start, or mapped by a process.
+    /// At start (the system's standard places or an application
+    /// directory), or mapped by a process.
     pub found_by: FoundBy,
 }
 
@@ -50,6 +51,7 @@ impl std::fmt::Display for AttachedTarget {
         };
         let found = match self.found_by {
             FoundBy::StandardPlace => String::from("standard place"),
+            FoundBy::ApplicationDir => String::from("application directory"),
             FoundBy::Process => format!("pid {}", self.pid),
         };
         let what = if self.symbols.is_empty() {
@@ -167,7 +169,9 @@ impl EbpfSource {
         // catch every program that will load them, however short-lived.
         // (Per-process probes, with explicit pids, only follow the scan.)
         if !source.scan_filter.per_process {
-            let standard = source.discovery.standard_places(std::path::Path::new("/"));
+            let standard = source
+                .discovery
+                .standard_places(std::path::Path::new("/"), &source.cfg.tls_library_dirs);
             source.attach_all(standard);
         }
         source.rescan();

@@ -606,13 +606,11 @@ fn firefox_fetches_a_page_over_nss() {
     std::fs::write(root.join("index.html"), &page).unwrap();
     let (port, nginx) = nginx_files(dir.path(), &root);
     // Firefox carries its own NSS (libssl3.so under /usr/lib/firefox-esr,
-    // not a standard place): its SSL layer is registered when a scan finds
-    // it mapped, so scan often while it starts.
-    let cfg = EbpfConfig {
-        rescan_interval: Duration::from_millis(50),
-        comms: vec!["firefox-esr".into(), "nginx".into()],
-        ..Default::default()
-    };
+    // outside the dynamic linker's cache): registered at start from the
+    // default application directories, so no rescan runs during the test
+    // (with only the rescan, a Firefox whose first request comes before
+    // the next scan would have it missed).
+    let cfg = no_rescan(&["firefox-esr", "nginx"]);
     let Some(mut src) = open(cfg, name) else {
         return;
     };
@@ -649,8 +647,16 @@ fn firefox_fetches_a_page_over_nss() {
         .attached()
         .iter()
         .find(|t| t.library == Some(TlsLibrary::Nss) && t.path.contains("firefox"))
-        .map(ToString::to_string);
-    println!("Firefox's NSS: {layer:?}");
+        .cloned();
+    println!(
+        "Firefox's NSS: {:?}",
+        layer.as_ref().map(ToString::to_string)
+    );
+    assert_eq!(
+        layer.map(|t| t.found_by),
+        Some(backend_ebpf::discovery::FoundBy::ApplicationDir),
+        "Firefox's own libssl3.so probed at start"
+    );
 
     // Firefox may open more than one connection (speculative ones): the
     // one that carried GET / has the page.
