@@ -29,7 +29,8 @@ pub struct Limits {
     /// Closed connections are remembered this long to absorb late duplicates.
     pub closed_linger: Duration,
     /// Bytes waiting between threads: the workers' input queues share this
-    /// much, and the sink's queue may hold as much again. When a queue is
+    /// much, and the sink's queue may hold as much again, written batches
+    /// on their way back to the worker that made them included. When a queue is
     /// full, inputs of live sources are dropped and counted
     /// (`worker_queue_full`, `sink_queue_full`) and file sources wait.
     pub queue_bytes: usize,

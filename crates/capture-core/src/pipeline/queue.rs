@@ -10,6 +10,14 @@
 //! pipeline's threads are plain threads.
 //! When either bound is reached a live source's item is refused (the caller
 //! drops and counts it) and a file source's sender waits.
+//!
+//! An item the receiver is done with may go back to its sender to be freed
+//! or reused there ([`QueueReceiver::hand_back`]): its bytes stay taken
+//! until the sender [reclaims](QueueSender::reclaimed) it, so the bound
+//! covers it on its way back too. Such items hold at most half the
+//! budget, and a sender waits only for items still queued, never for
+//! ones on their way back: nothing waits on a thread that is itself
+//! waiting.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -23,7 +31,10 @@ const RECHECK: Duration = Duration::from_millis(20);
 
 #[derive(Debug)]
 struct Budget {
+    /// Bytes of queued items and of items on their way back.
     used: AtomicUsize,
+    /// Bytes of items on their way back (part of `used`).
+    returning: AtomicUsize,
     cap: usize,
     /// The receiving side is gone: nobody will give bytes back.
     closed: AtomicBool,
@@ -32,12 +43,13 @@ struct Budget {
 }
 
 impl Budget {
-    /// Takes `n` bytes if they fit. An item heavier than the whole budget
-    /// goes alone, into an empty queue, so that nothing waits forever.
+    /// Takes `n` bytes if they fit. An item heavier than what is left
+    /// goes alone, into a queue with no item queued, so that nothing
+    /// waits forever.
     fn try_take(&self, n: usize) -> bool {
         let mut used = self.used.load(Ordering::Relaxed);
         loop {
-            if used > 0 && used.saturating_add(n) > self.cap {
+            if used > self.returning.load(Ordering::Acquire) && used.saturating_add(n) > self.cap {
                 return false;
             }
             match self.used.compare_exchange_weak(
@@ -65,7 +77,9 @@ impl Budget {
                 return false;
             };
             // Re-checked under the lock that `give` takes before notifying.
-            if self.used.load(Ordering::Acquire) == 0 || self.closed.load(Ordering::Acquire) {
+            if self.used.load(Ordering::Acquire) <= self.returning.load(Ordering::Acquire)
+                || self.closed.load(Ordering::Acquire)
+            {
                 continue;
             }
             let _ = self.freed.wait_timeout(guard, RECHECK);
@@ -77,6 +91,33 @@ impl Budget {
         if let Ok(_guard) = self.lock.lock() {
             self.freed.notify_all();
         }
+    }
+
+    /// Counts `n` taken bytes as on their way back if they fit in half the
+    /// budget; gives them back otherwise.
+    fn hand_back(&self, n: usize) -> bool {
+        let mut returning = self.returning.load(Ordering::Relaxed);
+        loop {
+            if returning.saturating_add(n) > self.cap / 2 {
+                self.give(n);
+                return false;
+            }
+            match self.returning.compare_exchange_weak(
+                returning,
+                returning + n,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => returning = now,
+            }
+        }
+    }
+
+    /// Gives back the bytes of an item handed back.
+    fn reclaimed(&self, n: usize) {
+        self.returning.fetch_sub(n, Ordering::AcqRel);
+        self.give(n);
     }
 }
 
@@ -108,6 +149,7 @@ pub(crate) fn queue<T>(items: usize, bytes: usize) -> (QueueSender<T>, QueueRece
     let (tx, rx) = bounded(items.max(1));
     let budget = Arc::new(Budget {
         used: AtomicUsize::new(0),
+        returning: AtomicUsize::new(0),
         cap: bytes.max(1),
         closed: AtomicBool::new(false),
         lock: Mutex::new(()),
@@ -147,6 +189,12 @@ impl<T> QueueSender<T> {
         })
     }
 
+    /// Gives back the bytes of an item the receiver [handed
+    /// back](QueueReceiver::hand_back), once it is freed or reused.
+    pub(crate) fn reclaimed(&self, bytes: usize) {
+        self.budget.reclaimed(bytes);
+    }
+
     /// Sends an item that must not be lost and weighs next to nothing
     /// (a clock tick), if there is room for it.
     pub(crate) fn try_send_light(&self, item: T) {
@@ -167,7 +215,23 @@ impl<T> QueueReceiver<T> {
         self.budget.give(bytes);
     }
 
-    /// Items waiting, items when full, bytes held, bytes when full.
+    /// Keeps the bytes of an item the receiver is done with taken while the
+    /// item goes back to its sender, who gives them back with
+    /// [`QueueSender::reclaimed`]. False when items on their way back
+    /// already hold half the budget: the bytes are given back now, and the
+    /// item is to be freed here.
+    pub(crate) fn hand_back(&self, bytes: usize) -> bool {
+        self.budget.hand_back(bytes)
+    }
+
+    /// Gives back the bytes of an item [handed back](Self::hand_back) that
+    /// could not be sent back after all (its sender is gone or has enough).
+    pub(crate) fn reclaimed(&self, bytes: usize) {
+        self.budget.reclaimed(bytes);
+    }
+
+    /// Items waiting, items when full, bytes held (by queued items and
+    /// items on their way back), bytes when full.
     pub(crate) fn depth(&self) -> [usize; 4] {
         [
             self.rx.len(),
@@ -219,6 +283,29 @@ mod tests {
         let (_, bytes) = rx.iter().next().unwrap();
         rx.release(bytes);
         assert!(tx.send(2, 1, false).is_ok());
+    }
+
+    #[test]
+    fn items_on_their_way_back_count_hold_at_most_half_and_never_make_a_sender_wait() {
+        let (tx, rx) = queue::<u32>(10, 100);
+        tx.send(1, 40, false).unwrap();
+        tx.send(2, 40, false).unwrap();
+        tx.send(3, 10, false).unwrap();
+        let mut it = rx.iter();
+        let (_, a) = it.next().unwrap();
+        assert!(rx.hand_back(a), "40 of 100 on the way back");
+        let (_, b) = it.next().unwrap();
+        assert!(!rx.hand_back(b), "80 would be more than half: freed here");
+        assert_eq!(rx.depth()[2], 50, "what goes back is still counted");
+        assert_eq!(tx.send(4, 60, false), Err(4), "40 + 10 + 60 > 100");
+        let (_, c) = it.next().unwrap();
+        rx.release(c);
+        assert!(
+            tx.send(4, 70, true).is_ok(),
+            "nothing queued: a waiting sender goes on"
+        );
+        tx.reclaimed(a);
+        assert_eq!(rx.depth()[2], 70);
     }
 
     #[test]

@@ -14,7 +14,8 @@ pub struct QueueDepth {
     pub batches: usize,
     /// Batches it holds when full.
     pub capacity: usize,
-    /// Bytes its batches hold now.
+    /// Bytes its batches hold now (for `sink`, written batches on their
+    /// way back to their worker included).
     pub bytes: usize,
     /// Bytes it holds when full ([`Limits::queue_bytes`](crate::Limits::queue_bytes),
     /// shared out among the workers' queues).

@@ -22,7 +22,7 @@ use super::routing::{BATCH_BYTES, Msg, Router};
 use super::weight::exchange_bytes;
 use super::worker::{Steps, Worker};
 use crate::model::{Exchange, Input, Timestamp};
-use crate::stage::{ParserFactory, Poll, Reassembler, Sink, SinkError, Source};
+use crate::stage::{ExchangeEncoder, ParserFactory, Poll, Reassembler, Sink, SinkError, Source};
 use crate::stats::{Counter, Counters, DropReason};
 
 /// Exchanges per batch handed to the sink.
@@ -85,7 +85,10 @@ pub(super) fn start<P: ParserFactory, R: Reassembler + 'static>(
     }
     let files_only = b.sources.iter().all(|s| !s.is_live());
     let mut threads = Vec::new();
+    // Each worker gets its own encoder, made before the sink leaves for
+    // its thread.
     let sink_thread = |sink: Box<dyn Sink>, threads: &mut Vec<Thread>, queues: &mut QueueDepths| {
+        let encoders: Vec<_> = (0..workers).map(|_| sink.encoder()).collect();
         let (tx, rx) = queue::<SinkBatch>(b.queue_batches, queue_bytes);
         let rx = Arc::new(rx);
         queues.add("sink".into(), &rx);
@@ -93,7 +96,7 @@ pub(super) fn start<P: ParserFactory, R: Reassembler + 'static>(
         threads.push(spawn_named("cleartap-sink".into(), move || {
             run_sink(sink, rx, counters)
         })?);
-        Ok::<_, PipelineError>(tx)
+        Ok::<_, PipelineError>((tx, encoders))
     };
 
     // One source, one worker: a single thread, no queues, no copies (the
@@ -108,7 +111,8 @@ pub(super) fn start<P: ParserFactory, R: Reassembler + 'static>(
             .next()
             .ok_or(PipelineError::NoSource)?;
         let sink = if b.sink_thread {
-            SinkEnd::thread(sink_thread(sink, &mut threads, &mut queues)?, files_only)
+            let (tx, encoders) = sink_thread(sink, &mut threads, &mut queues)?;
+            SinkEnd::thread(tx, files_only, encoders.into_iter().next().flatten())
         } else {
             SinkEnd::Here(sink)
         };
@@ -131,7 +135,8 @@ pub(super) fn start<P: ParserFactory, R: Reassembler + 'static>(
         });
     }
 
-    let sink_tx = sink_thread(sink, &mut threads, &mut queues)?;
+    let (sink_tx, encoders) = sink_thread(sink, &mut threads, &mut queues)?;
+    let mut encoders = encoders.into_iter();
     let (recycle_tx, recycle_rx) = bounded::<Batch>(workers * RECYCLED_PER_WORKER);
     let mut worker_txs = Vec::new();
     for i in 0..workers {
@@ -148,7 +153,7 @@ pub(super) fn start<P: ParserFactory, R: Reassembler + 'static>(
             counters.clone(),
             recorders(),
         );
-        let sink = SinkEnd::thread(sink_tx.clone(), files_only);
+        let sink = SinkEnd::thread(sink_tx.clone(), files_only, encoders.next().flatten());
         let recycle_tx = recycle_tx.clone();
         threads.push(spawn_named(format!("cleartap-worker-{i}"), move || {
             run_worker(worker, rx, sink, recycle_tx, counters)
@@ -251,16 +256,32 @@ impl Outbox {
     }
 }
 
+/// What a worker hands the sink thread: exchanges, or the bytes its
+/// encoder made of them (then the exchanges never leave the worker).
+enum Load {
+    Exchanges(Vec<Exchange>),
+    Encoded { bytes: Vec<u8>, exchanges: u64 },
+}
+
 /// A batch on its way to the sink thread, and the way back to the worker
 /// that made it. Written, the batch goes back and the worker frees the
 /// exchanges and reuses the vector: memory freed on the thread that
 /// allocated it is reused at once, where freed on the sink thread it was
 /// handed back to the worker's heap later, and meanwhile the worker took
 /// fresh pages (a sink thread cost more CPU than writing on the worker).
+/// On its way back a batch still counts in the sink queue's bytes
+/// ([`QueueReceiver::hand_back`]); the worker gives them back when it
+/// takes the batch.
 struct SinkBatch {
-    exchanges: Vec<Exchange>,
-    home: Sender<Vec<Exchange>>,
+    load: Load,
+    home: Sender<Returned>,
 }
+
+/// A written batch back at its worker, with its weight in the sink queue.
+type Returned = (Load, usize);
+
+/// Bytes of an encoded batch's buffer kept for reuse at most.
+const ENCODED_KEPT: usize = 4 * SINK_BATCH_BYTES;
 
 /// Where exchanges go: the sink itself, or the queue of a sink thread.
 enum SinkEnd {
@@ -269,17 +290,27 @@ enum SinkEnd {
         tx: QueueSender<SinkBatch>,
         /// Every source is a file: wait for room instead of dropping.
         wait: bool,
-        /// Written batches come back here.
-        home: (Sender<Vec<Exchange>>, Receiver<Vec<Exchange>>),
+        /// Written batches come back here, with their weight.
+        home: (Sender<Returned>, Receiver<Returned>),
+        /// The sink's encoder, when it has one: the worker encodes.
+        encoder: Option<Box<dyn ExchangeEncoder>>,
+        /// An emptied buffer to fill next.
+        spare: Option<Load>,
     },
 }
 
 impl SinkEnd {
-    fn thread(tx: QueueSender<SinkBatch>, wait: bool) -> Self {
+    fn thread(
+        tx: QueueSender<SinkBatch>,
+        wait: bool,
+        encoder: Option<Box<dyn ExchangeEncoder>>,
+    ) -> Self {
         SinkEnd::Thread {
             tx,
             wait,
             home: bounded(RETURNED_PER_WORKER),
+            encoder,
+            spare: None,
         }
     }
 
@@ -300,18 +331,56 @@ impl SinkEnd {
                     Err(PipelineError::Sink(e.to_string()))
                 }
             },
-            SinkEnd::Thread { tx, wait, home } => {
-                let next = match home.1.try_recv() {
-                    Ok(mut written) => {
-                        written.clear();
-                        written
+            SinkEnd::Thread {
+                tx,
+                wait,
+                home,
+                encoder,
+                spare,
+            } => {
+                // Everything written so far is freed (or kept to be
+                // refilled) here, and its bytes given back.
+                while let Ok((mut written, weight)) = home.1.try_recv() {
+                    match &mut written {
+                        Load::Exchanges(v) => v.clear(),
+                        Load::Encoded { bytes, .. } => bytes.clear(),
                     }
-                    Err(_) => Vec::with_capacity(SINK_BATCH),
+                    *spare = Some(written);
+                    tx.reclaimed(weight);
+                }
+                let (load, weight) = match encoder {
+                    Some(encoder) => {
+                        let mut buf = match spare.take() {
+                            Some(Load::Encoded { bytes, .. })
+                                if bytes.capacity() <= ENCODED_KEPT =>
+                            {
+                                bytes
+                            }
+                            _ => Vec::with_capacity(SINK_BATCH_BYTES / 4),
+                        };
+                        for ex in &out.exchanges {
+                            encoder.encode(ex, &mut buf);
+                        }
+                        out.exchanges.clear();
+                        let weight = buf.capacity();
+                        let load = Load::Encoded {
+                            bytes: buf,
+                            exchanges: n,
+                        };
+                        (load, weight)
+                    }
+                    None => {
+                        let next = match spare.take() {
+                            Some(Load::Exchanges(v)) => v,
+                            _ => Vec::with_capacity(SINK_BATCH),
+                        };
+                        let exchanges = std::mem::replace(&mut out.exchanges, next);
+                        let weight = bytes + exchanges.capacity() * size_of::<Exchange>();
+                        (Load::Exchanges(exchanges), weight)
+                    }
                 };
-                let exchanges = std::mem::replace(&mut out.exchanges, next);
-                let weight = bytes + exchanges.capacity() * size_of::<Exchange>();
                 let batch = SinkBatch {
-                    exchanges,
+                    load,
                     home: home.0.clone(),
                 };
                 if tx.send(batch, weight, *wait).is_err() {
@@ -325,8 +394,14 @@ impl SinkEnd {
     fn finish(self) -> Result<(), PipelineError> {
         match self {
             SinkEnd::Here(mut sink) => sink.flush().map_err(|e| PipelineError::Sink(e.to_string())),
-            // Dropping the sender lets the sink thread drain and flush.
-            SinkEnd::Thread { .. } => Ok(()),
+            // Dropping the sender lets the sink thread drain and flush;
+            // what came back is freed, its bytes given back.
+            SinkEnd::Thread { tx, home, .. } => {
+                for (_, weight) in home.1.try_iter() {
+                    tx.reclaimed(weight);
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -438,24 +513,24 @@ fn run_sink(
     counters: Arc<Counters>,
 ) -> Result<(), PipelineError> {
     let mut result = Ok(());
-    for (
-        SinkBatch {
-            mut exchanges,
-            home,
-        },
-        bytes,
-    ) in rx.iter()
-    {
-        let n = exchanges.len() as u64;
-        let written = sink.write(&mut exchanges);
-        // Back to the worker, which empties it; freed here only when the
-        // worker is gone or has enough waiting.
-        if let Err(TrySendError::Full(mut left) | TrySendError::Disconnected(mut left)) =
-            home.try_send(exchanges)
-        {
-            left.clear();
+    for (SinkBatch { mut load, home }, bytes) in rx.iter() {
+        let (n, written) = match &mut load {
+            Load::Exchanges(exchanges) => (exchanges.len() as u64, sink.write(exchanges)),
+            Load::Encoded { bytes, exchanges } => (*exchanges, sink.write_encoded(bytes)),
+        };
+        // Back to the worker, which empties it, still counted in the
+        // queue's bytes; freed here when the worker is gone or batches on
+        // their way back already hold half of them.
+        if rx.hand_back(bytes) {
+            if let Err(TrySendError::Full((left, _)) | TrySendError::Disconnected((left, _))) =
+                home.try_send((load, bytes))
+            {
+                drop(left);
+                rx.reclaimed(bytes);
+            }
+        } else {
+            drop(load);
         }
-        rx.release(bytes);
         match written {
             Ok(()) => counters.add(Counter::ExchangesDelivered, n),
             Err(e) => {

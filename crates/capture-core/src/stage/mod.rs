@@ -11,5 +11,5 @@ mod source;
 pub use parser::Protocol;
 pub use parser::{Output, Parser, ParserFactory};
 pub use reassembler::{ConnId, Reassembler, StreamHandler};
-pub use sink::{Sink, SinkError};
+pub use sink::{ExchangeEncoder, Sink, SinkError};
 pub use source::{InputSink, Poll, Source, SourceError};
