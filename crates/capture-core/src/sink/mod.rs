@@ -3,5 +3,5 @@
 mod json_lines;
 mod memory;
 
-pub use json_lines::JsonLinesSink;
+pub use json_lines::{JsonLineEncoder, JsonLinesSink};
 pub use memory::MemorySink;
