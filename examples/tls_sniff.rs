@@ -134,11 +134,13 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     metrics.watch(&running);
     let stats = running.join()?;
     eprintln!(
-        "tls_sniff: {:.1} s  events {}  connections {}  exchanges {}  drops: {}",
+        "tls_sniff: {:.1} s  events {}  connections {}  exchanges {}  \
+         tls_unattributed {}  drops: {}",
         started.elapsed().as_secs_f64(),
         stats.packets,
         stats.connections,
         stats.exchanges,
+        stats.tls_unattributed,
         stats.drops_summary()
     );
     Ok(())
