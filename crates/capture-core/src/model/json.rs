@@ -31,6 +31,7 @@ pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
 /// Writes `bytes`, known to be UTF-8, as a JSON string. Most strings
 /// (header names and values, paths) need no escape: they are found so
 /// eight bytes at a time and copied whole. The rest goes to [`escaped`].
+#[inline]
 fn text(out: &mut Vec<u8>, bytes: &[u8]) {
     let clean = clean_prefix(bytes);
     out.reserve(bytes.len() + 2);
@@ -83,6 +84,9 @@ const ESCAPE_STEP: usize = 4096;
 /// run the output goes into room made beforehand: a clean word is stored
 /// eight bytes at once, a word with an escape is stored whole and the
 /// output advanced only past its clean bytes, then the escape written.
+/// Never inlined: inlined, its registers were saved and restored on every
+/// call of [`text`], most of which need no escape.
+#[inline(never)]
 fn escaped(out: &mut Vec<u8>, bytes: &[u8]) {
     for step in bytes.chunks(ESCAPE_STEP) {
         let start = out.len();
