@@ -783,11 +783,7 @@ fn run_pushpull(
         std::thread::sleep(Duration::from_millis(20));
     }
     let said = std::fs::read_to_string(&err).unwrap();
-    let session = said
-        .lines()
-        .find_map(|l| l.strip_prefix("session 0x"))
-        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
-        .unwrap_or_else(|| panic!("pushpull {mode}: {said}"));
+    let session = session_said(&said).unwrap_or_else(|| panic!("pushpull {mode}: {said}"));
     (pid, session, std::fs::read(&out).unwrap())
 }
 
@@ -968,5 +964,137 @@ fn gnutls_with_its_own_push_pull_functions() {
         req_bytes.len(),
         resp_bytes.len(),
         counters.get(Counter::TlsUnattributed)
+    );
+}
+
+/// The session pointer a push/pull program printed on stderr.
+fn session_said(said: &str) -> Option<u64> {
+    said.lines()
+        .find_map(|l| l.strip_prefix("session 0x"))
+        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+}
+
+#[test]
+fn gnutls_server_with_relaying_push_pull_functions() {
+    let name = "gnutls_push_pull_server";
+    let Some(_scenario) = Scenario::require(name, &["curl", "openssl", "gcc", "pkg-config"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let Some(bin) = build_pushpull(name, dir.path()) else {
+        return;
+    };
+    let (cert, key) = self_signed(dir.path()).expect("openssl req");
+    let Some(mut src) = open(no_rescan(&["pushpull", "curl"]), name) else {
+        return;
+    };
+    // The server's GnuTLS calls go through a unix socket pair and relay
+    // threads: nothing ties its session to the accepted socket.
+    let port = free_port();
+    let err = dir.path().join("serve.err");
+    let server = Kid(Command::new(&bin)
+        .args(["serve", &port.to_string()])
+        .arg(&cert)
+        .arg(&key)
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap());
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&err).unwrap().contains("listening") {
+        assert!(
+            std::time::Instant::now() < end,
+            "pushpull serve did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let url = format!("https://127.0.0.1:{port}/pushpull-server");
+    let (curl_pid, body) = run(
+        Command::new("curl").args(["-sk", "--http1.1", &url]),
+        Duration::from_secs(20),
+    );
+    assert_eq!(body, b"pushpull server body\n", "curl got the page");
+    let server_pid = server.0.id();
+    let session = session_said(&std::fs::read_to_string(&err).unwrap()).expect("session line");
+    let mut cap = Capture::default();
+    let counters = poll_until(&mut src, &mut cap, Duration::from_secs(10), |c| {
+        c.of_pid(server_pid).any(|g| g.data.ends_with(&body))
+            && c.of_pid(curl_pid).any(|g| g.data.ends_with(&body))
+    });
+    let served: Vec<&Got> = cap.of_pid(server_pid).collect();
+    let discard = std::net::Ipv6Addr::from((0x0100u128 << 112) | u128::from(session));
+    for g in &served {
+        assert_eq!(
+            (g.key.client, g.key.fd, g.source, g.tls_library),
+            (
+                std::net::SocketAddr::from((discard, 0)),
+                None,
+                CaptureSource::EbpfTls,
+                Some(TlsLibrary::GnuTls)
+            ),
+            "the server's plaintext, keyed by its session, no ciphertext of its relay"
+        );
+    }
+    assert_eq!(
+        counters.get(Counter::TlsUnattributed),
+        served.len() as u64,
+        "tls_unattributed counts the server's chunks (curl's are tied)"
+    );
+    let inputs = cap
+        .chunks
+        .iter()
+        .map(|g| go::Owned::Chunk {
+            ts: capture_core::model::Timestamp::default(),
+            key: g.key,
+            dir: g.dir,
+            offset: g.offset,
+            data: g.data.clone(),
+            source: g.source,
+            tls_library: g.tls_library,
+            comm: None,
+            traffic: g.traffic,
+        })
+        .collect();
+    let seen: Vec<go::Seen> = go::exchanges(inputs).iter().map(go::Seen::of).collect();
+    for (pid, library) in [
+        (server_pid, TlsLibrary::GnuTls),
+        (curl_pid, TlsLibrary::OpenSsl3),
+    ] {
+        let mine: Vec<&go::Seen> = seen.iter().filter(|x| x.pid == Some(pid)).collect();
+        assert_eq!(mine.len(), 1, "pid {pid}: one exchange: {seen:#?}");
+        let x = mine[0];
+        assert_eq!(
+            (
+                x.method.as_str(),
+                x.path.as_str(),
+                x.status,
+                x.response_body.as_slice()
+            ),
+            ("GET", "/pushpull-server", 200, body.as_slice()),
+            "{x:#?}"
+        );
+        assert_eq!(x.tls_library, Some(library), "{x:#?}");
+    }
+    // The parser found the request in what the server read: the session's
+    // address ends up on the server's side of the exchange.
+    let untied = seen.iter().find(|x| x.pid == Some(server_pid)).unwrap();
+    assert_eq!(
+        (untied.client.as_str(), untied.server.clone()),
+        ("[100::]:0", format!("[{discard}]:0"))
+    );
+    println!(
+        "pushpull serve: pid {server_pid} session {session:#x}: {} chunks, tls_unattributed {}; \
+         exchanges {:?}",
+        served.len(),
+        counters.get(Counter::TlsUnattributed),
+        seen.iter()
+            .map(|x| (
+                x.pid,
+                x.client.as_str(),
+                x.server.as_str(),
+                x.method.as_str(),
+                x.path.as_str(),
+                x.status
+            ))
+            .collect::<Vec<_>>()
     );
 }
