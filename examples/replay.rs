@@ -159,14 +159,14 @@ fn run(args: &Args) -> Result<Corruptions, Box<dyn std::error::Error>> {
     Ok(corruptions)
 }
 
-/// Whether JSON on a thread of its own is the faster choice: it takes the
-/// JSON (about 40 % of replay's work) off the worker's core, so it shortens
-/// a replay when another core is free to run it. It costs about as many
-/// instructions (written batches go back to the worker to be freed) but
-/// more CPU time (the exchanges cross cores: 2-28 % in `benches/compare.sh`
-/// runs on a busy 2-core machine); there the two threads share one core
-/// and it is only slower. So: a second core, and the 1-minute load
-/// average leaving one idle.
+/// Whether JSON on a thread of its own is the faster choice. The worker
+/// still writes the JSON lines (the sink's encoder), and the sink thread
+/// only writes them out: it takes the writes (the copy into the page cache
+/// or pipe) off the worker's core and costs next to no CPU (0-3 % in
+/// `benches/compare.sh` runs with output to `/dev/null`), so it shortens a
+/// replay when another core is free to run it; when none is, the two
+/// threads share one core and it only adds switches. So: a second core,
+/// and the 1-minute load average leaving one idle.
 fn sink_thread_pays() -> bool {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let load = std::fs::read_to_string("/proc/loadavg")
