@@ -35,6 +35,12 @@ pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
 fn text(out: &mut Vec<u8>, bytes: &[u8]) {
     let clean = clean_prefix(bytes);
     out.reserve(bytes.len() + 2);
+    if clean >= bytes.len() {
+        out.extend_from_slice(b"\"");
+        out.extend_from_slice(bytes);
+        out.extend_from_slice(b"\"");
+        return;
+    }
     out.push(b'"');
     let (head, rest) = bytes.split_at(clean.min(bytes.len()));
     out.extend_from_slice(head);
@@ -272,7 +278,20 @@ fn headers(out: &mut Vec<u8>, list: &Headers) {
             out.push(b',');
         }
         let (name, value) = (h.name(), h.value());
-        if name.is_text() && value.is_text() {
+        let (n, v) = (name.as_bytes(), value.as_bytes());
+        if name.is_text()
+            && value.is_text()
+            && clean_prefix(n) == n.len()
+            && clean_prefix(v) == v.len()
+        {
+            // The common field, nothing to escape: one capacity check.
+            out.reserve(n.len() + v.len() + 6);
+            out.extend_from_slice(b"[\"");
+            out.extend_from_slice(n);
+            out.extend_from_slice(b"\",\"");
+            out.extend_from_slice(v);
+            out.extend_from_slice(b"\"]");
+        } else if name.is_text() && value.is_text() {
             out.push(b'[');
             text(out, name.as_bytes());
             out.push(b',');
