@@ -148,6 +148,47 @@ fn every_worker_count_gives_the_same_exchanges() {
     assert!(results.iter().all(|r| *r == results[0]));
 }
 
+/// A writer whose bytes the test reads after the pipeline is gone.
+#[derive(Clone, Default)]
+struct Shared(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn json_lines_are_the_same_whether_the_workers_or_the_sink_write_them() {
+    // With a sink thread, the workers encode the lines (the sink's
+    // encoder) and the sink thread only writes them out.
+    let mut results = Vec::new();
+    for (workers, sink_thread) in [(1, false), (1, true), (2, true), (3, true)] {
+        let out = Shared::default();
+        let stats = Pipeline::builder(Lines)
+            .workers(workers)
+            .sink_thread(sink_thread)
+            .source(replay(traffic(50, 20, false)))
+            .sink(capture_core::sink::JsonLinesSink::new(out.clone()))
+            .build()
+            .unwrap()
+            .run()
+            .unwrap();
+        assert_eq!(stats.exchanges_delivered, 50 * 21, "workers={workers}");
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.sort_unstable();
+        results.push(lines.into_iter().map(str::to_owned).collect::<Vec<_>>());
+    }
+    assert_eq!(results[0].len(), 50 * 21);
+    assert!(results[0][0].contains("\"conn"), "{}", results[0][0]);
+    assert!(results.iter().all(|r| *r == results[0]));
+}
+
 #[test]
 fn stopping_a_live_pipeline_flushes_open_connections() {
     let sink = MemorySink::new(1 << 20);

@@ -282,21 +282,31 @@ type Returned = (Load, usize);
 
 /// Bytes of an encoded batch's buffer kept for reuse at most.
 const ENCODED_KEPT: usize = 4 * SINK_BATCH_BYTES;
+/// Bytes of encoded exchanges from file sources gathered before they go to
+/// the sink thread: each batch wakes it, and a wake-up costs CPU on both
+/// sides (live sources send at each delivery, for latency).
+const ENCODED_BATCH: usize = SINK_BATCH_BYTES / 2;
 
 /// Where exchanges go: the sink itself, or the queue of a sink thread.
 enum SinkEnd {
     Here(Box<dyn Sink>),
-    Thread {
-        tx: QueueSender<SinkBatch>,
-        /// Every source is a file: wait for room instead of dropping.
-        wait: bool,
-        /// Written batches come back here, with their weight.
-        home: (Sender<Returned>, Receiver<Returned>),
-        /// The sink's encoder, when it has one: the worker encodes.
-        encoder: Option<Box<dyn ExchangeEncoder>>,
-        /// An emptied buffer to fill next.
-        spare: Option<Load>,
-    },
+    Thread(ThreadEnd),
+}
+
+/// A worker's end of the queue to a sink thread.
+struct ThreadEnd {
+    tx: QueueSender<SinkBatch>,
+    /// Every source is a file: wait for room instead of dropping.
+    wait: bool,
+    /// Written batches come back here, with their weight.
+    home: (Sender<Returned>, Receiver<Returned>),
+    /// The sink's encoder, when it has one: the worker encodes.
+    encoder: Option<Box<dyn ExchangeEncoder>>,
+    /// An emptied buffer to fill next.
+    spare: Option<Load>,
+    /// Encoded exchanges not yet sent, and how many.
+    encoded: Vec<u8>,
+    encoded_n: u64,
 }
 
 impl SinkEnd {
@@ -305,13 +315,15 @@ impl SinkEnd {
         wait: bool,
         encoder: Option<Box<dyn ExchangeEncoder>>,
     ) -> Self {
-        SinkEnd::Thread {
+        SinkEnd::Thread(ThreadEnd {
             tx,
             wait,
             home: bounded(RETURNED_PER_WORKER),
             encoder,
             spare: None,
-        }
+            encoded: Vec::new(),
+            encoded_n: 0,
+        })
     }
 
     fn deliver(&mut self, out: &mut Outbox, counters: &Counters) -> Result<(), PipelineError> {
@@ -319,89 +331,111 @@ impl SinkEnd {
             return Ok(());
         }
         let n = out.exchanges.len() as u64;
-        let bytes = std::mem::take(&mut out.bytes);
         match self {
-            SinkEnd::Here(sink) => match write_all(sink.as_mut(), &mut out.exchanges) {
-                Ok(()) => {
-                    counters.add(Counter::ExchangesDelivered, n);
-                    Ok(())
-                }
-                Err(e) => {
-                    counters.dropped(DropReason::SinkDeliveryFailed, n);
-                    Err(PipelineError::Sink(e.to_string()))
-                }
-            },
-            SinkEnd::Thread {
-                tx,
-                wait,
-                home,
-                encoder,
-                spare,
-            } => {
-                // Everything written so far is freed (or kept to be
-                // refilled) here, and its bytes given back.
-                while let Ok((mut written, weight)) = home.1.try_recv() {
-                    match &mut written {
-                        Load::Exchanges(v) => v.clear(),
-                        Load::Encoded { bytes, .. } => bytes.clear(),
+            SinkEnd::Here(sink) => {
+                out.bytes = 0;
+                match write_all(sink.as_mut(), &mut out.exchanges) {
+                    Ok(()) => {
+                        counters.add(Counter::ExchangesDelivered, n);
+                        Ok(())
                     }
-                    *spare = Some(written);
-                    tx.reclaimed(weight);
-                }
-                let (load, weight) = match encoder {
-                    Some(encoder) => {
-                        let mut buf = match spare.take() {
-                            Some(Load::Encoded { bytes, .. })
-                                if bytes.capacity() <= ENCODED_KEPT =>
-                            {
-                                bytes
-                            }
-                            _ => Vec::with_capacity(SINK_BATCH_BYTES / 4),
-                        };
-                        for ex in &out.exchanges {
-                            encoder.encode(ex, &mut buf);
-                        }
-                        out.exchanges.clear();
-                        let weight = buf.capacity();
-                        let load = Load::Encoded {
-                            bytes: buf,
-                            exchanges: n,
-                        };
-                        (load, weight)
+                    Err(e) => {
+                        counters.dropped(DropReason::SinkDeliveryFailed, n);
+                        Err(PipelineError::Sink(e.to_string()))
                     }
-                    None => {
-                        let next = match spare.take() {
-                            Some(Load::Exchanges(v)) => v,
-                            _ => Vec::with_capacity(SINK_BATCH),
-                        };
-                        let exchanges = std::mem::replace(&mut out.exchanges, next);
-                        let weight = bytes + exchanges.capacity() * size_of::<Exchange>();
-                        (Load::Exchanges(exchanges), weight)
-                    }
-                };
-                let batch = SinkBatch {
-                    load,
-                    home: home.0.clone(),
-                };
-                if tx.send(batch, weight, *wait).is_err() {
-                    counters.dropped(DropReason::SinkQueueFull, n);
                 }
+            }
+            SinkEnd::Thread(end) => {
+                end.deliver(out, counters);
                 Ok(())
             }
         }
     }
 
-    fn finish(self) -> Result<(), PipelineError> {
+    fn finish(self, counters: &Counters) -> Result<(), PipelineError> {
         match self {
             SinkEnd::Here(mut sink) => sink.flush().map_err(|e| PipelineError::Sink(e.to_string())),
             // Dropping the sender lets the sink thread drain and flush;
             // what came back is freed, its bytes given back.
-            SinkEnd::Thread { tx, home, .. } => {
-                for (_, weight) in home.1.try_iter() {
-                    tx.reclaimed(weight);
-                }
+            SinkEnd::Thread(mut end) => {
+                end.send_encoded(counters);
+                end.reclaim();
                 Ok(())
             }
+        }
+    }
+}
+
+impl ThreadEnd {
+    /// Frees (or keeps to refill) everything written so far, giving its
+    /// bytes back to the queue.
+    fn reclaim(&mut self) {
+        while let Ok((mut written, weight)) = self.home.1.try_recv() {
+            match &mut written {
+                Load::Exchanges(v) => v.clear(),
+                Load::Encoded { bytes, .. } => bytes.clear(),
+            }
+            self.spare = Some(written);
+            self.tx.reclaimed(weight);
+        }
+    }
+
+    fn deliver(&mut self, out: &mut Outbox, counters: &Counters) {
+        self.reclaim();
+        let n = out.exchanges.len() as u64;
+        let bytes = std::mem::take(&mut out.bytes);
+        let Some(encoder) = &mut self.encoder else {
+            let next = match self.spare.take() {
+                Some(Load::Exchanges(v)) => v,
+                _ => Vec::with_capacity(SINK_BATCH),
+            };
+            let exchanges = std::mem::replace(&mut out.exchanges, next);
+            let weight = bytes + exchanges.capacity() * size_of::<Exchange>();
+            self.send(Load::Exchanges(exchanges), weight, n, counters);
+            return;
+        };
+        if self.encoded.capacity() == 0 {
+            self.encoded = match self.spare.take() {
+                Some(Load::Encoded { bytes, .. }) if bytes.capacity() <= ENCODED_KEPT => bytes,
+                _ => Vec::with_capacity(ENCODED_BATCH + ENCODED_BATCH / 2),
+            };
+        }
+        for ex in &out.exchanges {
+            encoder.encode(ex, &mut self.encoded);
+        }
+        out.exchanges.clear();
+        self.encoded_n += n;
+        if !self.wait || self.encoded.len() >= ENCODED_BATCH {
+            self.send_encoded(counters);
+        }
+    }
+
+    /// Sends what is encoded and not yet sent.
+    fn send_encoded(&mut self, counters: &Counters) {
+        if self.encoded_n == 0 {
+            return;
+        }
+        let bytes = std::mem::take(&mut self.encoded);
+        let n = std::mem::take(&mut self.encoded_n);
+        let weight = bytes.capacity();
+        self.send(
+            Load::Encoded {
+                bytes,
+                exchanges: n,
+            },
+            weight,
+            n,
+            counters,
+        );
+    }
+
+    fn send(&self, load: Load, weight: usize, n: u64, counters: &Counters) {
+        let batch = SinkBatch {
+            load,
+            home: self.home.0.clone(),
+        };
+        if self.tx.send(batch, weight, self.wait).is_err() {
+            counters.dropped(DropReason::SinkQueueFull, n);
         }
     }
 }
@@ -444,7 +478,7 @@ impl<P: ParserFactory, R: Reassembler> Feed for Inline<P, R> {
     fn finish(mut self) -> Result<(), PipelineError> {
         self.worker.flush();
         self.deliver();
-        self.result.and(self.sink.finish())
+        self.result.and(self.sink.finish(&self.counters))
     }
 }
 
@@ -496,7 +530,7 @@ fn run_worker<P: ParserFactory, R: Reassembler>(
     worker.flush();
     out.take_from(&mut worker);
     sink.deliver(&mut out, &counters)?;
-    sink.finish()
+    sink.finish(&counters)
 }
 
 /// Hands `batch` to the sink and empties it, whatever the sink left in it:
