@@ -394,11 +394,18 @@ impl Translator {
             }
             EventKind::Assoc => {
                 // Tied after all (late): from now on its bytes have a socket.
-                self.untied.remove(&(ev.pid(), ev.ssl()));
-                let Some(held) = self.held.remove(&(ev.pid(), ev.ssl())) else {
+                let object = (ev.pid(), ev.ssl());
+                self.untied.remove(&object);
+                if !self.held.contains_key(&object) {
+                    return;
+                }
+                // Without socket addresses the association ties nothing:
+                // what is held stays held (and counted in `held_bytes`)
+                // until a real one comes or its wait is over.
+                let Some(c) = self.conn(ev, ev.fd()) else {
                     return;
                 };
-                let Some(c) = self.conn(ev, ev.fd()) else {
+                let Some(held) = self.held.remove(&object) else {
                     return;
                 };
                 let allowed = self.allowed(&c, counters);
@@ -947,6 +954,43 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(t.held_bytes(), 0);
+    }
+
+    #[test]
+    fn an_association_without_addresses_leaves_the_held_plaintext_held() {
+        let mut t = translator(&[]);
+        let wait = TranslateConfig::default().tie_wait_ns;
+        let data = EventBuilder::new(1, 2, 0, 0)
+            .ids(7, 7, FD_UNKNOWN)
+            .ssl(0xabc)
+            .library(TlsLibrary::GnuTls)
+            .netns(1)
+            .at(10, 0, 5)
+            .payload(b"GET /");
+        // An Assoc whose socket has no addresses (not TCP): nothing to tie to.
+        let assoc = EventBuilder::new(3, 2, 0, 0)
+            .ids(7, 7, 5)
+            .ssl(0xabc)
+            .netns(1)
+            .at(11, 0, 0)
+            .payload(b"");
+        let (got, _) = run(&mut t, &[data, assoc]);
+        assert!(got.is_empty());
+        assert_eq!(t.held_bytes(), 5, "still held, still counted");
+        let counters = Counters::default();
+        let mut out = Vec::new();
+        t.release_untied(
+            10 + wait,
+            &mut |i: Input<'_>| {
+                if let Input::Chunk(c) = i {
+                    out.push(c.data.to_vec());
+                }
+            },
+            &counters,
+        );
+        assert_eq!(out, vec![b"GET /".to_vec()], "out keyed by its object");
+        assert_eq!(t.held_bytes(), 0);
+        assert_eq!(counters.get(Counter::TlsUnattributed), 1);
     }
 
     #[test]
