@@ -898,17 +898,7 @@ fn gnutls_with_its_own_push_pull_functions() {
         .chunks
         .iter()
         .filter(|g| g.key.pid == Some(socket_pid) || g.key.pid == Some(thread_pid))
-        .map(|g| go::Owned::Chunk {
-            ts: capture_core::model::Timestamp::default(),
-            key: g.key,
-            dir: g.dir,
-            offset: g.offset,
-            data: g.data.clone(),
-            source: g.source,
-            tls_library: g.tls_library,
-            comm: None,
-            traffic: g.traffic,
-        })
+        .map(go::Owned::chunk)
         .collect();
     let seen: Vec<go::Seen> = go::exchanges(inputs).iter().map(go::Seen::of).collect();
     for (pid, path, client) in [
@@ -1039,21 +1029,7 @@ fn gnutls_server_with_relaying_push_pull_functions() {
         served.len() as u64,
         "tls_unattributed counts the server's chunks (curl's are tied)"
     );
-    let inputs = cap
-        .chunks
-        .iter()
-        .map(|g| go::Owned::Chunk {
-            ts: capture_core::model::Timestamp::default(),
-            key: g.key,
-            dir: g.dir,
-            offset: g.offset,
-            data: g.data.clone(),
-            source: g.source,
-            tls_library: g.tls_library,
-            comm: None,
-            traffic: g.traffic,
-        })
-        .collect();
+    let inputs = cap.chunks.iter().map(go::Owned::chunk).collect();
     let seen: Vec<go::Seen> = go::exchanges(inputs).iter().map(go::Seen::of).collect();
     for (pid, library) in [
         (server_pid, TlsLibrary::GnuTls),

@@ -184,6 +184,22 @@ impl Owned {
         }
     }
 
+    /// A chunk a source handed out, replayed as if it came at time zero
+    /// and without its comm.
+    pub fn chunk(g: &super::Got) -> Self {
+        Owned::Chunk {
+            ts: Timestamp::default(),
+            key: g.key,
+            dir: g.dir,
+            offset: g.offset,
+            data: g.data.clone(),
+            source: g.source,
+            tls_library: g.tls_library,
+            comm: None,
+            traffic: g.traffic,
+        }
+    }
+
     pub fn pid(&self) -> Option<u32> {
         match self {
             Owned::Chunk { key, .. } | Owned::Closed { key, .. } => key.pid,

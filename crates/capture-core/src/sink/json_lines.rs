@@ -109,17 +109,22 @@ mod tests {
     use super::*;
     use crate::model::*;
 
-    #[test]
-    fn one_line_per_exchange() {
-        let meta = ConnMeta::new(
+    /// A connection from 1.2.3.4:5 to 5.6.7.8:80 seen first at `ts`.
+    fn meta(ts: u64) -> ConnMeta {
+        ConnMeta::new(
             ConnKey::new(
                 "1.2.3.4:5".parse().unwrap(),
                 "5.6.7.8:80".parse().unwrap(),
                 NetnsId(0),
             ),
             CaptureSource::Pcap,
-            Timestamp(0),
-        );
+            Timestamp(ts),
+        )
+    }
+
+    #[test]
+    fn one_line_per_exchange() {
+        let meta = meta(0);
         let mut sink = JsonLinesSink::new(Vec::new());
         let mut batch: Vec<Exchange> = (0..3)
             .map(|_| Exchange::new(Protocol::Http11, &meta, Roles::CONFIRMED))
@@ -136,15 +141,7 @@ mod tests {
 
     #[test]
     fn encoded_lines_are_the_lines_written() {
-        let meta = ConnMeta::new(
-            ConnKey::new(
-                "1.2.3.4:5".parse().unwrap(),
-                "5.6.7.8:80".parse().unwrap(),
-                NetnsId(0),
-            ),
-            CaptureSource::Pcap,
-            Timestamp(7),
-        );
+        let meta = meta(7);
         let exchanges: Vec<Exchange> = (0..3)
             .map(|_| Exchange::new(Protocol::Http11, &meta, Roles::CONFIRMED))
             .collect();
