@@ -221,6 +221,7 @@ echo "targets (issue 15), medians of this run:"
 verdict "HTTP/1 tcpflow wall / cleartap-1t wall" "$(ratio h1 tcpflow 1)" 1.5
 verdict "HTTP/1 tcpflow CPU / cleartap-1t CPU" "$(ratio h1 tcpflow 2)" 1.5
 verdict "HTTP/1 tshark wall / cleartap-1t wall" "$(ratio h1 tshark 1)" 50
+verdict "HTTP/1 tshark CPU / cleartap-1t CPU" "$(ratio h1 tshark 2)" 50
 verdict "HTTP/1 cleartap-1t CPU / cleartap (sink thread) CPU" "$(ratio h1 cleartap 2 | awk '{ print 1 / $1 }')" 1.0
 verdict "HTTP/2 cleartap-1t CPU / cleartap (sink thread) CPU" "$(ratio h2 cleartap 2 | awk '{ print 1 / $1 }')" 1.0
 
