@@ -3,199 +3,554 @@
 //! bytes, without serde's per-byte escaping or `fmt` machinery on the hot
 //! path of the JSON-lines sink. Bytes that are not UTF-8 are written in
 //! base64 and said to be (see `ser.rs`).
+//!
+//! Hand-written rather than serde's because this is where a JSON-lines
+//! capture spends a third of its time. A record is written into room
+//! reserved beforehand in the output `Vec` ([`Out`]): each write checks
+//! the room left once (one comparison), instead of the `Vec`'s length and
+//! capacity loads and stores of every `extend_from_slice`. When the room
+//! guessed for a record runs out, the record is written again into
+//! twice the room; nothing is kept of a write that ran out.
+//!
+//! Strings are scanned and copied eight bytes at a time; the bytes that
+//! need an escape are found exactly in each word (SWAR) and written
+//! from a table, the clean bytes around them as whole-word stores.
 
+use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 
 use base64::Engine as _;
 
 use super::{Body, ByteStr, ConnInfo, Exchange, Headers, K8sEnd, Request, Response};
 
-/// The high bit of each byte of `w` that needs escaping (SWAR). Only the
-/// lowest flagged byte is exact (a borrow may flag bytes above it), which
-/// is all the scan needs.
-#[inline]
-fn escape_mask(w: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
-    // Bytes < 0x20 (bytes >= 0x80 never need escaping and are not flagged).
-    let below = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
-    below | has_zero(w ^ (ONES * u64::from(b'"'))) | has_zero(w ^ (ONES * u64::from(b'\\')))
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+
+/// The high bit of each byte of `w` that needs escaping in a JSON string
+/// (a control byte below 0x20, `"` or `\`), exactly: no borrow crosses
+/// bytes, so every flagged byte is one to escape.
+#[inline(always)]
+fn escapes(w: u64) -> u64 {
+    // Per byte x: ((x & 0x7f) + 0x7f) | x has its high bit set unless x is
+    // zero; the sum never carries into the next byte.
+    let nonzero = |x: u64| ((x & LOW7).wrapping_add(LOW7)) | x;
+    let controls = nonzero(w & (ONES * 0xe0));
+    let quotes = nonzero(w ^ (ONES * u64::from(b'"')));
+    let backslashes = nonzero(w ^ (ONES * u64::from(b'\\')));
+    !((controls & quotes & backslashes) | LOW7)
 }
 
-/// Writes `s` as a JSON string.
-pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
-    text(out, s.as_bytes());
-}
-
-/// Writes `bytes`, known to be UTF-8, as a JSON string. Most strings
-/// (header names and values, paths) need no escape: they are found so
-/// eight bytes at a time and copied whole. The rest goes to [`escaped`].
-#[inline]
-fn text(out: &mut Vec<u8>, bytes: &[u8]) {
-    let clean = clean_prefix(bytes);
-    out.reserve(bytes.len() + 2);
-    if clean >= bytes.len() {
-        out.extend_from_slice(b"\"");
-        out.extend_from_slice(bytes);
-        out.extend_from_slice(b"\"");
-        return;
-    }
-    out.push(b'"');
-    let (head, rest) = bytes.split_at(clean.min(bytes.len()));
-    out.extend_from_slice(head);
-    if !rest.is_empty() {
-        escaped(out, rest);
-    }
-    out.push(b'"');
-}
-
-/// How many bytes from the start of `bytes` need no escape.
-#[inline]
-fn clean_prefix(bytes: &[u8]) -> usize {
-    let mut words = bytes.chunks_exact(8);
-    let mut i = 0;
-    for word in &mut words {
-        let mask = escape_mask(u64::from_le_bytes(word.try_into().unwrap_or_default()));
-        if mask != 0 {
-            return i + (mask.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    let tail = words.remainder();
-    if tail.is_empty() {
-        return i;
-    }
-    // The last eight bytes as one word, overlapping bytes already found
-    // clean (so the lowest flagged byte is still exact).
-    if let Some(last) = bytes.len().checked_sub(8).and_then(|at| bytes.get(at..)) {
-        let mask = escape_mask(u64::from_le_bytes(last.try_into().unwrap_or_default()));
-        return if mask == 0 {
-            bytes.len()
-        } else {
-            bytes.len() - 8 + (mask.trailing_zeros() / 8) as usize
-        };
-    }
-    tail.iter()
-        .position(|&b| needs_escape(b))
-        .unwrap_or(tail.len())
-}
-
-/// Input bytes escaped per step of [`escaped`]: room is made for the worst
-/// case of a step (six bytes out per byte in), so it is kept small.
-const ESCAPE_STEP: usize = 4096;
-
-/// Writes `bytes` escaped, without quotes. Dense escapes are the common
-/// case here (the quotes of a JSON body), so instead of a copy call per
-/// run the output goes into room made beforehand: a clean word is stored
-/// eight bytes at once, a word with an escape is stored whole and the
-/// output advanced only past its clean bytes, then the escape written.
-/// Never inlined: inlined, its registers were saved and restored on every
-/// call of [`text`], most of which need no escape.
-#[inline(never)]
-fn escaped(out: &mut Vec<u8>, bytes: &[u8]) {
-    for step in bytes.chunks(ESCAPE_STEP) {
-        let start = out.len();
-        // Six out per byte in, and eight for a whole word stored near the end.
-        out.resize(start + step.len() * 6 + 8, 0);
-        let Some(dst) = out.get_mut(start..) else {
-            return;
-        };
-        let mut i = 0;
-        let mut j = 0;
-        while i < step.len() {
-            if let (Some(word), Some(to)) = (step.get(i..i + 8), dst.get_mut(j..j + 8)) {
-                to.copy_from_slice(word);
-                let mask = escape_mask(u64::from_le_bytes(word.try_into().unwrap_or_default()));
-                if mask == 0 {
-                    i += 8;
-                    j += 8;
-                    continue;
-                }
-                let k = (mask.trailing_zeros() / 8) as usize;
-                i += k;
-                j += k;
-            }
-            let Some(&b) = step.get(i) else {
-                break;
-            };
-            j += put_escaped(dst, j, b);
-            i += 1;
-        }
-        out.truncate(start + j);
-    }
-}
-
-/// Writes `b` at `dst[at..]`, escaped if it must be; returns how many
-/// bytes that took.
-#[inline]
-fn put_escaped(dst: &mut [u8], at: usize, b: u8) -> usize {
+/// The escape of each byte that needs one, little-endian, with its length
+/// in the top byte: `\"`, `\\`, `\n` and the like, else `\u00XX`.
+// Built at compile time: an index past the table fails the build.
+#[allow(clippy::indexing_slicing)]
+const ESCAPES: [u64; 256] = {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let short = match b {
-        b'"' => b'"',
-        b'\\' => b'\\',
-        b'\n' => b'n',
-        b'\r' => b'r',
-        b'\t' => b't',
-        0x08 => b'b',
-        0x0c => b'f',
-        0..0x20 => {
-            let hi = HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0');
-            let lo = HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0');
-            if let Some(to) = dst.get_mut(at..at + 6) {
-                to.copy_from_slice(&[b'\\', b'u', b'0', b'0', hi, lo]);
+    let mut t = [0u64; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let short = match b {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'\n' => b'n',
+            b'\r' => b'r',
+            b'\t' => b't',
+            0x08 => b'b',
+            0x0c => b'f',
+            _ => 0,
+        };
+        let seq: [u8; 8] = if short != 0 {
+            [b'\\', short, 0, 0, 0, 0, 0, 2]
+        } else {
+            let (hi, lo) = (HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]);
+            [b'\\', b'u', b'0', b'0', hi, lo, 0, 6]
+        };
+        t[i] = u64::from_le_bytes(seq);
+        i += 1;
+    }
+    t
+};
+
+/// The bytes of `b` (fewer than eight) as the low bytes of a word, the
+/// rest zero; two overlapping loads instead of a loop.
+#[inline(always)]
+fn load_short(b: &[u8]) -> u64 {
+    let n = b.len();
+    if let (Some(lo), Some(hi)) = (b.first_chunk::<4>(), b.last_chunk::<4>()) {
+        u64::from(u32::from_le_bytes(*lo)) | u64::from(u32::from_le_bytes(*hi)) << (8 * (n - 4))
+    } else if let (Some(lo), Some(hi)) = (b.first_chunk::<2>(), b.last_chunk::<2>()) {
+        u64::from(u16::from_le_bytes(*lo)) | u64::from(u16::from_le_bytes(*hi)) << (8 * (n - 2))
+    } else {
+        b.first().map_or(0, |&x| u64::from(x))
+    }
+}
+
+/// Writes the first `n` (1..=8) bytes of `w` at `to`, escaping those
+/// flagged in `mask` (see [`escapes`]), and returns the end: the clean
+/// bytes before each escape are stored as the rest of the word, then the
+/// escape from [`ESCAPES`].
+///
+/// # Safety
+///
+/// `to` must have room for `6 * (n - 1) + 8` bytes.
+#[inline(never)]
+unsafe fn escape_word(mut to: *mut u8, w: u64, mut mask: u64, n: usize) -> *mut u8 {
+    let mut done = 0;
+    // SAFETY: for each store and `add`: before byte `i` of the word is
+    // written, `to` is at most `6 * i` past where it started, and each
+    // store is eight bytes: within the room the caller gives.
+    unsafe {
+        while mask != 0 {
+            let at = (mask.trailing_zeros() / 8) as usize;
+            // `done <= at < 8`: the shift is below 64.
+            to.cast::<u64>().write_unaligned((w >> (8 * done)).to_le());
+            to = to.add(at - done);
+            let b = (w >> (8 * at)) as u8;
+            let seq = ESCAPES.get(usize::from(b)).copied().unwrap_or_default();
+            to.cast::<u64>().write_unaligned(seq.to_le());
+            to = to.add((seq >> 56) as usize);
+            done = at + 1;
+            mask &= mask - 1;
+        }
+        if done < n {
+            to.cast::<u64>().write_unaligned((w >> (8 * done)).to_le());
+            to = to.add(n - done);
+        }
+    }
+    to
+}
+
+/// The room reserved for a record ran out: the record is written again
+/// into more.
+#[derive(Debug)]
+struct Full;
+
+type Done = Result<(), Full>;
+
+/// The unwritten room of the output, the spare capacity of a `Vec` past
+/// what this record wrote so far: a cursor `to` and the `end`, held in
+/// registers while a record is written. Every write checks the room it
+/// needs against `end` and stores its bytes before it moves `to` past
+/// them, so all the room `to` moved past is initialised (what
+/// [`with_room`] relies on).
+struct Out<'a> {
+    to: *mut u8,
+    end: *mut u8,
+    room: PhantomData<&'a mut [MaybeUninit<u8>]>,
+}
+
+impl<'a> Out<'a> {
+    fn new(room: &'a mut [MaybeUninit<u8>]) -> Self {
+        let range = room.as_mut_ptr_range();
+        Self {
+            to: range.start.cast(),
+            end: range.end.cast(),
+            room: PhantomData,
+        }
+    }
+
+    /// Bytes of room left.
+    #[inline(always)]
+    fn left(&self) -> usize {
+        // SAFETY: `to` only moves forward within the room, up to `end`.
+        unsafe { self.end.offset_from_unsigned(self.to) }
+    }
+
+    /// Stores the `N` bytes of `bytes` and keeps the first `keep` of them
+    /// (the others are room overwritten by the next write).
+    #[inline(always)]
+    fn put<const N: usize>(&mut self, bytes: [u8; N], keep: usize) -> Done {
+        if self.left() < N {
+            return Err(Full);
+        }
+        // SAFETY: `N` bytes of room at `to`, checked above, and `keep` is
+        // at most `N`.
+        unsafe {
+            self.to.cast::<[u8; N]>().write_unaligned(bytes);
+            self.to = self.to.add(keep.min(N));
+        }
+        Ok(())
+    }
+
+    /// Writes a literal.
+    #[inline(always)]
+    fn lit<const N: usize>(&mut self, bytes: &[u8; N]) -> Done {
+        self.put(*bytes, N)
+    }
+
+    /// Writes `bytes` (a copy call; for what is neither a literal nor a
+    /// string scanned word by word).
+    fn bytes(&mut self, bytes: &[u8]) -> Done {
+        if self.left() < bytes.len() {
+            return Err(Full);
+        }
+        // SAFETY: room for `bytes` at `to`, checked above; the room is
+        // the `Vec`'s spare capacity, which `bytes` cannot overlap while
+        // the `Vec` is borrowed for this record.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.to, bytes.len());
+            self.to = self.to.add(bytes.len());
+        }
+        Ok(())
+    }
+
+    /// Writes `bytes`, known to be UTF-8, escaped, without quotes.
+    #[inline(always)]
+    fn escaped(&mut self, bytes: &[u8]) -> Done {
+        self.escaped_if::<false>(bytes).map(|_| ())
+    }
+
+    /// Writes `bytes` escaped, without quotes; with `ASCII`, only if all
+    /// of them are ASCII (returns false, having written nothing, if not).
+    ///
+    /// Eight bytes at a time: a word with nothing to escape is one store;
+    /// in a word with escapes ([`escape_word`]), each escape is written
+    /// from [`ESCAPES`] after the clean bytes before it. The room is
+    /// checked once for the worst case instead of at each store.
+    #[inline(always)]
+    fn escaped_if<const ASCII: bool>(&mut self, bytes: &[u8]) -> Result<bool, Full> {
+        // Six bytes out per byte in at most (`\u00XX`), and a word is
+        // stored whole (eight bytes) from where the output stands.
+        match self.left().checked_sub(8) {
+            Some(room) if room / 6 >= bytes.len() => {}
+            _ => return Err(Full),
+        }
+        let mut to = self.to;
+        // Where the output stands: never more than six bytes per byte
+        // read so far, so a store of eight bytes made while a byte is
+        // left to read ends at most at `6 * (bytes.len() - 1) + 8` past
+        // `self.to`, inside the room checked above.
+        let mut word = |w: u64, n: usize| -> bool {
+            let valid = HIGHS >> (64 - 8 * n);
+            if ASCII && w & valid != 0 {
+                return false;
             }
-            return 6;
-        }
-        _ => {
-            if let Some(to) = dst.get_mut(at) {
-                *to = b;
+            let mask = escapes(w) & valid;
+            // SAFETY: see above: bytes of this word are still to be read.
+            unsafe {
+                if mask == 0 {
+                    to.cast::<u64>().write_unaligned(w.to_le());
+                    to = to.add(n);
+                } else {
+                    to = escape_word(to, w, mask, n);
+                }
             }
-            return 1;
+            true
+        };
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            if !word(
+                w.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w)),
+                8,
+            ) {
+                return Ok(false);
+            }
         }
-    };
-    if let Some(to) = dst.get_mut(at..at + 2) {
-        to.copy_from_slice(&[b'\\', short]);
+        let n = words.remainder().len();
+        if n > 0 {
+            let w = match bytes.last_chunk::<8>() {
+                // The last eight bytes, those already written shifted out.
+                Some(last) => u64::from_le_bytes(*last) >> (8 * (8 - n)),
+                None => load_short(bytes),
+            };
+            if !word(w, n) {
+                return Ok(false);
+            }
+        }
+        self.to = to;
+        Ok(true)
     }
-    2
-}
 
-/// Bytes that must be escaped in a JSON string: controls, `"` and `\\`.
-const fn needs_escape(b: u8) -> bool {
-    b < 0x20 || b == b'"' || b == b'\\'
-}
-
-/// Writes `bytes` in base64 as a JSON string.
-fn base64_string(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.push(b'"');
-    let start = out.len();
-    let len = base64::encoded_len(bytes.len(), true).unwrap_or(0);
-    out.resize(start + len, 0);
-    if let Some(dst) = out.get_mut(start..) {
-        let written = base64::engine::general_purpose::STANDARD
-            .encode_slice(bytes, dst)
-            .unwrap_or(0);
-        out.truncate(start + written);
+    /// Writes `bytes`, known to be UTF-8, as a JSON string.
+    #[inline]
+    fn text(&mut self, bytes: &[u8]) -> Done {
+        self.lit(b"\"")?;
+        self.escaped(bytes)?;
+        self.lit(b"\"")
     }
-    out.push(b'"');
-}
 
-/// Writes a field that may not be text: `key` then the value, and
-/// `encoding` (`,"x_encoding":"base64"`) when it had to be base64.
-fn field(out: &mut Vec<u8>, key: &'static [u8], encoding: &'static [u8], v: Option<ByteStr<'_>>) {
-    lit(out, key);
-    match v {
-        None => lit(out, b"null"),
-        Some(v) if v.is_text() => text(out, v.as_bytes()),
-        Some(v) => {
-            base64_string(out, v.as_bytes());
-            lit(out, encoding);
+    /// Writes `bytes` in base64 as a JSON string.
+    fn base64(&mut self, bytes: &[u8]) -> Done {
+        self.lit(b"\"")?;
+        self.base64_unquoted(bytes)?;
+        self.lit(b"\"")
+    }
+
+    /// Writes `bytes` in base64.
+    fn base64_unquoted(&mut self, bytes: &[u8]) -> Done {
+        // Whole groups of three in, so only the last piece is padded:
+        // the same output as encoding all at once.
+        const IN: usize = 768;
+        let mut buf = [0u8; IN / 3 * 4];
+        for piece in bytes.chunks(IN) {
+            let n = base64::engine::general_purpose::STANDARD
+                .encode_slice(piece, &mut buf)
+                .unwrap_or(0);
+            self.bytes(buf.get(..n).unwrap_or_default())?;
+        }
+        Ok(())
+    }
+
+    /// Writes a field that may not be text: `key` then the value, and
+    /// `encoding` (`,"x_encoding":"base64"`) when it had to be base64.
+    #[inline]
+    fn field<const K: usize, const E: usize>(
+        &mut self,
+        key: &[u8; K],
+        encoding: &[u8; E],
+        v: Option<ByteStr<'_>>,
+    ) -> Done {
+        self.lit(key)?;
+        match v {
+            None => self.lit(b"null"),
+            Some(v) if v.is_text() => self.text(v.as_bytes()),
+            Some(v) => {
+                self.base64(v.as_bytes())?;
+                self.lit(encoding)
+            }
         }
     }
-}
 
-fn uint(out: &mut Vec<u8>, n: u64) {
-    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    fn uint(&mut self, n: u64) -> Done {
+        self.bytes(itoa::Buffer::new().format(n).as_bytes())
+    }
+
+    fn opt_uint(&mut self, v: Option<u64>) -> Done {
+        match v {
+            Some(n) => self.uint(n),
+            None => self.lit(b"null"),
+        }
+    }
+
+    fn opt_string(&mut self, v: Option<&str>) -> Done {
+        match v {
+            Some(s) => self.text(s.as_bytes()),
+            None => self.lit(b"null"),
+        }
+    }
+
+    fn socket_addr(&mut self, addr: &SocketAddr) -> Done {
+        match addr {
+            SocketAddr::V4(v4) => {
+                self.lit(b"\"")?;
+                let [a, b, c, d] = v4.ip().octets();
+                for octet in [a, b, c] {
+                    let (digits, len) = OCTETS.get(usize::from(octet)).copied().unwrap_or_default();
+                    self.put(digits, usize::from(len))?;
+                }
+                // The last octet's dot becomes the colon before the port.
+                let (digits, len) = OCTETS.get(usize::from(d)).copied().unwrap_or_default();
+                let colon =
+                    u32::from_le_bytes(digits) ^ (u32::from(b'.' ^ b':') << (8 * (len - 1)));
+                self.put(colon.to_le_bytes(), usize::from(len))?;
+                self.uint(u64::from(v4.port()))?;
+            }
+            SocketAddr::V6(_) => {
+                self.lit(b"\"")?;
+                self.bytes(addr.to_string().as_bytes())?;
+            }
+        }
+        self.lit(b"\"")
+    }
+
+    fn headers(&mut self, list: &Headers) -> Done {
+        let mut open = b'[';
+        for h in list {
+            let (name, value) = (h.name(), h.value());
+            if name.is_text() && value.is_text() {
+                self.put([open, b'[', b'"'], 3)?;
+                self.escaped(name.as_bytes())?;
+                self.lit(b"\",\"")?;
+                self.escaped(value.as_bytes())?;
+                self.lit(b"\"]")?;
+            } else {
+                self.put([open, b'['], 2)?;
+                self.base64(name.as_bytes())?;
+                self.lit(b",")?;
+                self.base64(value.as_bytes())?;
+                self.lit(b",\"base64\"]")?;
+            }
+            open = b',';
+        }
+        if open == b'[' {
+            self.lit(b"[]")
+        } else {
+            self.lit(b"]")
+        }
+    }
+
+    /// The body fields, each after a comma.
+    fn body(&mut self, b: &Body) -> Done {
+        self.lit(b",\"body_size\":")?;
+        self.uint(b.size)?;
+        self.lit(b",\"body\":\"")?;
+        let data = &b.data[..];
+        if self.escaped_if::<true>(data)? {
+            self.lit(b"\",\"body_encoding\":\"utf8\"")?;
+        } else if std::str::from_utf8(data).is_ok() {
+            self.escaped(data)?;
+            self.lit(b"\",\"body_encoding\":\"utf8\"")?;
+        } else {
+            self.base64_unquoted(data)?;
+            self.lit(b"\",\"body_encoding\":\"base64\"")?;
+        }
+        if b.truncated {
+            self.lit(b",\"truncated\":true")
+        } else {
+            self.lit(b",\"truncated\":false")
+        }
+    }
+
+    fn conn(&mut self, c: &ConnInfo) -> Done {
+        self.lit(b"{\"client\":")?;
+        self.socket_addr(&c.client)?;
+        self.lit(b",\"server\":")?;
+        self.socket_addr(&c.server)?;
+        self.lit(b",\"netns\":")?;
+        self.opt_uint(c.netns)?;
+        self.lit(b",\"pid\":")?;
+        self.opt_uint(c.pid.map(u64::from))?;
+        self.lit(b",\"comm\":")?;
+        self.opt_string(c.comm.as_deref())?;
+        if let Some(fd) = c.fd {
+            self.lit(b",\"fd\":")?;
+            self.uint(u64::from(fd))?;
+        }
+        if !c.k8s.is_empty() {
+            self.lit(b",\"k8s\":{")?;
+            if let Some(e) = &c.k8s.client {
+                self.lit(b"\"client\":")?;
+                self.k8s_end(e)?;
+            }
+            if let Some(e) = &c.k8s.server {
+                if c.k8s.client.is_some() {
+                    self.lit(b",")?;
+                }
+                self.lit(b"\"server\":")?;
+                self.k8s_end(e)?;
+            }
+            self.lit(b"}")?;
+        }
+        self.lit(b"}")
+    }
+
+    fn k8s_end(&mut self, e: &K8sEnd) -> Done {
+        self.lit(b"{\"namespace\":")?;
+        self.text(e.pod.namespace.as_bytes())?;
+        self.lit(b",\"pod\":")?;
+        self.text(e.pod.name.as_bytes())?;
+        if let Some(c) = &e.container {
+            self.lit(b",\"container\":")?;
+            self.text(c.as_bytes())?;
+        }
+        self.lit(b",\"workload\":")?;
+        self.text(e.pod.workload.as_bytes())?;
+        self.lit(b",\"workload_kind\":")?;
+        self.text(e.pod.workload_kind.as_str().as_bytes())?;
+        self.lit(b"}")
+    }
+
+    fn trailers(&mut self, list: &Headers) -> Done {
+        if list.is_empty() {
+            return Ok(());
+        }
+        self.lit(b",\"trailers\":")?;
+        self.headers(list)
+    }
+
+    fn request(&mut self, r: &Request) -> Done {
+        self.lit(b"{\"ts\":")?;
+        self.uint(r.ts.as_nanos())?;
+        self.field(
+            b",\"method\":",
+            b",\"method_encoding\":\"base64\"",
+            Some(r.method()),
+        )?;
+        self.field(
+            b",\"path\":",
+            b",\"path_encoding\":\"base64\"",
+            Some(r.path()),
+        )?;
+        self.field(
+            b",\"authority\":",
+            b",\"authority_encoding\":\"base64\"",
+            r.authority(),
+        )?;
+        self.lit(b",\"headers\":")?;
+        self.headers(r.headers())?;
+        self.trailers(&r.trailers)?;
+        self.body(&r.body)?;
+        self.lit(b"}")
+    }
+
+    fn response(&mut self, r: &Response) -> Done {
+        self.lit(b"{\"ts\":")?;
+        self.uint(r.ts.as_nanos())?;
+        self.lit(b",\"end_ts\":")?;
+        self.uint(r.end_ts.as_nanos())?;
+        self.lit(b",\"status\":")?;
+        self.uint(u64::from(r.status))?;
+        if let Some(reason) = r.reason() {
+            self.field(
+                b",\"reason\":",
+                b",\"reason_encoding\":\"base64\"",
+                Some(reason),
+            )?;
+        }
+        self.lit(b",\"headers\":")?;
+        self.headers(r.headers())?;
+        self.trailers(&r.trailers)?;
+        self.body(&r.body)?;
+        self.lit(b"}")
+    }
+
+    fn exchange(&mut self, ex: &Exchange) -> Done {
+        self.lit(b"{\"protocol\":")?;
+        self.text(ex.protocol.as_str().as_bytes())?;
+        self.lit(b",\"source\":")?;
+        self.text(ex.source.as_str().as_bytes())?;
+        if let Some(lib) = ex.tls_library {
+            self.lit(b",\"tls_library\":")?;
+            self.text(lib.as_str().as_bytes())?;
+        }
+        self.lit(b",\"conn\":")?;
+        self.conn(&ex.conn)?;
+        if let Some(d) = &ex.direction {
+            self.lit(b",\"direction\":")?;
+            self.text(d.as_str().as_bytes())?;
+        }
+        self.lit(b",\"stream_id\":")?;
+        self.opt_uint(ex.stream_id.map(u64::from))?;
+        self.lit(b",\"request\":")?;
+        match &ex.request {
+            Some(r) => self.request(r)?,
+            None => self.lit(b"null")?,
+        }
+        self.lit(b",\"response\":")?;
+        match &ex.response {
+            Some(r) => self.response(r)?,
+            None => self.lit(b"null")?,
+        }
+        if let Some(g) = &ex.grpc {
+            self.lit(b",\"grpc\":")?;
+            // Rare and small: serde is fine here.
+            match serde_json::to_vec(g) {
+                Ok(v) => self.bytes(&v)?,
+                Err(_) => self.lit(b"null")?,
+            }
+        }
+        self.lit(b",\"flags\":[")?;
+        for (i, f) in ex.flags.iter().enumerate() {
+            if i > 0 {
+                self.lit(b",")?;
+            }
+            self.text(f.as_str().as_bytes())?;
+        }
+        self.lit(b"]}")
+    }
 }
 
 /// Each byte value's decimal digits, then a dot, in four bytes, and how
@@ -219,269 +574,50 @@ const OCTETS: [([u8; 4], u8); 256] = {
     t
 };
 
-fn socket_addr(out: &mut Vec<u8>, addr: &SocketAddr) {
-    match addr {
-        SocketAddr::V4(v4) => {
-            // `"255.255.255.255:` is 17 bytes; room for four whole stores.
-            let start = out.len();
-            out.resize(start + 20, 0);
-            let mut j = start + 1;
-            if let Some(quote) = out.get_mut(start) {
-                *quote = b'"';
+/// Writes into `out` with `write`, in room of at least `need` bytes
+/// reserved first, twice as much each time it runs out.
+#[inline]
+fn with_room(out: &mut Vec<u8>, mut need: usize, write: impl Fn(&mut Out<'_>) -> Done) {
+    loop {
+        out.reserve(need);
+        let len = out.len();
+        let mut w = Out::new(out.spare_capacity_mut());
+        let start = w.to;
+        if write(&mut w).is_ok() {
+            // SAFETY: `Out` only moves `to` forward within the room, past
+            // bytes it stored (see `Out`): the first `written` bytes of
+            // the spare capacity are initialised.
+            unsafe {
+                let written = w.to.offset_from_unsigned(start);
+                out.set_len(len + written);
             }
-            for octet in v4.ip().octets() {
-                let (digits, len) = OCTETS.get(usize::from(octet)).copied().unwrap_or_default();
-                if let Some(to) = out.get_mut(j..j + 4) {
-                    to.copy_from_slice(&digits);
-                }
-                j += usize::from(len);
-            }
-            // The last dot becomes the colon.
-            if let Some(colon) = out.get_mut(j - 1) {
-                *colon = b':';
-            }
-            out.truncate(j);
-            uint(out, u64::from(v4.port()));
+            return;
         }
-        SocketAddr::V6(_) => {
-            out.push(b'"');
-            out.extend_from_slice(addr.to_string().as_bytes());
-        }
-    }
-    out.push(b'"');
-}
-
-/// Appends a literal; inlined so that the copy has a constant size.
-#[inline(always)]
-fn lit(out: &mut Vec<u8>, bytes: &'static [u8]) {
-    out.extend_from_slice(bytes);
-}
-
-fn opt_uint(out: &mut Vec<u8>, v: Option<u64>) {
-    match v {
-        Some(n) => uint(out, n),
-        None => lit(out, b"null"),
+        need = need.saturating_mul(2);
     }
 }
 
-fn opt_string(out: &mut Vec<u8>, v: Option<&str>) {
-    match v {
-        Some(s) => string(out, s),
-        None => lit(out, b"null"),
-    }
-}
-
-fn headers(out: &mut Vec<u8>, list: &Headers) {
-    out.push(b'[');
-    for (i, h) in list.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        let (name, value) = (h.name(), h.value());
-        let (n, v) = (name.as_bytes(), value.as_bytes());
-        if name.is_text()
-            && value.is_text()
-            && clean_prefix(n) == n.len()
-            && clean_prefix(v) == v.len()
-        {
-            // The common field, nothing to escape: one capacity check.
-            out.reserve(n.len() + v.len() + 6);
-            out.extend_from_slice(b"[\"");
-            out.extend_from_slice(n);
-            out.extend_from_slice(b"\",\"");
-            out.extend_from_slice(v);
-            out.extend_from_slice(b"\"]");
-        } else if name.is_text() && value.is_text() {
-            out.push(b'[');
-            text(out, name.as_bytes());
-            out.push(b',');
-            text(out, value.as_bytes());
-            out.push(b']');
-        } else {
-            out.push(b'[');
-            base64_string(out, name.as_bytes());
-            out.push(b',');
-            base64_string(out, value.as_bytes());
-            lit(out, b",\"base64\"]");
-        }
-    }
-    out.push(b']');
-}
-
-/// The body fields, each after a comma.
-fn body(out: &mut Vec<u8>, b: &Body) {
-    lit(out, b",\"body_size\":");
-    uint(out, b.size);
-    lit(out, b",\"body\":");
-    match b.as_str() {
-        Some(s) => {
-            string(out, s);
-            lit(out, b",\"body_encoding\":\"utf8\"");
-        }
-        None => {
-            base64_string(out, &b.data);
-            lit(out, b",\"body_encoding\":\"base64\"");
-        }
-    }
-    lit(
-        out,
-        if b.truncated {
-            b",\"truncated\":true"
-        } else {
-            b",\"truncated\":false"
-        },
-    );
-}
-
-fn conn(out: &mut Vec<u8>, c: &ConnInfo) {
-    lit(out, b"{\"client\":");
-    socket_addr(out, &c.client);
-    lit(out, b",\"server\":");
-    socket_addr(out, &c.server);
-    lit(out, b",\"netns\":");
-    opt_uint(out, c.netns);
-    lit(out, b",\"pid\":");
-    opt_uint(out, c.pid.map(u64::from));
-    lit(out, b",\"comm\":");
-    opt_string(out, c.comm.as_deref());
-    if let Some(fd) = c.fd {
-        lit(out, b",\"fd\":");
-        uint(out, u64::from(fd));
-    }
-    if !c.k8s.is_empty() {
-        lit(out, b",\"k8s\":{");
-        if let Some(e) = &c.k8s.client {
-            lit(out, b"\"client\":");
-            k8s_end(out, e);
-        }
-        if let Some(e) = &c.k8s.server {
-            if c.k8s.client.is_some() {
-                out.push(b',');
-            }
-            lit(out, b"\"server\":");
-            k8s_end(out, e);
-        }
-        out.push(b'}');
-    }
-    out.push(b'}');
-}
-
-fn k8s_end(out: &mut Vec<u8>, e: &K8sEnd) {
-    lit(out, b"{\"namespace\":");
-    string(out, &e.pod.namespace);
-    lit(out, b",\"pod\":");
-    string(out, &e.pod.name);
-    if let Some(c) = &e.container {
-        lit(out, b",\"container\":");
-        string(out, c);
-    }
-    lit(out, b",\"workload\":");
-    string(out, &e.pod.workload);
-    lit(out, b",\"workload_kind\":");
-    string(out, e.pod.workload_kind.as_str());
-    out.push(b'}');
-}
-
-fn trailers(out: &mut Vec<u8>, list: &Headers) {
-    if !list.is_empty() {
-        lit(out, b",\"trailers\":");
-        headers(out, list);
-    }
-}
-
-fn request(out: &mut Vec<u8>, r: &Request) {
-    lit(out, b"{\"ts\":");
-    uint(out, r.ts.as_nanos());
-    field(
-        out,
-        b",\"method\":",
-        b",\"method_encoding\":\"base64\"",
-        Some(r.method()),
-    );
-    field(
-        out,
-        b",\"path\":",
-        b",\"path_encoding\":\"base64\"",
-        Some(r.path()),
-    );
-    field(
-        out,
-        b",\"authority\":",
-        b",\"authority_encoding\":\"base64\"",
-        r.authority(),
-    );
-    lit(out, b",\"headers\":");
-    headers(out, r.headers());
-    trailers(out, &r.trailers);
-    body(out, &r.body);
-    out.push(b'}');
-}
-
-fn response(out: &mut Vec<u8>, r: &Response) {
-    lit(out, b"{\"ts\":");
-    uint(out, r.ts.as_nanos());
-    lit(out, b",\"end_ts\":");
-    uint(out, r.end_ts.as_nanos());
-    lit(out, b",\"status\":");
-    uint(out, u64::from(r.status));
-    if let Some(reason) = r.reason() {
-        field(
-            out,
-            b",\"reason\":",
-            b",\"reason_encoding\":\"base64\"",
-            Some(reason),
-        );
-    }
-    lit(out, b",\"headers\":");
-    headers(out, r.headers());
-    trailers(out, &r.trailers);
-    body(out, &r.body);
-    out.push(b'}');
+/// Writes `s` as a JSON string.
+pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
+    with_room(out, s.len() + s.len() / 4 + 16, |w| w.text(s.as_bytes()));
 }
 
 /// Appends the JSON record of `ex` to `out`.
 pub(crate) fn exchange(out: &mut Vec<u8>, ex: &Exchange) {
-    lit(out, b"{\"protocol\":");
-    string(out, ex.protocol.as_str());
-    lit(out, b",\"source\":");
-    string(out, ex.source.as_str());
-    if let Some(lib) = ex.tls_library {
-        lit(out, b",\"tls_library\":");
-        string(out, lib.as_str());
+    with_room(out, room_guess(ex), |w| w.exchange(ex));
+}
+
+/// Room enough for most records of `ex`: the fixed part and the text of
+/// the heads and bodies with some escapes.
+fn room_guess(ex: &Exchange) -> usize {
+    let mut text = 0;
+    if let Some(r) = &ex.request {
+        text += r.headers().as_bytes().len() + r.trailers.as_bytes().len() + r.body.data.len();
     }
-    lit(out, b",\"conn\":");
-    conn(out, &ex.conn);
-    if let Some(d) = &ex.direction {
-        lit(out, b",\"direction\":");
-        string(out, d.as_str());
+    if let Some(r) = &ex.response {
+        text += r.headers().as_bytes().len() + r.trailers.as_bytes().len() + r.body.data.len();
     }
-    lit(out, b",\"stream_id\":");
-    opt_uint(out, ex.stream_id.map(u64::from));
-    lit(out, b",\"request\":");
-    match &ex.request {
-        Some(r) => request(out, r),
-        None => lit(out, b"null"),
-    }
-    lit(out, b",\"response\":");
-    match &ex.response {
-        Some(r) => response(out, r),
-        None => lit(out, b"null"),
-    }
-    if let Some(g) = &ex.grpc {
-        lit(out, b",\"grpc\":");
-        // Rare and small: serde is fine here.
-        if serde_json::to_writer(&mut *out, g).is_err() {
-            lit(out, b"null");
-        }
-    }
-    lit(out, b",\"flags\":[");
-    for (i, f) in ex.flags.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        string(out, f.as_str());
-    }
-    lit(out, b"]}");
+    1024 + text * 8
 }
 
 #[cfg(test)]
@@ -575,7 +711,10 @@ mod tests {
 
     #[test]
     fn escapes_at_every_offset_around_a_step_equal_serde() {
-        for at in (ESCAPE_STEP - 20)..(ESCAPE_STEP + 20) {
+        // Offsets in a long string, around where the writer once changed
+        // its room (4096 bytes in).
+        const STEP: usize = 4096;
+        for at in (STEP - 20)..(STEP + 20) {
             for esc in ["\"", "\\", "\n", "\u{1}", "\u{1f}"] {
                 let mut s = "a".repeat(at);
                 s.push_str(esc);
@@ -585,6 +724,83 @@ mod tests {
                 assert_eq!(fast, serde_json::to_vec(&s).unwrap(), "escape at {at}");
             }
         }
+    }
+
+    /// A string with `c` at byte `at` of `len` bytes, the rest `a` (or
+    /// as close as a wide `c` allows).
+    fn with_char_at(len: usize, at: usize, c: char) -> String {
+        let mut s = "a".repeat(at.min(len));
+        s.push(c);
+        while s.len() < len {
+            s.push(if s.len().is_multiple_of(3) { '"' } else { 'b' });
+        }
+        s
+    }
+
+    #[test]
+    fn every_char_below_0x100_at_every_offset_around_words_equals_serde() {
+        for len in 0..26 {
+            for at in 0..=len {
+                for c in (0u32..0x100).filter_map(char::from_u32) {
+                    let s = with_char_at(len, at, c);
+                    let mut fast = Vec::new();
+                    string(&mut fast, &s);
+                    assert_eq!(fast, serde_json::to_vec(&s).unwrap(), "{s:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_byte_in_a_body_at_every_offset_equals_serde() {
+        let meta = ConnMeta::new(
+            ConnKey::new(
+                "10.0.0.1:1".parse().unwrap(),
+                "10.0.0.2:2".parse().unwrap(),
+                NetnsId(1),
+            ),
+            CaptureSource::Pcap,
+            Timestamp(1),
+        );
+        for len in [1, 7, 8, 9, 15, 16, 17, 24, 33] {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut data = b"ab\"cd\\ef\ngh".repeat(3);
+                    data.truncate(len);
+                    data.resize(len, b'x');
+                    data[at] = b;
+                    // A whole two-byte character too, and one cut short.
+                    let mut wide = data.clone();
+                    wide.splice(at..at, "é".bytes());
+                    for body in [data.clone(), wide, [&data[..], &[0xc3]].concat()] {
+                        let mut ex = Exchange::new(Protocol::Http11, &meta, Roles::CONFIRMED);
+                        ex.response = Some(
+                            Response::builder(200)
+                                .body(body.clone())
+                                .build_response(Timestamp(2)),
+                        );
+                        let mut fast = Vec::new();
+                        exchange(&mut fast, &ex);
+                        assert_eq!(
+                            String::from_utf8(fast).unwrap(),
+                            serde_json::to_string(&ex).unwrap(),
+                            "{body:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_write_that_runs_out_of_room_is_written_again_whole() {
+        let s = "\u{1}\"".repeat(500);
+        let mut fast = b"kept".to_vec();
+        with_room(&mut fast, 1, |w| w.text(s.as_bytes()));
+        assert_eq!(
+            fast,
+            [&b"kept"[..], &serde_json::to_vec(&s).unwrap()].concat()
+        );
     }
 
     proptest! {
