@@ -23,6 +23,8 @@ const UNKNOWN: u32 = 1 << 30;
 const ENTRY: usize = 16;
 /// The largest head: offsets must fit in 30 bits.
 const MAX_BYTES: usize = (UNKNOWN - 1) as usize;
+/// Room for fields reserved at most by [`HeadBuilder::start_captured`].
+const MAX_FIELDS: usize = 1024;
 
 /// A field's place in a head's buffer, and whether its bytes are UTF-8.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,17 +42,20 @@ impl Span {
     };
 
     /// A span of `range`, text or not, or not known yet (`None`).
+    #[inline]
     fn new(range: Range<usize>, text: Option<bool>) -> Self {
-        match (u32::try_from(range.start), u32::try_from(range.end)) {
-            (Ok(start), Ok(end)) if range.end <= MAX_BYTES && start <= end => Span {
-                start,
-                end: match text {
-                    Some(true) => end,
-                    Some(false) => end | NOT_TEXT,
-                    None => end | UNKNOWN,
-                },
-            },
-            _ => Self::ABSENT,
+        if range.start > range.end || range.end > MAX_BYTES {
+            return Self::ABSENT;
+        }
+        let flag = match text {
+            Some(true) => 0,
+            Some(false) => NOT_TEXT,
+            None => UNKNOWN,
+        };
+        // Both fit in 30 bits (checked above).
+        Span {
+            start: range.start as u32,
+            end: range.end as u32 | flag,
         }
     }
 
@@ -363,6 +368,13 @@ impl HeadBuilder {
         self.unknown = 0;
     }
 
+    /// Forgets the header fields added after the first `n`, keeping the
+    /// bytes and the first-line fields (a parser that reads the fields
+    /// another way after all).
+    pub fn truncate_fields(&mut self, n: usize) {
+        self.table.truncate(n.saturating_mul(ENTRY));
+    }
+
     /// Bytes added so far.
     pub fn byte_len(&self) -> usize {
         self.bytes.len()
@@ -371,6 +383,35 @@ impl HeadBuilder {
     /// Header fields added so far.
     pub fn field_count(&self) -> usize {
         self.table.len() / ENTRY
+    }
+
+    /// Starts a head whose bytes are `bytes` as captured (an HTTP/1 head),
+    /// with room for `fields` header fields pointed at with the `*_at`
+    /// methods: the buffer the head keeps is allocated here, at its final
+    /// size, so that finishing it copies only the field table. Returns
+    /// where the bytes are, as [`HeadBuilder::append`] does. Added fields
+    /// beyond `fields` are kept too, at the cost of one more copy.
+    ///
+    /// ```
+    /// use capture_core::model::{HeadBuilder, Request, Timestamp};
+    ///
+    /// let mut b = HeadBuilder::new();
+    /// let raw = b"GET /a HTTP/1.1\r\nHost: shop\r\n\r\n";
+    /// let at = b.start_captured(raw, 1);
+    /// b.method_at(at.start..at.start + 3)
+    ///     .header_at(at.start + 17..at.start + 21, at.start + 23..at.start + 27);
+    /// let req = Request::new(Timestamp(1), b.finish());
+    /// assert_eq!(req.header("host").unwrap(), "shop");
+    /// assert_eq!(req.headers().as_bytes(), raw);
+    /// ```
+    pub fn start_captured(&mut self, bytes: &[u8], fields: usize) -> Range<usize> {
+        self.clear();
+        if bytes.len() <= MAX_BYTES {
+            // The last head took what the builder held (see `build`): as a
+            // rule, this is the builder's only allocation for this head.
+            self.bytes = Vec::with_capacity(bytes.len() + fields.min(MAX_FIELDS) * ENTRY);
+        }
+        self.append(bytes)
     }
 
     /// Appends bytes that are not a field by themselves (an HTTP/1 head as
@@ -504,24 +545,28 @@ impl HeadBuilder {
     }
 
     /// The method is at `range` of the appended bytes.
+    #[inline]
     pub fn method_at(&mut self, range: Range<usize>) -> &mut Self {
         self.line[0] = self.at(range);
         self
     }
 
     /// The request target is at `range` of the appended bytes.
+    #[inline]
     pub fn path_at(&mut self, range: Range<usize>) -> &mut Self {
         self.line[1] = self.at(range);
         self
     }
 
     /// The authority is at `range` of the appended bytes.
+    #[inline]
     pub fn authority_at(&mut self, range: Range<usize>) -> &mut Self {
         self.line[2] = self.at(range);
         self
     }
 
     /// The reason phrase is at `range` of the appended bytes.
+    #[inline]
     pub fn reason_at(&mut self, range: Range<usize>) -> &mut Self {
         self.line[0] = self.at(range);
         self
@@ -529,6 +574,7 @@ impl HeadBuilder {
 
     /// A header field whose name and value are at these ranges of the
     /// appended bytes.
+    #[inline]
     pub fn header_at(&mut self, name: Range<usize>, value: Range<usize>) -> &mut Self {
         let n = self.at(name);
         let v = self.at(value);
@@ -537,7 +583,12 @@ impl HeadBuilder {
     }
 
     /// The head, leaving the builder empty.
+    #[inline]
     pub fn finish(&mut self) -> Head {
+        if self.bytes.is_empty() && self.table.is_empty() && self.line == [Span::ABSENT; 3] {
+            // Nothing added (no trailers, most often): nothing to allocate.
+            return Head::default();
+        }
         let head = self.build();
         self.clear();
         head
@@ -550,23 +601,31 @@ impl HeadBuilder {
 
     fn build(&mut self) -> Head {
         let len = self.bytes.len().min(MAX_BYTES);
-        let bytes = self.bytes.get(..len).unwrap_or_default();
         let mut line = self.line;
-        let mut buf = Vec::with_capacity(len + self.table.len());
-        buf.extend_from_slice(bytes);
-        buf.extend_from_slice(&self.table);
+        let exact = self.bytes.len() + self.table.len();
+        let mut buf = if self.bytes.len() == len && self.bytes.capacity() == exact {
+            // Sized for this head by `start_captured`: the head's bytes stay
+            // where they are, the table goes after them.
+            let mut buf = std::mem::take(&mut self.bytes);
+            buf.extend_from_slice(&self.table);
+            buf
+        } else {
+            let mut buf = Vec::with_capacity(len + self.table.len());
+            buf.extend_from_slice(self.bytes.get(..len).unwrap_or_default());
+            buf.extend_from_slice(&self.table);
+            buf
+        };
         if self.unknown > 0 {
             // Rare: bytes that are not all ASCII. Check each span once, the
             // whole head at most once.
+            let (bytes, table) = buf.split_at_mut(len);
             let resolve = Resolver::new(bytes);
             for s in &mut line {
                 *s = resolve.span(*s);
             }
-            if let Some(table) = buf.get_mut(len..) {
-                for half in table.chunks_exact_mut(ENTRY / 2) {
-                    if let Some(s) = Span::read(half) {
-                        half.copy_from_slice(&resolve.span(s).bytes());
-                    }
+            for half in table.chunks_exact_mut(ENTRY / 2) {
+                if let Some(s) = Span::read(half) {
+                    half.copy_from_slice(&resolve.span(s).bytes());
                 }
             }
         }
@@ -692,5 +751,70 @@ mod tests {
         let f = head.headers().iter().next().unwrap();
         assert!(f.name().is_empty() && f.value().is_empty());
         assert!(head.line(0).is_none());
+    }
+
+    /// The head `fields` pointed-at fields make of `raw`, built after
+    /// [`HeadBuilder::start_captured`] reserved room for `reserved`.
+    fn captured(b: &mut HeadBuilder, raw: &[u8], reserved: usize, fields: usize) -> Head {
+        let at = b.start_captured(raw, reserved);
+        b.method_at(at.start..at.start + 3);
+        for i in 0..fields {
+            b.header_at(at.start + i..at.start + i + 1, at.start + i + 1..at.end);
+        }
+        b.finish()
+    }
+
+    #[test]
+    fn captured_heads_are_the_same_whatever_room_was_reserved() {
+        let raw = "GET café\r\n".as_bytes();
+        let mut b = HeadBuilder::new();
+        let mut plain = HeadBuilder::new();
+        for fields in 0..4 {
+            let at = plain.append(raw);
+            plain.method_at(at.start..at.start + 3);
+            for i in 0..fields {
+                plain.header_at(at.start + i..at.start + i + 1, at.start + i + 1..at.end);
+            }
+            let want = plain.finish();
+            for reserved in 0..6 {
+                let got = captured(&mut b, raw, reserved, fields);
+                assert_eq!(got, want, "{fields} fields, room for {reserved}");
+                assert_eq!(got.headers().as_bytes(), raw);
+                assert_eq!(got.heap_size(), raw.len() + fields * ENTRY);
+                assert_eq!(
+                    got.headers()
+                        .iter()
+                        .map(|h| h.value().is_text())
+                        .collect::<Vec<_>>(),
+                    want.headers()
+                        .iter()
+                        .map(|h| h.value().is_text())
+                        .collect::<Vec<_>>()
+                );
+                assert_eq!(b.byte_len(), 0, "finishing empties the builder");
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_fields_are_forgotten_and_an_empty_builder_allocates_nothing() {
+        let mut b = HeadBuilder::new();
+        let at = b.start_captured(b"GET\r\nA: 1\r\n", 1);
+        b.method_at(at.start..at.start + 3)
+            .header_at(at.start + 5..at.start + 6, at.start + 8..at.start + 9)
+            .truncate_fields(0);
+        b.header_at(at.start + 5..at.start + 7, at.start + 8..at.start + 9);
+        let head = b.finish();
+        assert_eq!(head.line(0).unwrap(), "GET");
+        let names: Vec<_> = head
+            .headers()
+            .iter()
+            .map(|h| h.name().to_string())
+            .collect();
+        assert_eq!(names, ["A:"]);
+        let empty = b.finish();
+        assert_eq!(empty, Head::default());
+        assert_eq!(empty.heap_size(), 0);
+        assert!(empty.line(0).is_none() && b.finish_headers().is_empty());
     }
 }

@@ -107,9 +107,8 @@ pub(crate) fn parse_request(buf: &[u8], ts: Timestamp, b: &mut HeadBuilder) -> P
     let mut req = httparse::Request::new(&mut []);
     match config().parse_request_with_uninit_headers(&mut req, buf, &mut headers) {
         Ok(httparse::Status::Complete(len)) => {
-            b.clear();
             let head = buf.get(..len).unwrap_or_default();
-            let at = b.append(head).start;
+            let at = b.start_captured(head, req.headers.len()).start;
             let line = memchr::memchr(b'\n', head).map_or(0, |i| i + 1);
             if let Some(r) = req.method.and_then(|m| range_in(head, m.as_bytes())) {
                 b.method_at(shift(r, at));
@@ -204,9 +203,8 @@ pub(crate) fn parse_response(
     let mut resp = httparse::Response::new(&mut []);
     match config().parse_response_with_uninit_headers(&mut resp, buf, &mut headers) {
         Ok(httparse::Status::Complete(len)) => {
-            b.clear();
             let head = buf.get(..len).unwrap_or_default();
-            let at = b.append(head).start;
+            let at = b.start_captured(head, resp.headers.len()).start;
             let line = memchr::memchr(b'\n', head).map_or(0, |i| i + 1);
             if resp.reason.is_some() {
                 // httparse gives "" for a reason with obs-text: find it here.
@@ -256,30 +254,56 @@ fn fields(
     parsed: &[httparse::Header<'_>],
 ) -> Framed {
     let mut framed = Framed::default();
-    // Every line but the start line and the empty one is a field, unless
-    // httparse skipped or joined some.
-    let field_lines = memchr::memchr_iter(b'\n', head).count().saturating_sub(2);
-    let whole = field_lines == parsed.len();
     let mut authority = None;
+    // `tidy`: the fields follow each other, each line `name: value CRLF`
+    // right after the start line, and the empty line ends them.
+    let mut tidy = lines > 0;
+    let mut pos = lines;
+    let base = head.as_ptr() as usize;
+    let offset = |part: &[u8]| (part.as_ptr() as usize).wrapping_sub(base);
+    for f in parsed {
+        let name = f.name.as_bytes();
+        framing_fact(&mut framed, name, f.value, false);
+        let (ns, vs) = (offset(name), offset(f.value));
+        let (ne, ve) = (ns.wrapping_add(name.len()), vs.wrapping_add(f.value.len()));
+        if ns > ne || ne > head.len() || vs > ve || ve > head.len() {
+            // Not in `head` (httparse gives slices of it): not kept.
+            tidy = false;
+            continue;
+        }
+        let line_start = if pos == lines {
+            ns == pos
+        } else {
+            matches!(head.get(pos..ns), Some(b"\r\n"))
+        };
+        tidy &= line_start && matches!(head.get(ne..vs), Some(b": "));
+        pos = ve;
+        if authority.is_none() && name.eq_ignore_ascii_case(b"host") {
+            let value = f.value.trim_ascii();
+            authority = range_in(head, value).map(|r| shift(r, at));
+        }
+        b.header_at(ns + at..ne + at, vs + at..ve + at);
+    }
+    let end: &[u8] = if parsed.is_empty() {
+        b"\r\n"
+    } else {
+        b"\r\n\r\n"
+    };
+    tidy &= head.get(pos..) == Some(end);
+    // Every line but the start line and the empty one is a field, unless
+    // httparse skipped or joined some. A tidy head has one line per field
+    // (fields hold no line end: httparse ends one at its line end and
+    // refuses folds): only an untidy one needs its lines counted.
+    let whole = tidy || memchr::memchr_iter(b'\n', head).count().saturating_sub(2) == parsed.len();
     if !whole {
         // httparse skipped lines: every line is read here instead.
+        b.truncate_fields(0);
+        let mut framed = Framed::default();
         let authority = split_fields(b, head, lines, at, &mut framed);
         if let Some(r) = authority {
             b.authority_at(r);
         }
         return framed.finish();
-    }
-    for f in parsed {
-        framing_fact(&mut framed, f.name.as_bytes(), f.value, false);
-        let (Some(n), Some(v)) = (range_in(head, f.name.as_bytes()), range_in(head, f.value))
-        else {
-            continue;
-        };
-        if authority.is_none() && f.name.eq_ignore_ascii_case("host") {
-            let value = f.value.trim_ascii();
-            authority = range_in(head, value).map(|r| shift(r, at));
-        }
-        b.header_at(shift(n, at), shift(v, at));
     }
     if let Some(r) = authority {
         b.authority_at(r);
@@ -424,7 +448,21 @@ fn split_fields(
 
 /// Records what field `name: value` says about the body's framing;
 /// `folded`: an obs-fold continued the value.
+#[inline]
 fn framing_fact(framed: &mut Framed, name: &[u8], value: &[u8], folded: bool) {
+    // Most fields say nothing about framing: told apart by length and
+    // first letter without a call.
+    let first = name.first().map_or(0, |c| c.to_ascii_lowercase());
+    if matches!(
+        (name.len(), first),
+        (6, b'e') | (7, b'u') | (14, b'c') | (16, b'c') | (17, b't')
+    ) {
+        framing_field(framed, name, value, folded);
+    }
+}
+
+/// [`framing_fact`] for a field that may be one of those it reads.
+fn framing_field(framed: &mut Framed, name: &[u8], value: &[u8], folded: bool) {
     match name.len() {
         6 if name.eq_ignore_ascii_case(b"expect") => {
             framed.expect_continue |= value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
@@ -502,6 +540,108 @@ mod tests {
 
     fn resp(wire: &[u8]) -> Parsed<ResponseHead> {
         parse_response(wire, Timestamp(0), &mut HeadBuilder::new())
+    }
+
+    /// Names and values of a head's fields, and what frames its body.
+    type Read = (
+        Vec<(Vec<u8>, Vec<u8>)>,
+        Option<Vec<u8>>,
+        Option<u64>,
+        bool,
+        bool,
+    );
+
+    fn read(head: &capture_core::model::Head, framed: Framed, authority: Option<Vec<u8>>) -> Read {
+        let fields = head
+            .headers()
+            .iter()
+            .map(|h| (h.name().as_bytes().to_vec(), h.value().as_bytes().to_vec()))
+            .collect();
+        (
+            fields,
+            authority,
+            framed.content_length,
+            framed.chunked,
+            framed.malformed,
+        )
+    }
+
+    /// `wire` read by httparse (`parse_request`) and by the lenient
+    /// splitter alone.
+    fn both_ways(wire: &[u8]) -> (Read, Read) {
+        let Parsed::Complete(head, len) = req(wire) else {
+            panic!("not parsed: {:?}", String::from_utf8_lossy(wire))
+        };
+        let r = &head.request;
+        let parsed = read(
+            r.head(),
+            head.framed,
+            r.authority().map(|a| a.as_bytes().to_vec()),
+        );
+        let mut b = HeadBuilder::new();
+        let at = b.append(&wire[..len]).start;
+        let line = memchr::memchr(b'\n', wire).map_or(0, |i| i + 1);
+        let mut framed = Framed::default();
+        let authority = split_fields(&mut b, &wire[..len], line, at, &mut framed);
+        let authority = authority.map(|a| wire[a].to_vec());
+        (parsed, read(&b.finish(), framed.finish(), authority))
+    }
+
+    #[test]
+    fn httparse_and_the_splitter_read_well_formed_fields_alike() {
+        for wire in [
+            &b"GET / HTTP/1.1\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nX-A: 1\r\n\r\n",
+            // Untidy but valid: LF line ends, no space, trailing and
+            // several spaces, tabs, an empty value.
+            b"GET / HTTP/1.1\nHost: h\nContent-Length: 3\n\n",
+            b"GET / HTTP/1.1\r\nHost:h\r\nX-A:1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h  \r\nX-A:  \t1 \t\r\n\r\n",
+            b"GET / HTTP/1.1\r\nX-E: \r\nX-F:\r\nHost: h\r\n\r\n",
+            b"GET / HTTP/1.1\r\nX-A: 1\nX-B: 2\r\n\n",
+            b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ] {
+            let (parsed, split) = both_ways(wire);
+            assert_eq!(parsed, split, "{:?}", String::from_utf8_lossy(wire));
+            assert!(!parsed.4, "{:?}", String::from_utf8_lossy(wire));
+        }
+    }
+
+    #[test]
+    fn a_line_httparse_skips_anywhere_is_read_by_the_splitter() {
+        // A folded or invalid line first, between fields, last; with CRLF
+        // or LF line ends: every field is reported as the splitter reads it.
+        let lines: [&[u8]; 3] = [b" fold", b"Fo@: x", b"no colon"];
+        for bad in lines {
+            for eol in [&b"\r\n"[..], b"\n"] {
+                for at in 0..3 {
+                    let mut fields: Vec<&[u8]> = vec![b"Host: h", b"Content-Length: 2"];
+                    fields.insert(at, bad);
+                    let mut wire = b"POST / HTTP/1.1".to_vec();
+                    for f in &fields {
+                        wire.extend_from_slice(eol);
+                        wire.extend_from_slice(f);
+                    }
+                    wire.extend_from_slice(eol);
+                    wire.extend_from_slice(eol);
+                    let (parsed, split) = both_ways(&wire);
+                    assert_eq!(parsed, split, "{:?}", String::from_utf8_lossy(&wire));
+                    // A fold after the length continues it, making it no number.
+                    let length = (bad != b" fold" || at != 2).then_some(2);
+                    assert_eq!(parsed.2, length, "{:?}", String::from_utf8_lossy(&wire));
+                    // A fold joins the field before (or is dropped if first),
+                    // a line without a colon is dropped.
+                    let names = if bad == b"Fo@: x" { 3 } else { 2 };
+                    assert_eq!(
+                        parsed.0.len(),
+                        names,
+                        "{:?}",
+                        String::from_utf8_lossy(&wire)
+                    );
+                }
+            }
+        }
     }
 
     #[test]
