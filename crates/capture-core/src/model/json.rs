@@ -88,6 +88,83 @@ fn load_short(b: &[u8]) -> u64 {
     }
 }
 
+/// Writes `bytes` escaped at `to` and returns the end; with `ASCII`,
+/// only if all of them are ASCII (returns `None` if not, having written
+/// only room past `to`).
+///
+/// Eight bytes at a time: a word with nothing to escape is one store;
+/// in a word with escapes ([`escape_word`]), each escape is written from
+/// [`ESCAPES`] after the clean bytes before it. A string of up to 16
+/// bytes with nothing to escape is two stores.
+///
+/// # Safety
+///
+/// `to` must have room for `6 * bytes.len() + 8` bytes.
+#[inline(always)]
+unsafe fn escape_into<const ASCII: bool>(mut to: *mut u8, bytes: &[u8]) -> Option<*mut u8> {
+    let n = bytes.len();
+    if let (Some(first), Some(last)) = (bytes.first_chunk::<8>(), bytes.last_chunk::<8>())
+        && n <= 16
+    {
+        let (a, b) = (u64::from_le_bytes(*first), u64::from_le_bytes(*last));
+        let high = if ASCII { (a | b) & HIGHS } else { 0 };
+        if escapes(a) | escapes(b) | high == 0 {
+            // SAFETY: `n` is 8 to 16: both stores end within `n + 8`.
+            unsafe {
+                to.cast::<u64>().write_unaligned(a.to_le());
+                to.add(n - 8).cast::<u64>().write_unaligned(b.to_le());
+                return Some(to.add(n));
+            }
+        }
+    }
+    // Where the output stands: never more than six bytes per byte read
+    // so far, so a store of eight bytes made while a byte is left to read
+    // ends at most at `6 * (n - 1) + 8` past the start, inside the room.
+    let mut word = |w: u64, n: usize| -> bool {
+        let valid = HIGHS >> (64 - 8 * n);
+        if ASCII && w & valid != 0 {
+            return false;
+        }
+        let mask = escapes(w) & valid;
+        // SAFETY: see above: bytes of this word are still to be read.
+        unsafe {
+            if mask == 0 {
+                to.cast::<u64>().write_unaligned(w.to_le());
+                to = to.add(n);
+            } else {
+                to = if ASCII {
+                    // Bodies: JSON ones are dense with quotes.
+                    escape_word_inline(to, w, mask, n)
+                } else {
+                    escape_word(to, w, mask, n)
+                };
+            }
+        }
+        true
+    };
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        if !word(
+            w.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w)),
+            8,
+        ) {
+            return None;
+        }
+    }
+    let rem = words.remainder().len();
+    if rem > 0 {
+        let w = match bytes.last_chunk::<8>() {
+            // The last eight bytes, those already written shifted out.
+            Some(last) => u64::from_le_bytes(*last) >> (8 * (8 - rem)),
+            None => load_short(bytes),
+        };
+        if !word(w, rem) {
+            return None;
+        }
+    }
+    Some(to)
+}
+
 /// Writes the first `n` (1..=8) bytes of `w` at `to`, escaping those
 /// flagged in `mask` (see [`escapes`]), and returns the end: the clean
 /// bytes before each escape are stored as the rest of the word, then the
@@ -97,7 +174,18 @@ fn load_short(b: &[u8]) -> u64 {
 ///
 /// `to` must have room for `6 * (n - 1) + 8` bytes.
 #[inline(never)]
-unsafe fn escape_word(mut to: *mut u8, w: u64, mut mask: u64, n: usize) -> *mut u8 {
+unsafe fn escape_word(to: *mut u8, w: u64, mask: u64, n: usize) -> *mut u8 {
+    // SAFETY: the caller's.
+    unsafe { escape_word_inline(to, w, mask, n) }
+}
+
+/// [`escape_word`], inlined.
+///
+/// # Safety
+///
+/// As [`escape_word`].
+#[inline(always)]
+unsafe fn escape_word_inline(mut to: *mut u8, w: u64, mut mask: u64, n: usize) -> *mut u8 {
     let mut done = 0;
     // SAFETY: for each store and `add`: before byte `i` of the word is
     // written, `to` is at most `6 * i` past where it started, and each
@@ -205,63 +293,28 @@ impl<'a> Out<'a> {
 
     /// Writes `bytes` escaped, without quotes; with `ASCII`, only if all
     /// of them are ASCII (returns false, having written nothing, if not).
-    ///
-    /// Eight bytes at a time: a word with nothing to escape is one store;
-    /// in a word with escapes ([`escape_word`]), each escape is written
-    /// from [`ESCAPES`] after the clean bytes before it. The room is
-    /// checked once for the worst case instead of at each store.
     #[inline(always)]
     fn escaped_if<const ASCII: bool>(&mut self, bytes: &[u8]) -> Result<bool, Full> {
-        // Six bytes out per byte in at most (`\u00XX`), and a word is
-        // stored whole (eight bytes) from where the output stands.
-        match self.left().checked_sub(8) {
-            Some(room) if room / 6 >= bytes.len() => {}
-            _ => return Err(Full),
+        self.room_for_escaped(bytes.len(), 0)?;
+        // SAFETY: room for `bytes` escaped, checked above.
+        match unsafe { escape_into::<ASCII>(self.to, bytes) } {
+            Some(to) => {
+                self.to = to;
+                Ok(true)
+            }
+            None => Ok(false),
         }
-        let mut to = self.to;
-        // Where the output stands: never more than six bytes per byte
-        // read so far, so a store of eight bytes made while a byte is
-        // left to read ends at most at `6 * (bytes.len() - 1) + 8` past
-        // `self.to`, inside the room checked above.
-        let mut word = |w: u64, n: usize| -> bool {
-            let valid = HIGHS >> (64 - 8 * n);
-            if ASCII && w & valid != 0 {
-                return false;
-            }
-            let mask = escapes(w) & valid;
-            // SAFETY: see above: bytes of this word are still to be read.
-            unsafe {
-                if mask == 0 {
-                    to.cast::<u64>().write_unaligned(w.to_le());
-                    to = to.add(n);
-                } else {
-                    to = escape_word(to, w, mask, n);
-                }
-            }
-            true
-        };
-        let mut words = bytes.chunks_exact(8);
-        for w in &mut words {
-            if !word(
-                w.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w)),
-                8,
-            ) {
-                return Ok(false);
-            }
+    }
+
+    /// Checks that there is room for `n` bytes escaped (six out per byte
+    /// in at most, `\u00XX`), as up to two strings, each of which may
+    /// store a whole word past its end, and `more` bytes besides.
+    #[inline(always)]
+    fn room_for_escaped(&self, n: usize, more: usize) -> Done {
+        match self.left().checked_sub(16 + more) {
+            Some(room) if room / 6 >= n => Ok(()),
+            _ => Err(Full),
         }
-        let n = words.remainder().len();
-        if n > 0 {
-            let w = match bytes.last_chunk::<8>() {
-                // The last eight bytes, those already written shifted out.
-                Some(last) => u64::from_le_bytes(*last) >> (8 * (8 - n)),
-                None => load_short(bytes),
-            };
-            if !word(w, n) {
-                return Ok(false);
-            }
-        }
-        self.to = to;
-        Ok(true)
     }
 
     /// Writes `bytes`, known to be UTF-8, as a JSON string.
@@ -361,11 +414,19 @@ impl<'a> Out<'a> {
         for h in list {
             let (name, value) = (h.name(), h.value());
             if name.is_text() && value.is_text() {
-                self.put([open, b'[', b'"'], 3)?;
-                self.escaped(name.as_bytes())?;
-                self.lit(b"\",\"")?;
-                self.escaped(value.as_bytes())?;
-                self.lit(b"\"]")?;
+                let (n, v) = (name.as_bytes(), value.as_bytes());
+                self.room_for_escaped(n.len() + v.len(), 8)?;
+                // SAFETY: room for both escaped and the eight bytes of
+                // literals around them, checked above.
+                unsafe {
+                    let to = self.to;
+                    to.cast::<[u8; 3]>().write_unaligned([open, b'[', b'"']);
+                    let to = escape_into::<false>(to.add(3), n).unwrap_or(to);
+                    to.cast::<[u8; 3]>().write_unaligned(*b"\",\"");
+                    let to = escape_into::<false>(to.add(3), v).unwrap_or(to);
+                    to.cast::<[u8; 2]>().write_unaligned(*b"\"]");
+                    self.to = to.add(2);
+                }
             } else {
                 self.put([open, b'['], 2)?;
                 self.base64(name.as_bytes())?;
