@@ -117,6 +117,18 @@ unsafe fn escape_into<const ASCII: bool>(mut to: *mut u8, bytes: &[u8]) -> Optio
             }
         }
     }
+    if !ASCII && n < 8 {
+        let w = load_short(bytes);
+        let valid = HIGHS >> (64 - 8 * n.max(1));
+        let high = if ASCII { w & valid } else { 0 };
+        if escapes(w) & valid | high == 0 {
+            // SAFETY: one store of eight bytes, within `n + 8`.
+            unsafe {
+                to.cast::<u64>().write_unaligned(w.to_le());
+                return Some(to.add(n));
+            }
+        }
+    }
     // Where the output stands: never more than six bytes per byte read
     // so far, so a store of eight bytes made while a byte is left to read
     // ends at most at `6 * (n - 1) + 8` past the start, inside the room.
@@ -209,6 +221,69 @@ unsafe fn escape_word_inline(mut to: *mut u8, w: u64, mut mask: u64, n: usize) -
         }
     }
     to
+}
+
+/// The eight decimal digits of `n` (below 10^8, leading zeros kept) as
+/// byte values 0 to 9, the first digit in the lowest byte: four digits
+/// per half, two per quarter, one per byte, each split by a multiply and
+/// shift in all lanes at once (SWAR).
+#[inline(always)]
+fn eight_digits(n: u32) -> u64 {
+    let n = u64::from(n);
+    // [abcd, efgh] in 32-bit lanes.
+    let halves = (n / 10_000) | ((n % 10_000) << 32);
+    // /100 in each lane: (x * 10486) >> 20 is x / 100 for x < 10^4.
+    let hi = ((halves * 10_486) >> 20) & 0x0000_007f_0000_007f;
+    let quarters = hi | ((halves - 100 * hi) << 16);
+    // /10 in each 16-bit lane: (x * 103) >> 10 is x / 10 for x < 100.
+    let tens = ((quarters * 103) >> 10) & 0x000f_000f_000f_000f;
+    tens | ((quarters - 10 * tens) << 8)
+}
+
+/// Writes the digits of `n` (below 10^8) without leading zeros (one
+/// zero for 0) at `to`; returns the end.
+///
+/// # Safety
+///
+/// `to` must have room for eight bytes.
+#[inline(always)]
+unsafe fn write_short_uint(to: *mut u8, n: u32) -> *mut u8 {
+    let digits = eight_digits(n);
+    // Leading zero digits are the low zero bytes; 0 keeps one.
+    let skip = (digits.trailing_zeros() / 8).min(7) as usize;
+    let ascii = (digits | (ONES * u64::from(b'0'))) >> (8 * skip);
+    // SAFETY: eight bytes of room, the caller's.
+    unsafe {
+        to.cast::<u64>().write_unaligned(ascii.to_le());
+        to.add(8 - skip)
+    }
+}
+
+/// Writes the decimal digits of `n` at `to` (as `itoa`); returns the end.
+///
+/// # Safety
+///
+/// `to` must have room for 24 bytes.
+#[inline(always)]
+unsafe fn write_uint(to: *mut u8, n: u64) -> *mut u8 {
+    const E8: u64 = 100_000_000;
+    let ascii = |n: u64| (eight_digits(n as u32) | (ONES * u64::from(b'0'))).to_le();
+    // SAFETY: at most 20 digits, written eight bytes at a time: within 24.
+    unsafe {
+        if n < E8 {
+            return write_short_uint(to, n as u32);
+        }
+        let (high, low) = (n / E8, n % E8);
+        let to = if high < E8 {
+            write_short_uint(to, high as u32)
+        } else {
+            let to = write_short_uint(to, (high / E8) as u32);
+            to.cast::<u64>().write_unaligned(ascii(high % E8));
+            to.add(8)
+        };
+        to.cast::<u64>().write_unaligned(ascii(low));
+        to.add(8)
+    }
 }
 
 /// The room reserved for a record ran out: the record is written again
@@ -367,8 +442,14 @@ impl<'a> Out<'a> {
         }
     }
 
+    #[inline]
     fn uint(&mut self, n: u64) -> Done {
-        self.bytes(itoa::Buffer::new().format(n).as_bytes())
+        if self.left() < 24 {
+            return Err(Full);
+        }
+        // SAFETY: 24 bytes of room, checked above.
+        unsafe { self.to = write_uint(self.to, n) };
+        Ok(())
     }
 
     fn opt_uint(&mut self, v: Option<u64>) -> Done {
@@ -568,7 +649,9 @@ impl<'a> Out<'a> {
         self.lit(b"}")
     }
 
-    fn exchange(&mut self, ex: &Exchange) -> Done {
+    /// Writes the record of `ex`, with `conn` as its `"conn"` object
+    /// when it was rendered before.
+    fn exchange(&mut self, ex: &Exchange, conn: Option<&[u8]>) -> Done {
         self.lit(b"{\"protocol\":")?;
         self.text(ex.protocol.as_str().as_bytes())?;
         self.lit(b",\"source\":")?;
@@ -578,7 +661,10 @@ impl<'a> Out<'a> {
             self.text(lib.as_str().as_bytes())?;
         }
         self.lit(b",\"conn\":")?;
-        self.conn(&ex.conn)?;
+        match conn {
+            Some(json) => self.bytes(json)?,
+            None => self.conn(&ex.conn)?,
+        }
         if let Some(d) = &ex.direction {
             self.lit(b",\"direction\":")?;
             self.text(d.as_str().as_bytes())?;
@@ -665,7 +751,87 @@ pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
 
 /// Appends the JSON record of `ex` to `out`.
 pub(crate) fn exchange(out: &mut Vec<u8>, ex: &Exchange) {
-    with_room(out, room_guess(ex), |w| w.exchange(ex));
+    with_room(out, room_guess(ex), |w| w.exchange(ex, None));
+}
+
+/// Connections whose `"conn"` object a [`RecordWriter`] keeps.
+const CONN_SLOTS: usize = 256;
+/// Slots a connection may be kept in, from its hashed one on.
+const CONN_WAYS: usize = 4;
+
+/// Writes JSON records like [`exchange`], each connection's `"conn"`
+/// object rendered once and kept: a connection has many exchanges, and
+/// its object (two addresses and their ports) is a tenth of the work of
+/// a small record. A connection is found by its endpoints in one of
+/// [`CONN_SLOTS`] slots, compared whole (`ConnInfo`) before its object is
+/// used, and replaced by the next connection to land in its slot: the
+/// memory held is bounded. Objects with Kubernetes pods are not kept.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RecordWriter {
+    conns: Vec<Option<KnownConn>>,
+}
+
+/// A connection and its rendered `"conn"` object.
+#[derive(Clone, Debug)]
+struct KnownConn {
+    conn: ConnInfo,
+    json: Vec<u8>,
+}
+
+impl RecordWriter {
+    /// Appends the JSON record of `ex` to `out`: the same bytes as
+    /// [`exchange`].
+    pub(crate) fn exchange(&mut self, out: &mut Vec<u8>, ex: &Exchange) {
+        let conn = self.conn_json(&ex.conn);
+        with_room(out, room_guess(ex), |w| w.exchange(ex, conn));
+    }
+
+    /// The `"conn"` object of `c`, rendered now or before; `None` for
+    /// one not kept.
+    fn conn_json(&mut self, c: &ConnInfo) -> Option<&[u8]> {
+        if !c.k8s.is_empty() {
+            return None;
+        }
+        if self.conns.is_empty() {
+            self.conns.resize_with(CONN_SLOTS, || None);
+        }
+        // Four slots from the hashed one: the connection's if it is in
+        // one, else the first empty one, else the hashed one.
+        let first = conn_slot(c);
+        let mut pick = first;
+        for i in 0..CONN_WAYS {
+            let at = (first + i) % CONN_SLOTS;
+            match self.conns.get(at) {
+                Some(Some(k)) if k.conn == *c => {
+                    return self.conns.get(at)?.as_ref().map(|k| k.json.as_slice());
+                }
+                Some(None) if pick == first => pick = at,
+                _ => {}
+            }
+        }
+        let mut json = Vec::new();
+        with_room(&mut json, 256, |w| w.conn(c));
+        let slot = self.conns.get_mut(pick)?;
+        *slot = Some(KnownConn {
+            conn: c.clone(),
+            json,
+        });
+        slot.as_ref().map(|k| k.json.as_slice())
+    }
+}
+
+/// The slot of `c` among [`CONN_SLOTS`]: its ports and addresses mixed
+/// (Fibonacci hashing), so that neighbouring ports spread.
+fn conn_slot(c: &ConnInfo) -> usize {
+    let ip = |a: &SocketAddr| match a {
+        SocketAddr::V4(v4) => v4.ip().to_bits(),
+        SocketAddr::V6(v6) => v6.ip().to_bits() as u32,
+    };
+    let h = u32::from(c.client.port())
+        ^ u32::from(c.server.port()).rotate_left(16)
+        ^ ip(&c.client)
+        ^ ip(&c.server).rotate_left(8);
+    (h.wrapping_mul(0x9e37_79b9) >> (32 - CONN_SLOTS.trailing_zeros())) as usize
 }
 
 /// Room enough for most records of `ex`: the fixed part and the text of
@@ -862,6 +1028,77 @@ mod tests {
             fast,
             [&b"kept"[..], &serde_json::to_vec(&s).unwrap()].concat()
         );
+    }
+
+    #[test]
+    fn numbers_are_written_as_itoa_writes_them() {
+        let mut n = 1u64;
+        let mut cases = vec![0, u64::MAX, u64::MAX - 1];
+        while let Some(m) = n.checked_mul(10) {
+            cases.extend([n - 1, n, n + 1, m / 2, n * 7 + 3]);
+            n = m;
+        }
+        cases.extend((0..2000u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (i % 64)));
+        for n in cases {
+            let mut fast = Vec::new();
+            with_room(&mut fast, 24, |w| w.uint(n));
+            assert_eq!(fast, itoa::Buffer::new().format(n).as_bytes(), "{n}");
+        }
+    }
+
+    #[test]
+    fn kept_conn_objects_equal_those_written_anew() {
+        let pod = std::sync::Arc::new(Pod {
+            namespace: "ns".into(),
+            name: "p-0".into(),
+            uid: String::new(),
+            workload: "p".into(),
+            workload_kind: WorkloadKind::StatefulSet,
+            labels: Vec::new(),
+        });
+        let mut writer = RecordWriter::default();
+        // Connections seen again, alike or but for one field, and in the
+        // second round more connections than slots.
+        for round in 0..3u32 {
+            let conns = if round == 1 {
+                3 * CONN_SLOTS
+            } else {
+                CONN_SLOTS / 2
+            };
+            for i in 0..conns as u32 {
+                let port = 1000 + (i % 400) as u16;
+                let meta = ConnMeta::new(
+                    ConnKey::new(
+                        if i % 2 == 0 {
+                            SocketAddr::from(([10, 0, (i / 256) as u8, i as u8], port))
+                        } else {
+                            SocketAddr::from(([0xfe80, 0, 0, 0, 0, 0, 0, i as u16], port))
+                        },
+                        "10.0.0.2:80".parse().unwrap(),
+                        NetnsId(u64::from(i % 3)),
+                    ),
+                    CaptureSource::Pcap,
+                    Timestamp(1),
+                );
+                let mut ex = Exchange::new(Protocol::Http11, &meta, Roles::CONFIRMED);
+                if i % 3 == round % 3 {
+                    ex.conn.pid = Some(i);
+                    ex.conn.fd = Some(round);
+                }
+                if i % 5 == 0 {
+                    ex.conn.comm = Some(format!("c\"{}", i + round));
+                }
+                if i % 7 == 0 {
+                    ex.conn.k8s.server = Some(K8sEnd::new(pod.clone(), None));
+                }
+                let mut kept = Vec::new();
+                writer.exchange(&mut kept, &ex);
+                assert_eq!(
+                    String::from_utf8(kept).unwrap(),
+                    serde_json::to_string(&ex).unwrap()
+                );
+            }
+        }
     }
 
     proptest! {

@@ -43,6 +43,7 @@ pub use exchange::{
     ConnInfo, Exchange, Flag, GrpcInfo, MessageBuilder, Protocol, Request, Response,
 };
 pub use head::{Head, HeadBuilder, Header, HeaderIter, Headers};
+pub(crate) use json::RecordWriter;
 pub use k8s::{K8sConn, K8sEnd, Pod, WorkloadKind};
 pub use roles::{Direction, Role, Roles};
 pub use segment::{CloseReason, Input, Segment, StreamChunk, TcpFlags};

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 
-use crate::model::Exchange;
+use crate::model::{Exchange, RecordWriter};
 use crate::stage::{ExchangeEncoder, Sink, SinkError};
 
 /// Bytes gathered before they are written out.
@@ -19,6 +19,7 @@ const FLUSH_AT: usize = 1 << 17;
 pub struct JsonLinesSink<W: Write + Send> {
     out: W,
     buf: Vec<u8>,
+    writer: RecordWriter,
 }
 
 impl JsonLinesSink<std::io::Stdout> {
@@ -41,6 +42,7 @@ impl<W: Write + Send> JsonLinesSink<W> {
         Self {
             out: writer,
             buf: Vec::with_capacity(FLUSH_AT + (FLUSH_AT >> 2)),
+            writer: RecordWriter::default(),
         }
     }
 
@@ -61,12 +63,17 @@ impl<W: Write + Send> JsonLinesSink<W> {
 
 /// Writes an exchange as one line of JSON: what [`JsonLinesSink`] has the
 /// workers do when it runs on a thread of its own.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct JsonLineEncoder;
+///
+/// It keeps the `"conn"` object of the connections it saw last (a
+/// bounded number), rendered once each.
+#[derive(Clone, Debug, Default)]
+pub struct JsonLineEncoder {
+    writer: RecordWriter,
+}
 
 impl ExchangeEncoder for JsonLineEncoder {
     fn encode(&mut self, exchange: &Exchange, out: &mut Vec<u8>) {
-        exchange.write_json(out);
+        self.writer.exchange(out, exchange);
         out.push(b'\n');
     }
 }
@@ -76,7 +83,7 @@ impl<W: Write + Send> Sink for JsonLinesSink<W> {
         // Read, not drained: the pipeline empties the batch, on the
         // thread that made the exchanges when this sink has its own.
         for ex in batch.iter() {
-            ex.write_json(&mut self.buf);
+            self.writer.exchange(&mut self.buf, ex);
             self.buf.push(b'\n');
             if self.buf.len() >= FLUSH_AT {
                 self.drain_buffer()?;
@@ -88,7 +95,7 @@ impl<W: Write + Send> Sink for JsonLinesSink<W> {
     }
 
     fn encoder(&self) -> Option<Box<dyn ExchangeEncoder>> {
-        Some(Box::new(JsonLineEncoder))
+        Some(Box::new(JsonLineEncoder::default()))
     }
 
     fn write_encoded(&mut self, bytes: &[u8]) -> Result<(), SinkError> {
