@@ -392,9 +392,46 @@ impl<'a> Out<'a> {
         }
     }
 
-    /// Writes `bytes`, known to be UTF-8, as a JSON string.
-    #[inline]
+    /// Writes `bytes`, known to be UTF-8, as a JSON string: inline for up
+    /// to 16 bytes with nothing to escape (names, methods, most paths).
+    #[inline(always)]
     fn text(&mut self, bytes: &[u8]) -> Done {
+        let n = bytes.len();
+        if n <= 16 && self.left() >= 24 {
+            let (a, b, clean) = match (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
+                (Some(first), Some(last)) => {
+                    let (a, b) = (u64::from_le_bytes(*first), u64::from_le_bytes(*last));
+                    (a, b, escapes(a) | escapes(b) == 0)
+                }
+                _ => {
+                    let a = load_short(bytes);
+                    let valid = HIGHS.checked_shr((64 - 8 * n) as u32).unwrap_or(0);
+                    (a, a, escapes(a) & valid == 0)
+                }
+            };
+            if clean {
+                // SAFETY: the stores end at most 18 bytes past `to`
+                // (`"`, 16 bytes, `"`; or `"`, a word, when `n` < 8),
+                // within the 24 checked above.
+                unsafe {
+                    let to = self.to;
+                    to.write(b'"');
+                    to.add(1).cast::<u64>().write_unaligned(a.to_le());
+                    if n >= 8 {
+                        to.add(n - 7).cast::<u64>().write_unaligned(b.to_le());
+                    }
+                    to.add(n + 1).write(b'"');
+                    self.to = to.add(n + 2);
+                }
+                return Ok(());
+            }
+        }
+        self.text_escaped(bytes)
+    }
+
+    /// [`Out::text`] for strings that are long or need escapes.
+    #[inline(never)]
+    fn text_escaped(&mut self, bytes: &[u8]) -> Done {
         self.lit(b"\"")?;
         self.escaped(bytes)?;
         self.lit(b"\"")
@@ -524,25 +561,28 @@ impl<'a> Out<'a> {
         }
     }
 
-    /// The body fields, each after a comma.
+    /// The body fields, each after a comma, and the `}` that ends the
+    /// message.
     fn body(&mut self, b: &Body) -> Done {
         self.lit(b",\"body_size\":")?;
         self.uint(b.size)?;
         self.lit(b",\"body\":\"")?;
         let data = &b.data[..];
-        if self.escaped_if::<true>(data)? {
-            self.lit(b"\",\"body_encoding\":\"utf8\"")?;
+        let base64 = if self.escaped_if::<true>(data)? {
+            false
         } else if std::str::from_utf8(data).is_ok() {
             self.escaped(data)?;
-            self.lit(b"\",\"body_encoding\":\"utf8\"")?;
+            false
         } else {
             self.base64_unquoted(data)?;
-            self.lit(b"\",\"body_encoding\":\"base64\"")?;
-        }
-        if b.truncated {
-            self.lit(b",\"truncated\":true")
-        } else {
-            self.lit(b",\"truncated\":false")
+            true
+        };
+        // The rest of the body's fields, and the end of the message.
+        match (base64, b.truncated) {
+            (false, false) => self.lit(b"\",\"body_encoding\":\"utf8\",\"truncated\":false}"),
+            (false, true) => self.lit(b"\",\"body_encoding\":\"utf8\",\"truncated\":true}"),
+            (true, false) => self.lit(b"\",\"body_encoding\":\"base64\",\"truncated\":false}"),
+            (true, true) => self.lit(b"\",\"body_encoding\":\"base64\",\"truncated\":true}"),
         }
     }
 
@@ -624,8 +664,7 @@ impl<'a> Out<'a> {
         self.lit(b",\"headers\":")?;
         self.headers(r.headers())?;
         self.trailers(&r.trailers)?;
-        self.body(&r.body)?;
-        self.lit(b"}")
+        self.body(&r.body)
     }
 
     fn response(&mut self, r: &Response) -> Done {
@@ -645,8 +684,7 @@ impl<'a> Out<'a> {
         self.lit(b",\"headers\":")?;
         self.headers(r.headers())?;
         self.trailers(&r.trailers)?;
-        self.body(&r.body)?;
-        self.lit(b"}")
+        self.body(&r.body)
     }
 
     /// Writes the record of `ex`, with `conn` as its `"conn"` object
@@ -839,10 +877,10 @@ fn conn_slot(c: &ConnInfo) -> usize {
 fn room_guess(ex: &Exchange) -> usize {
     let mut text = 0;
     if let Some(r) = &ex.request {
-        text += r.headers().as_bytes().len() + r.trailers.as_bytes().len() + r.body.data.len();
+        text += r.headers().heap_size() + r.trailers.heap_size() + r.body.data.len();
     }
     if let Some(r) = &ex.response {
-        text += r.headers().as_bytes().len() + r.trailers.as_bytes().len() + r.body.data.len();
+        text += r.headers().heap_size() + r.trailers.heap_size() + r.body.data.len();
     }
     1024 + text * 8
 }
