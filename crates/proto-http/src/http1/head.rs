@@ -15,7 +15,9 @@
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
-use capture_core::model::{HeadBuilder, Request, Response, Timestamp};
+use capture_core::model::{Head, HeadBuilder, Request, Response, Timestamp};
+
+use super::pairing::Method;
 
 /// Header fields parsed at most per head.
 const MAX_HEADERS: usize = 256;
@@ -61,9 +63,14 @@ pub(crate) struct Framed {
     pub content_encoding: bool,
 }
 
-/// A parsed request head.
+/// A parsed request head. The [`Request`] is made where it is kept (see
+/// [`RequestHead::into_request`]): a head moves at a third of its size.
 pub(crate) struct RequestHead {
-    pub request: Request,
+    pub head: Head,
+    /// When the head's first byte was seen.
+    pub ts: Timestamp,
+    /// What the method means for the response's framing.
+    pub method: Method,
     /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub version: u8,
     pub framed: Framed,
@@ -71,11 +78,47 @@ pub(crate) struct RequestHead {
     pub malformed: bool,
 }
 
-/// A parsed response head.
+impl RequestHead {
+    /// The request of this head, without body yet.
+    pub(crate) fn into_request(self) -> Request {
+        Request::new(self.ts, self.head)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn request(&self) -> Request {
+        Request::new(self.ts, self.head.clone())
+    }
+}
+
+/// A parsed response head; the [`Response`] is made where it is kept.
 pub(crate) struct ResponseHead {
-    pub response: Response,
+    pub head: Head,
+    /// When the head's first byte was seen.
+    pub ts: Timestamp,
+    pub status: u16,
     pub version: u8,
     pub framed: Framed,
+}
+
+impl ResponseHead {
+    /// The response of this head, without body yet.
+    pub(crate) fn into_response(self) -> Response {
+        Response::new(self.ts, self.status, self.head)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn response(&self) -> Response {
+        Response::new(self.ts, self.status, self.head.clone())
+    }
+}
+
+/// The kind of `method` (see [`Method`]).
+fn method_kind(method: &[u8]) -> Method {
+    match method {
+        b"HEAD" => Method::Head,
+        b"CONNECT" => Method::Connect,
+        _ => Method::Other,
+    }
 }
 
 fn config() -> httparse::ParserConfig {
@@ -119,7 +162,9 @@ pub(crate) fn parse_request(buf: &[u8], ts: Timestamp, b: &mut HeadBuilder) -> P
             let framed = fields(b, head, line, at, req.headers);
             Parsed::Complete(
                 RequestHead {
-                    request: Request::new(ts, b.finish()),
+                    head: b.finish(),
+                    ts,
+                    method: method_kind(req.method.unwrap_or_default().as_bytes()),
                     version: req.version.unwrap_or(1),
                     framed,
                     malformed: false,
@@ -184,7 +229,9 @@ fn parse_request_lenient(buf: &[u8], ts: Timestamp, b: &mut HeadBuilder) -> Pars
     let framed = framed.finish();
     Parsed::Complete(
         RequestHead {
-            request: Request::new(ts, b.finish()),
+            head: b.finish(),
+            ts,
+            method: method_kind(method),
             version,
             framed,
             malformed: true,
@@ -214,7 +261,9 @@ pub(crate) fn parse_response(
             let status = resp.code.unwrap_or_default();
             Parsed::Complete(
                 ResponseHead {
-                    response: Response::new(ts, status, b.finish()),
+                    head: b.finish(),
+                    ts,
+                    status,
                     version: resp.version.unwrap_or(1),
                     framed,
                 },
@@ -448,7 +497,7 @@ fn split_fields(
 
 /// Records what field `name: value` says about the body's framing;
 /// `folded`: an obs-fold continued the value.
-#[inline]
+#[inline(always)]
 fn framing_fact(framed: &mut Framed, name: &[u8], value: &[u8], folded: bool) {
     // Most fields say nothing about framing: told apart by length and
     // first letter without a call.
@@ -479,13 +528,13 @@ fn framing_field(framed: &mut Framed, name: &[u8], value: &[u8], folded: bool) {
         14 if name.eq_ignore_ascii_case(b"content-length") => {
             // A folded length is read by some, refused by others.
             framed.ambiguous |= folded;
+            // Most often one number: a list of one, read without splitting.
+            if let Some(n) = parse_length(value) {
+                framed.length(Some(n));
+                return;
+            }
             for part in value.split(|&b| b == b',') {
-                match (parse_length(part.trim_ascii()), framed.content_length) {
-                    (Some(n), None) => framed.content_length = Some(n),
-                    (Some(n), Some(m)) if n == m => {}
-                    (Some(_), Some(_)) => framed.length_conflict = true,
-                    (None, _) => framed.bad_length = true,
-                }
+                framed.length(parse_length(part.trim_ascii()));
             }
         }
         17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
@@ -510,6 +559,16 @@ fn framing_field(framed: &mut Framed, name: &[u8], value: &[u8], folded: bool) {
 }
 
 impl Framed {
+    /// One element of a `Content-Length` list: a length, or not a number.
+    fn length(&mut self, n: Option<u64>) {
+        match (n, self.content_length) {
+            (Some(n), None) => self.content_length = Some(n),
+            (Some(n), Some(m)) if n == m => {}
+            (Some(_), Some(_)) => self.length_conflict = true,
+            (None, _) => self.bad_length = true,
+        }
+    }
+
     /// The facts once every field is read: a length that is also given by
     /// `Transfer-Encoding`, or given twice differently, is ambiguous
     /// (RFC 9112 §6.3: `Transfer-Encoding` wins; different lengths cannot
@@ -572,7 +631,7 @@ mod tests {
         let Parsed::Complete(head, len) = req(wire) else {
             panic!("not parsed: {:?}", String::from_utf8_lossy(wire))
         };
-        let r = &head.request;
+        let r = &head.request();
         let parsed = read(
             r.head(),
             head.framed,
@@ -654,11 +713,11 @@ mod tests {
         };
         assert_eq!(len, wire.len() - 3);
         assert_eq!(head.version, 0);
-        assert_eq!(head.request.method(), "POST");
-        assert_eq!(head.request.path(), "/a?b=1");
-        assert_eq!(head.request.authority().unwrap(), "example.com");
+        assert_eq!(head.request().method(), "POST");
+        assert_eq!(head.request().path(), "/a?b=1");
+        assert_eq!(head.request().authority().unwrap(), "example.com");
         let names: Vec<_> = head
-            .request
+            .request()
             .headers()
             .iter()
             .map(|h| h.name().to_string())
@@ -676,10 +735,10 @@ mod tests {
         assert_eq!(len, wire.len());
         assert!(head.malformed);
         assert_eq!(
-            (head.request.method(), head.request.path()),
+            (head.request().method(), head.request().path()),
             ("OPTIONS".into(), "HTTP/1.1".into())
         );
-        assert_eq!(head.request.authority().unwrap(), "h");
+        assert_eq!(head.request().authority().unwrap(), "h");
         assert!(matches!(
             req(b"GET / HTTP/1.\r\nHost: h\r\n"),
             Parsed::Partial
@@ -807,8 +866,8 @@ mod tests {
     fn folds_join_the_same_way_in_both_directions() {
         let fields = |wire: &[u8]| -> Vec<(Vec<u8>, Vec<u8>)> {
             let head = match (req(wire), resp(wire)) {
-                (Parsed::Complete(h, _), _) => h.request.head().clone(),
-                (_, Parsed::Complete(h, _)) => h.response.head().clone(),
+                (Parsed::Complete(h, _), _) => h.request().head().clone(),
+                (_, Parsed::Complete(h, _)) => h.response().head().clone(),
                 _ => panic!("not parsed"),
             };
             head.headers()
@@ -852,7 +911,7 @@ mod tests {
             panic!("not parsed")
         };
         assert_eq!(
-            head.request
+            head.request()
                 .header("header1")
                 .map(|v| v.as_bytes().to_vec()),
             Some(b"\x0c".to_vec())
@@ -870,7 +929,7 @@ mod tests {
             head.malformed,
             "a target that is not UTF-8 is read leniently"
         );
-        let r = &head.request;
+        let r = &head.request();
         assert_eq!(r.path().as_bytes(), b"/a\xff");
         assert!(!r.path().is_text());
         let fields: Vec<_> = r
@@ -901,7 +960,7 @@ mod tests {
         assert!(!head.malformed, "the request line is valid");
         assert!(head.framed.malformed && head.framed.ambiguous);
         let names: Vec<_> = head
-            .request
+            .request()
             .headers()
             .iter()
             .map(|h| h.name().as_bytes().to_vec())
@@ -925,7 +984,7 @@ mod tests {
         let Parsed::Complete(head, _) = resp(wire) else {
             panic!("not parsed")
         };
-        let r = &head.response;
+        let r = &head.response();
         assert_eq!(r.status, 404);
         assert_eq!(r.reason().unwrap().as_bytes(), b"Nicht gefunden \xfc");
         let values: Vec<_> = r
@@ -937,6 +996,6 @@ mod tests {
         let Parsed::Complete(head, _) = resp(b"HTTP/1.1 200\r\n\r\n") else {
             panic!("not parsed")
         };
-        assert!(head.response.reason().is_none_or(|r| r.is_empty()));
+        assert!(head.response().reason().is_none_or(|r| r.is_empty()));
     }
 }

@@ -61,9 +61,14 @@ impl Entry {
     }
 
     pub(super) fn flag(&mut self, flag: Flag) {
-        if !self.flags.contains(&flag) {
-            self.flags.push(flag);
-        }
+        add_flag(&mut self.flags, flag);
+    }
+}
+
+/// Adds `flag` to `flags` once.
+fn add_flag(flags: &mut Vec<Flag>, flag: Flag) {
+    if !flags.contains(&flag) {
+        flags.push(flag);
     }
 }
 
@@ -102,36 +107,16 @@ impl Http1 {
     ) {
         self.parsed_any = true;
         self.requests_seen += 1;
-        let RequestHead {
-            request,
-            version,
-            framed,
-            malformed,
-        } = head;
-        let method = match request.method().as_bytes() {
-            b"HEAD" => Method::Head,
-            b"CONNECT" => Method::Connect,
-            _ => Method::Other,
-        };
-        let mut entry = Entry {
-            request: Some(request),
-            req_version: version,
-            req_done: false,
-            method,
-            upgrade: framed.upgrade,
-            upgrade_h2c: framed.upgrade_h2c,
-            awaits_continue: framed.expect_continue,
-            response: None,
-            resp_version: version,
-            resp_done: false,
-            encoded: [framed.content_encoding, false],
-            flags: Vec::new(),
-        };
-        if malformed || framed.malformed {
-            entry.flag(Flag::Malformed);
+        // The request moves once, into its queue entry; what else is
+        // needed is read from the head where it is.
+        let framed = head.framed;
+        let method = head.method;
+        let mut flags = Vec::new();
+        if head.malformed || framed.malformed {
+            add_flag(&mut flags, Flag::Malformed);
         }
         if framed.ambiguous {
-            entry.flag(Flag::AmbiguousFraming);
+            add_flag(&mut flags, Flag::AmbiguousFraming);
         }
         // RFC 9112 §6.3: Transfer-Encoding frames the body whatever the
         // lengths say; without chunked last, a request's length is unknown
@@ -140,11 +125,11 @@ impl Http1 {
         let framing = if framed.chunked {
             Some(Framing::Chunked(Chunked::default()))
         } else if framed.transfer_encoding {
-            entry.flag(Flag::Malformed);
+            add_flag(&mut flags, Flag::Malformed);
             Some(Framing::Close)
         } else if lost {
             // A request body without a usable length cannot be delimited.
-            entry.flag(Flag::Malformed);
+            add_flag(&mut flags, Flag::Malformed);
             None
         } else {
             framed
@@ -153,7 +138,24 @@ impl Http1 {
                 .map(Framing::Length)
         };
         let target = if self.queue.len() < self.config.max_pending_requests {
-            Some(self.push(entry))
+            let id = self.push(Entry {
+                request: None,
+                req_version: head.version,
+                req_done: false,
+                method,
+                upgrade: framed.upgrade,
+                upgrade_h2c: framed.upgrade_h2c,
+                awaits_continue: framed.expect_continue,
+                response: None,
+                resp_version: head.version,
+                resp_done: false,
+                encoded: [framed.content_encoding, false],
+                flags,
+            });
+            if let Some(e) = self.queue.back_mut() {
+                e.request = Some(head.into_request());
+            }
+            Some(id)
         } else {
             out.dropped(DropReason::PendingRequestLimit, 1);
             None
@@ -211,12 +213,9 @@ impl Http1 {
         out: &mut Output<'_>,
     ) -> Step {
         self.parsed_any = true;
-        let ResponseHead {
-            response,
-            version,
-            framed,
-        } = head;
-        let status = response.status;
+        // The response moves once, into its entry (or on an upgrade).
+        let (version, framed) = (head.version, head.framed);
+        let status = head.status;
         let next = self.queue.get(self.answered);
         let (method, upgrade_h2c) =
             next.map_or((Method::Other, false), |e| (e.method, e.upgrade_h2c));
@@ -228,7 +227,7 @@ impl Http1 {
                 {
                     return Step::Switch(switch);
                 }
-                self.upgrade(meta, response, version, out);
+                self.upgrade(meta, head.into_response(), version, out);
                 return Step::Consumed(len);
             }
             // Interim (100 Continue, 102, 103): not the final response.
@@ -279,7 +278,7 @@ impl Http1 {
         };
         let mut skippable_body = false;
         let held = if let Some(e) = id.and_then(|id| self.entry(id)) {
-            e.response = Some(response);
+            e.response = Some(head.into_response());
             e.resp_version = version;
             if let Some(coded) = e.encoded.get_mut(1) {
                 *coded = framed.content_encoding;
