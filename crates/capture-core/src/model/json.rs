@@ -179,7 +179,37 @@ unsafe fn escape_into<const ASCII: bool>(mut to: *mut u8, bytes: &[u8]) -> Optio
     }
     // Where the output stands: never more than six bytes per byte read
     // so far, so a store of eight bytes made while a byte is left to read
-    // ends at most at `6 * (n - 1) + 8` past the start, inside the room.
+    // ends at most at `6 * (n - 1) + 8` past the start, inside the room;
+    // one of sixteen while sixteen are left, at `6 * (n - 16) + 16`.
+    //
+    // Sixteen bytes at a time while there are as many: one compare.
+    let mut pairs = bytes.chunks_exact(16);
+    for pair in &mut pairs {
+        let (lo, hi) = pair.split_at(8);
+        let lo = lo.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w));
+        let hi = hi.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w));
+        let (flagged, high) = escape_bits(lo, hi);
+        if ASCII && high != 0 {
+            return None;
+        }
+        // SAFETY: see above: bytes of these words are still to be read
+        // when each store is made (`escape_word` stores a clean word
+        // whole when its mask is empty).
+        unsafe {
+            if flagged == 0 {
+                to.cast::<u64>().write_unaligned(lo.to_le());
+                to.add(8).cast::<u64>().write_unaligned(hi.to_le());
+                to = to.add(16);
+            } else if ASCII {
+                to = escape_word_inline(to, lo, flagged & 0xff, 8);
+                to = escape_word_inline(to, hi, flagged >> 8, 8);
+            } else {
+                to = escape_word(to, lo, flagged & 0xff, 8);
+                to = escape_word(to, hi, flagged >> 8, 8);
+            }
+        }
+    }
+    // Then eight at a time, and the last few.
     let mut word = |w: u64, n: usize| -> bool {
         let (flagged, high) = escape_bits(w, 0);
         let valid = (1 << n) - 1;
@@ -203,7 +233,8 @@ unsafe fn escape_into<const ASCII: bool>(mut to: *mut u8, bytes: &[u8]) -> Optio
         }
         true
     };
-    let mut words = bytes.chunks_exact(8);
+    let tail = pairs.remainder();
+    let mut words = tail.chunks_exact(8);
     for w in &mut words {
         if !word(
             w.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w)),
@@ -617,7 +648,8 @@ impl<'a> Out<'a> {
         self.uint(b.size)?;
         self.lit(b",\"body\":\"")?;
         let data = &b.data[..];
-        let base64 = if self.escaped_if::<true>(data)? {
+        // An empty body needs no scan (and an ASCII one no UTF-8 check).
+        let base64 = if data.is_empty() || self.escaped_if::<true>(data)? {
             false
         } else if std::str::from_utf8(data).is_ok() {
             self.escaped(data)?;
