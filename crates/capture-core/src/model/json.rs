@@ -1249,6 +1249,35 @@ mod tests {
         }
     }
 
+    #[test]
+    fn empty_and_cut_bodies_equal_serde() {
+        let meta = ConnMeta::new(
+            ConnKey::new(
+                "10.0.0.1:1".parse().unwrap(),
+                "10.0.0.2:2".parse().unwrap(),
+                NetnsId(1),
+            ),
+            CaptureSource::Pcap,
+            Timestamp(1),
+        );
+        for (data, limit) in [("", 0), ("", 5), ("abc", 0), ("abc", 2), ("abc", 3)] {
+            let mut body = BodyBuilder::new();
+            body.append(data.as_bytes(), limit);
+            let mut ex = Exchange::new(Protocol::Http11, &meta, Roles::CONFIRMED);
+            ex.request = Some(
+                Request::builder("GET", "/")
+                    .body_parts(body.finish())
+                    .build(Timestamp(2)),
+            );
+            let mut fast = Vec::new();
+            exchange(&mut fast, &ex);
+            assert_eq!(
+                String::from_utf8(fast).unwrap(),
+                serde_json::to_string(&ex).unwrap()
+            );
+        }
+    }
+
     proptest! {
         #[test]
         fn the_fast_writer_equals_serde(text in ".{0,40}", ctl in prop::collection::vec(0u8..0x30, 0..20),
