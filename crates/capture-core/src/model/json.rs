@@ -12,9 +12,14 @@
 //! guessed for a record runs out, the record is written again into
 //! twice the room; nothing is kept of a write that ran out.
 //!
-//! Strings are scanned and copied eight bytes at a time; the bytes that
-//! need an escape are found exactly in each word (SWAR) and written
-//! from a table, the clean bytes around them as whole-word stores.
+//! Strings are scanned sixteen bytes per compare (SSE2 on x86-64, SWAR
+//! on eight-byte words elsewhere) and copied as whole words; the bytes
+//! that need an escape are found exactly and written from a table, the
+//! clean bytes around them as word stores. A body's ASCII check is the
+//! same scan (UTF-8 is checked only when a byte is not ASCII). Numbers
+//! are written eight digits at a time (SWAR). The JSON-lines sink and
+//! encoder hold a [`RecordWriter`], which keeps each connection's
+//! `"conn"` object.
 
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
