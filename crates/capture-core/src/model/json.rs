@@ -372,6 +372,10 @@ unsafe fn write_uint(to: *mut u8, n: u64) -> *mut u8 {
     }
 }
 
+/// Input bytes escaped per room check: the room a string needs beyond
+/// its own length is six times this at most.
+const ESCAPE_STEP: usize = 512;
+
 /// The room reserved for a record ran out: the record is written again
 /// into more.
 #[derive(Debug)]
@@ -454,17 +458,27 @@ impl<'a> Out<'a> {
 
     /// Writes `bytes` escaped, without quotes; with `ASCII`, only if all
     /// of them are ASCII (returns false, having written nothing, if not).
+    ///
+    /// In steps of [`ESCAPE_STEP`] bytes, each checking room for its worst
+    /// case: a long string needs room for itself and one step's escapes,
+    /// not six times its length.
     #[inline(always)]
     fn escaped_if<const ASCII: bool>(&mut self, bytes: &[u8]) -> Result<bool, Full> {
-        self.room_for_escaped(bytes.len(), 0)?;
-        // SAFETY: room for `bytes` escaped, checked above.
-        match unsafe { escape_into::<ASCII>(self.to, bytes) } {
-            Some(to) => {
-                self.to = to;
-                Ok(true)
+        let start = self.to;
+        for step in bytes.chunks(ESCAPE_STEP) {
+            self.room_for_escaped(step.len(), 0)?;
+            // SAFETY: room for `step` escaped, checked above.
+            match unsafe { escape_into::<ASCII>(self.to, step) } {
+                Some(to) => self.to = to,
+                None => {
+                    // Back to before the string: what was written of it
+                    // is left as room.
+                    self.to = start;
+                    return Ok(false);
+                }
             }
-            None => Ok(false),
         }
+        Ok(true)
     }
 
     /// Checks that there is room for `n` bytes escaped (six out per byte
@@ -616,8 +630,8 @@ impl<'a> Out<'a> {
         let mut open = b'[';
         for h in list {
             let (name, value) = (h.name(), h.value());
-            if name.is_text() && value.is_text() {
-                let (n, v) = (name.as_bytes(), value.as_bytes());
+            let (n, v) = (name.as_bytes(), value.as_bytes());
+            if name.is_text() && value.is_text() && n.len() + v.len() <= ESCAPE_STEP {
                 self.room_for_escaped(n.len() + v.len(), 8)?;
                 // SAFETY: room for both escaped and the eight bytes of
                 // literals around them, checked above.
@@ -630,6 +644,13 @@ impl<'a> Out<'a> {
                     to.cast::<[u8; 2]>().write_unaligned(*b"\"]");
                     self.to = to.add(2);
                 }
+            } else if name.is_text() && value.is_text() {
+                // Long: each in steps.
+                self.put([open, b'['], 2)?;
+                self.text(n)?;
+                self.lit(b",")?;
+                self.text(v)?;
+                self.lit(b"]")?;
             } else {
                 self.put([open, b'['], 2)?;
                 self.base64(name.as_bytes())?;
@@ -974,7 +995,10 @@ fn room_guess(ex: &Exchange) -> usize {
     if let Some(r) = &ex.response {
         text += r.headers().heap_size() + r.trailers.heap_size() + r.body.data.len();
     }
-    1024 + text * 8
+    // Room for a few escapes besides; a record that needs more (dense
+    // escapes) is written again into twice the room. Not the worst case
+    // (six times): a body of megabytes would reserve that much.
+    1024 + text * 3
 }
 
 #[cfg(test)]
@@ -1068,10 +1092,7 @@ mod tests {
 
     #[test]
     fn escapes_at_every_offset_around_a_step_equal_serde() {
-        // Offsets in a long string, around where the writer once changed
-        // its room (4096 bytes in).
-        const STEP: usize = 4096;
-        for at in (STEP - 20)..(STEP + 20) {
+        for at in (ESCAPE_STEP - 20)..(ESCAPE_STEP + 20) {
             for esc in ["\"", "\\", "\n", "\u{1}", "\u{1f}"] {
                 let mut s = "a".repeat(at);
                 s.push_str(esc);
@@ -1281,6 +1302,76 @@ mod tests {
                 serde_json::to_string(&ex).unwrap()
             );
         }
+    }
+
+    #[test]
+    fn long_bodies_and_fields_around_steps_equal_serde() {
+        let meta = ConnMeta::new(
+            ConnKey::new(
+                "10.0.0.1:1".parse().unwrap(),
+                "10.0.0.2:2".parse().unwrap(),
+                NetnsId(1),
+            ),
+            CaptureSource::Pcap,
+            Timestamp(1),
+        );
+        for len in [ESCAPE_STEP - 1, ESCAPE_STEP, 2 * ESCAPE_STEP + 3, 5000] {
+            for at in [0, 1, ESCAPE_STEP - 1, ESCAPE_STEP, ESCAPE_STEP + 1, len - 1] {
+                // A byte that is not ASCII (whole character, cut one) and
+                // ones to escape, past the first step and before it.
+                for insert in [&b"\xc3\xa9"[..], b"\xc3", b"\"", b"\x01", b"\\"] {
+                    let mut data = b"{\"k\":\"v\"}".repeat(len / 9 + 1);
+                    data.truncate(len);
+                    let at = at.min(data.len());
+                    data.splice(at..at, insert.iter().copied());
+                    let text = String::from_utf8_lossy(&data).into_owned();
+                    let mut ex = Exchange::new(Protocol::Http11, &meta, Roles::CONFIRMED);
+                    ex.request = Some(
+                        Request::builder("GET", text.as_str())
+                            .header(text.as_str(), "v")
+                            .header("n", &data[..])
+                            .body(data.clone())
+                            .build(Timestamp(2)),
+                    );
+                    let mut fast = Vec::new();
+                    exchange(&mut fast, &ex);
+                    assert_eq!(
+                        String::from_utf8(fast).unwrap(),
+                        serde_json::to_string(&ex).unwrap(),
+                        "{len} {at} {insert:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_big_body_reserves_a_few_times_its_size_not_six() {
+        let meta = ConnMeta::new(
+            ConnKey::new(
+                "10.0.0.1:1".parse().unwrap(),
+                "10.0.0.2:2".parse().unwrap(),
+                NetnsId(1),
+            ),
+            CaptureSource::Pcap,
+            Timestamp(1),
+        );
+        let mut ex = Exchange::new(Protocol::Http11, &meta, Roles::CONFIRMED);
+        let body = "abcdefgh".repeat(1 << 17);
+        ex.response = Some(
+            Response::builder(200)
+                .body(body.clone())
+                .build_response(Timestamp(2)),
+        );
+        let mut out = Vec::new();
+        exchange(&mut out, &ex);
+        assert!(out.len() > body.len());
+        assert!(
+            out.capacity() <= 4 * body.len(),
+            "{} for {}",
+            out.capacity(),
+            body.len()
+        );
     }
 
     proptest! {
