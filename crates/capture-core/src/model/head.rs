@@ -418,7 +418,7 @@ impl HeadBuilder {
     /// captured); returns where they are, for the `*_at` methods.
     pub fn append(&mut self, bytes: &[u8]) -> Range<usize> {
         let start = self.bytes.len();
-        if self.ascii == start && bytes.is_ascii() {
+        if self.ascii == start && all_ascii(bytes) {
             self.ascii = start + bytes.len();
         }
         self.bytes.extend_from_slice(bytes);
@@ -638,6 +638,28 @@ impl HeadBuilder {
     }
 }
 
+/// True when every byte of `bytes` is ASCII: as `<[u8]>::is_ascii`, which
+/// goes byte by byte over much of a slice as short as a head, 32 bytes at
+/// a time.
+fn all_ascii(bytes: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word = |w: &[u8]| <[u8; 8]>::try_from(w).map_or(HIGH, u64::from_le_bytes);
+    let mut blocks = bytes.chunks_exact(32);
+    let mut seen = 0u64;
+    for b in &mut blocks {
+        let (x, y) = b.split_at(16);
+        let (x0, x1) = x.split_at(8);
+        let (y0, y1) = y.split_at(8);
+        seen |= word(x0) | word(x1) | word(y0) | word(y1);
+    }
+    let mut words = blocks.remainder().chunks_exact(8);
+    for w in &mut words {
+        seen |= word(w);
+    }
+    let tail = words.remainder().iter().fold(0, |a, &b| a | b);
+    seen & HIGH == 0 && tail.is_ascii()
+}
+
 /// Finds out whether pointed-at ranges are text, checking the whole buffer
 /// at most once.
 struct Resolver<'a> {
@@ -792,6 +814,27 @@ mod tests {
                         .collect::<Vec<_>>()
                 );
                 assert_eq!(b.byte_len(), 0, "finishing empties the builder");
+            }
+        }
+    }
+
+    #[test]
+    fn the_ascii_check_is_the_standard_one() {
+        let mut bytes: Vec<u8> = (0..100u8).map(|i| b'a' + i % 26).collect();
+        for len in 0..bytes.len() {
+            assert!(all_ascii(&bytes[..len]));
+        }
+        for at in 0..bytes.len() {
+            for high in [0x80, 0xc3, 0xff] {
+                bytes[at] = high;
+                for len in 0..bytes.len() {
+                    assert_eq!(
+                        all_ascii(&bytes[..len]),
+                        bytes[..len].is_ascii(),
+                        "{at} {len}"
+                    );
+                }
+                bytes[at] = b'x';
             }
         }
     }

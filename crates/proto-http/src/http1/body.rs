@@ -31,6 +31,17 @@ impl Http1 {
     pub(super) fn settle(&mut self, dir: Direction) {
         let client = self.is_client(dir) == Some(true);
         let side = self.side(dir);
+        if side.body.size() == 0
+            && side.body.kept() == 0
+            && !side.body_lost
+            && side.trailers.byte_len() == 0
+            && side.trailers.field_count() == 0
+        {
+            // Nothing read (most requests): the message keeps the empty
+            // body and trailers it was made with.
+            return;
+        }
+        side.body_lost = false;
         let body = side.body.finish();
         let trailers = side.trailers.finish_headers();
         let target = side.target;

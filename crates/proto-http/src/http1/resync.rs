@@ -209,6 +209,7 @@ impl Http1 {
                 }
                 let done = skip && framing.is_done();
                 side.body.lost(len, skip);
+                side.body_lost = true;
                 if let Some(e) = target.and_then(|id| self.entry(id)) {
                     e.flag(Flag::Gap);
                 }
@@ -281,6 +282,41 @@ mod tests {
             (&b"abcxyz"[..], 10, true)
         );
         assert!(a.has_flag(Flag::Gap));
+    }
+
+    #[test]
+    fn a_body_lost_whole_is_said_to_be_cut_and_an_empty_one_is_not() {
+        use super::super::testing::Conn;
+        use capture_core::model::{Direction, Flag};
+        let mut c = Conn::new();
+        // Nothing of the first body is read: a gap covers it whole (then
+        // a gap longer than it, whose length says nothing of the body's);
+        // the last request has no body at all.
+        c.client(b"POST /a HTTP/1.1\r\nContent-Length: 4\r\n\r\n")
+            .gap(Direction::ClientToServer, 4)
+            .client(b"POST /b HTTP/1.1\r\nContent-Length: 4\r\n\r\n")
+            .gap(Direction::ClientToServer, 9)
+            .client(b"\r\nGET /c HTTP/1.1\r\n\r\n");
+        for _ in 0..4 {
+            c.server(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        }
+        let body = |i: usize| {
+            let b = &c.exchanges[i].request.as_ref()?.body;
+            Some((b.data.len(), b.size, b.truncated))
+        };
+        let bodies: Vec<_> = (0..c.exchanges.len()).map(body).collect();
+        // The request lost in the second gap keeps its place, answered.
+        assert_eq!(
+            bodies,
+            [
+                Some((0, 4, true)),
+                Some((0, 0, true)),
+                None,
+                Some((0, 0, false))
+            ]
+        );
+        assert!(c.exchanges[1].has_flag(Flag::Gap));
+        assert!(!c.exchanges[3].has_flag(Flag::Gap));
     }
 
     #[test]

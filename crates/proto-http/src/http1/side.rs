@@ -85,6 +85,9 @@ pub(super) struct Side {
     pub(super) body_optional: bool,
     /// The body of the current message, as read so far.
     pub(super) body: BodyBuilder,
+    /// Bytes of `body` were lost in capture (it may say so with nothing
+    /// read): set where they are, cleared when the body is settled.
+    pub(super) body_lost: bool,
     /// The trailer fields of the current message (chunked coding).
     pub(super) trailers: HeadBuilder,
 }
@@ -100,6 +103,7 @@ impl Side {
             skip_line: false,
             body_optional: false,
             body: BodyBuilder::new(),
+            body_lost: false,
             trailers: HeadBuilder::new(),
         }
     }
@@ -565,6 +569,7 @@ impl Http1 {
             let resp_ts = if buf.is_empty() { ts } else { side.buf_ts };
             let response = Response::new(resp_ts, 0, Head::default());
             side.body = BodyBuilder::new();
+            side.body_lost = false;
             let cut = side.body.append(&buf, limit);
             if cut > 0 {
                 out.dropped(DropReason::BodyTruncated, cut as u64);
