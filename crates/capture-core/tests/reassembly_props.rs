@@ -80,13 +80,22 @@ fn segment<'a>(
     })
 }
 
-/// Moves each element by at most `window` places, driven by `keys`.
-fn shuffle_within<T>(items: &mut [T], window: usize, keys: &[u8]) {
-    for i in 0..items.len() {
-        let k = keys.get(i % keys.len().max(1)).copied().unwrap_or(0) as usize % (window + 1);
-        let j = (i + k).min(items.len() - 1);
-        items.swap(i, j);
-    }
+/// Moves each element by at most `window` places, driven by `keys`: each
+/// is sorted by its place plus a delay of up to `window`, so an element
+/// overtakes or is overtaken only by those within `window` of it. (Swaps
+/// of `i` with `i + k` in turn, as this was before, can carry one element
+/// to the end: farther than any reorder window, and its bytes are then
+/// rightly a gap.)
+fn shuffle_within<T: Copy>(items: &mut [T], window: usize, keys: &[u8]) {
+    let mut order: Vec<(usize, usize)> = (0..items.len())
+        .map(|i| {
+            let k = keys.get(i % keys.len().max(1)).copied().unwrap_or(0) as usize % (window + 1);
+            (i + k, i)
+        })
+        .collect();
+    order.sort_unstable();
+    let shuffled: Vec<T> = order.iter().map(|&(_, i)| items[i]).collect();
+    items.copy_from_slice(&shuffled);
 }
 
 fn replay(c: &Case, order: &[Input<'_>]) -> Delivered {
