@@ -87,7 +87,8 @@ fn escape_bits_sse2(lo: u64, hi: u64) -> (u32, u32) {
 #[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
 #[inline(always)]
 fn escape_bits_swar(lo: u64, hi: u64) -> (u32, u32) {
-    // The high bit of each byte to bit `i`: gathered by a multiply.
+    // The high bit of byte `i` to bit `i`: a multiply gathers them into
+    // the top byte, the last byte's first, hence the reversal.
     let bits = |m: u64| ((((m >> 7) & ONES).wrapping_mul(0x8040_2010_0804_0201)) >> 56) as u32;
     let bits = |m: u64| bits(m).reverse_bits() >> 24;
     (
