@@ -781,8 +781,9 @@ impl<'a> Out<'a> {
         self.body(&r.body)
     }
 
+    /// The response, from the comma and key before it.
     fn response(&mut self, r: &Response) -> Done {
-        self.lit(b"{\"ts\":")?;
+        self.lit(b",\"response\":{\"ts\":")?;
         self.uint(r.ts.as_nanos())?;
         self.lit(b",\"end_ts\":")?;
         self.uint(r.end_ts.as_nanos())?;
@@ -821,17 +822,22 @@ impl<'a> Out<'a> {
             self.lit(b",\"direction\":")?;
             self.text(d.as_str().as_bytes())?;
         }
-        self.lit(b",\"stream_id\":")?;
-        self.opt_uint(ex.stream_id.map(u64::from))?;
-        self.lit(b",\"request\":")?;
+        // Literals next to each other are written as one.
+        match ex.stream_id {
+            None => self.lit(b",\"stream_id\":null,\"request\":")?,
+            Some(id) => {
+                self.lit(b",\"stream_id\":")?;
+                self.uint(u64::from(id))?;
+                self.lit(b",\"request\":")?;
+            }
+        }
         match &ex.request {
             Some(r) => self.request(r)?,
             None => self.lit(b"null")?,
         }
-        self.lit(b",\"response\":")?;
         match &ex.response {
             Some(r) => self.response(r)?,
-            None => self.lit(b"null")?,
+            None => self.lit(b",\"response\":null")?,
         }
         if let Some(g) = &ex.grpc {
             self.lit(b",\"grpc\":")?;
@@ -840,6 +846,9 @@ impl<'a> Out<'a> {
                 Ok(v) => self.bytes(&v)?,
                 Err(_) => self.lit(b"null")?,
             }
+        }
+        if ex.flags.is_empty() {
+            return self.lit(b",\"flags\":[]}");
         }
         self.lit(b",\"flags\":[")?;
         for (i, f) in ex.flags.iter().enumerate() {
