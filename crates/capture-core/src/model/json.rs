@@ -285,6 +285,7 @@ unsafe fn escape_word(to: *mut u8, w: u64, mask: u32, n: usize) -> *mut u8 {
 /// As [`escape_word`].
 #[inline(always)]
 unsafe fn escape_word_inline(mut to: *mut u8, w: u64, mut mask: u32, n: usize) -> *mut u8 {
+    let bytes = w.to_le_bytes();
     let mut done = 0;
     // SAFETY: for each store and `add`: before byte `i` of the word is
     // written, `to` is at most `6 * i` past where it started, and each
@@ -295,7 +296,7 @@ unsafe fn escape_word_inline(mut to: *mut u8, w: u64, mut mask: u32, n: usize) -
             // `done <= at < 8`: the shift is below 64.
             to.cast::<u64>().write_unaligned((w >> (8 * done)).to_le());
             to = to.add(at - done);
-            let b = (w >> (8 * at)) as u8;
+            let b = bytes.get(at & 7).copied().unwrap_or_default();
             let seq = ESCAPES.get(usize::from(b)).copied().unwrap_or_default();
             to.cast::<u64>().write_unaligned(seq.to_le());
             to = to.add((seq >> 56) as usize);
