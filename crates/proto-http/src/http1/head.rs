@@ -333,12 +333,12 @@ fn fields(
         }
         b.header_at(ns + at..ne + at, vs + at..ve + at);
     }
-    let end: &[u8] = if parsed.is_empty() {
-        b"\r\n"
-    } else {
-        b"\r\n\r\n"
+    // The last field's line end and the empty line (a match, not a call).
+    tidy &= match head.get(pos..) {
+        Some(b"\r\n") => parsed.is_empty(),
+        Some(b"\r\n\r\n") => !parsed.is_empty(),
+        _ => false,
     };
-    tidy &= head.get(pos..) == Some(end);
     // Every line but the start line and the empty one is a field, unless
     // httparse skipped or joined some. A tidy head has one line per field
     // (fields hold no line end: httparse ends one at its line end and
