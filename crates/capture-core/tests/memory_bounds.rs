@@ -7,7 +7,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -485,12 +485,20 @@ fn bytes_held_for_reordering_are_counted_with_what_holding_them_costs() {
     });
 }
 
-/// Calls of worker 0's parsers so far, to stall it once part-way.
-static WORKER_0_CALLS: AtomicUsize = AtomicUsize::new(0);
+/// Set when a worker has stalled: only one does.
+static STALLED: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// Calls of this worker's parsers so far.
+    static WORKER_CALLS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
 
 /// A parser that makes one exchange with a `body`-byte body of each piece
-/// of bytes, and stalls worker 0 once, for `stall`, at its `stall_at`th
-/// call: the other worker goes on filling the sink queue meanwhile.
+/// of bytes, and stalls the first worker to reach its `stall_at`th call,
+/// once, for `stall`: the other worker goes on filling the sink queue
+/// meanwhile. (The first to get there, not a given worker: connections
+/// go to workers by a hash seeded at random, so a given worker may get
+/// one connection, or none, and never make that many calls.)
 #[derive(Clone, Copy)]
 struct StallOnce {
     body: usize,
@@ -507,9 +515,11 @@ impl Parser for StallOnce {
         bytes: &[u8],
         out: &mut Output<'_>,
     ) {
-        if std::thread::current().name() == Some("cleartap-worker-0")
-            && WORKER_0_CALLS.fetch_add(1, Ordering::Relaxed) + 1 == self.stall_at
-        {
+        let calls = WORKER_CALLS.with(|c| {
+            c.set(c.get() + 1);
+            c.get()
+        });
+        if calls == self.stall_at && !STALLED.swap(true, Ordering::Relaxed) {
             std::thread::sleep(self.stall);
         }
         let mut ex = Exchange::new(Protocol::Http11, meta, Roles::CONFIRMED);
@@ -540,13 +550,13 @@ impl capture_core::stage::ParserFactory for StallOnce {
 fn written_batches_on_their_way_back_to_a_stalled_worker_stay_within_the_sink_queue_bytes() {
     let payload = Arc::new(vec![b'w'; 1460]);
     // Exchanges of 2 MB bodies, one per sink batch, to a slow sink, from
-    // two workers. Worker 0 stalls part-way with its batches queued; they
+    // two workers. One worker stalls part-way with its batches queued; they
     // are written meanwhile and go back to it to be freed, while worker 1
     // fills the queue again. Held outside the queue's bytes, those
     // written batches (up to four per worker, 2.6 MB each as weighed)
     // came on top of the 16 MB the queue may hold: a peak of 28 MB, 22 MB
     // once they count in the queue's bytes.
-    WORKER_0_CALLS.store(0, Ordering::Relaxed);
+    STALLED.store(false, Ordering::Relaxed);
     let queue = 16 * MB;
     let (stats, peak) = peak_of(|| {
         Pipeline::builder(StallOnce {
@@ -573,19 +583,19 @@ fn written_batches_on_their_way_back_to_a_stalled_worker_stay_within_the_sink_qu
         "peak heap {:.1} MB for 16 MB of sink queue",
         peak as f64 / MB as f64
     );
-    assert!(
-        WORKER_0_CALLS.load(Ordering::Relaxed) >= 30,
-        "worker 0 had connections and stalled"
-    );
+    assert!(STALLED.load(Ordering::Relaxed), "a worker stalled part-way");
     assert_eq!(
         stats.exchanges_delivered,
         8 * 24,
         "a file source waits, loses nothing"
     );
     // Beyond the queue: each worker's batch being filled and the body it
-    // is building (its bytes twice), and the threads' own state.
+    // is building (its bytes twice), the batch the sink thread writes, and
+    // the threads' own state. Measured: 21.6-22.1 MB, or 23.7-24.0 MB when
+    // both workers build a body as the sink's batch peaks (24 runs); 28 MB
+    // with written batches held outside the queue's bytes.
     assert!(
-        peak < queue + 8 * MB,
+        peak < queue + 9 * MB,
         "peak heap {peak} bytes for 16 MB of sink queue"
     );
 }
