@@ -3,7 +3,8 @@
 //! the record (`ser.rs`, the reference the fast writer is held to) and
 //! valid JSON. The fast writer escapes by words and writes into room it
 //! made beforehand; this target searches the lengths, offsets and bytes
-//! where such code goes wrong.
+//! where such code goes wrong. The JSON-lines encoder, which keeps each
+//! connection's rendered `"conn"` object, must write the same lines.
 //!
 //! Layout of the input: byte 0 holds options (bit 0: IPv6 addresses;
 //! bits 1-3: the TLS library, 0 for none; bit 4: no request; bit 5: no
@@ -18,6 +19,8 @@
 use std::sync::Arc;
 
 use capture_core::model::*;
+use capture_core::sink::JsonLineEncoder;
+use capture_core::stage::ExchangeEncoder as _;
 use libfuzzer_sys::fuzz_target;
 
 /// The `name:value` lines of `b`, as exact bytes.
@@ -121,4 +124,23 @@ fuzz_target!(|input: &[u8]| {
         String::from_utf8_lossy(&reference)
     );
     serde_json::from_slice::<serde_json::Value>(&fast).expect("the record is valid JSON");
+
+    // The JSON-lines encoder keeps each connection's rendered "conn"
+    // object: the same record again (a hit), then one whose connection
+    // differs in a single field (must miss), each line equal to serde's.
+    let mut encoder = JsonLineEncoder::default();
+    let mut other = ex.clone();
+    other.conn.pid = other.conn.pid.map(|p| p ^ 1);
+    for record in [&ex, &ex, &other, &ex] {
+        let mut line = Vec::new();
+        encoder.encode(record, &mut line);
+        let mut expected = serde_json::to_vec(record).expect("serde writes every record");
+        expected.push(b'\n');
+        assert!(
+            line == expected,
+            "the JSON-lines encoder differs from serde:\n line: {}\nserde: {}",
+            String::from_utf8_lossy(&line),
+            String::from_utf8_lossy(&expected)
+        );
+    }
 });
